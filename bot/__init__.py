@@ -1,0 +1,1 @@
+"""ticketbot: a Slack chat-ops bot for tickets across several helpdesk backends."""

@@ -1,0 +1,128 @@
+"""Every setting ticketbot reads, in one pydantic-settings class.
+
+Values come from the environment or an optional ``.env`` file in the working directory. Secrets are
+``SecretStr`` so they never show up in a repr, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+# Values people paste from docs instead of real secrets; refusing them early beats a 401 later.
+_PLACEHOLDER = re.compile(r"^(xox[a-z]-)?(\.\.\.|<.*>|your[-_ ].*|changeme|placeholder|x+)$", re.I)
+
+# Where each required secret lives in Slack's app settings, for the start-up message.
+_WHERE = {
+    "SLACK_BOT_TOKEN": "Slack app settings → OAuth & Permissions → Bot User OAuth Token (xoxb-…)",
+    "SLACK_SIGNING_SECRET": "Slack app settings → Basic Information → Signing Secret",
+    "SLACK_APP_TOKEN": "Slack app settings → Basic Information → App-Level Tokens "
+    "(xapp-…, scope connections:write)",
+}
+
+
+def _env(name: str) -> AliasChoices:
+    # Accept the environment name and the Python field name, so tests can pass keywords.
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """ticketbot's configuration. See README.md, "Settings", for each value."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("ticketbot")),
+        validation_alias=AliasChoices("TICKETBOT_DATA_DIR", "data_dir"),
+    )
+    secret_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TICKETBOT_SECRET_KEY", "secret_key")
+    )
+    questionpro_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("TICKETBOT_QUESTIONPRO_BASE_URL", "questionpro_base_url"),
+    )
+
+    http_connect_timeout: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=AliasChoices("TICKETBOT_CONNECT_TIMEOUT", "http_connect_timeout"),
+    )
+    http_read_timeout: float = Field(
+        20.0, gt=0, validation_alias=AliasChoices("TICKETBOT_READ_TIMEOUT", "http_read_timeout")
+    )
+    retry_attempts: int = Field(
+        4, ge=1, le=10, validation_alias=AliasChoices("TICKETBOT_RETRY_ATTEMPTS", "retry_attempts")
+    )
+    retry_max_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("TICKETBOT_RETRY_MAX_SECONDS", "retry_max_seconds"),
+    )
+    log_level: str = Field(
+        "INFO", validation_alias=AliasChoices("TICKETBOT_LOG_LEVEL", "log_level")
+    )
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "secret_key")
+    @classmethod
+    def _no_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and _PLACEHOLDER.match(value.get_secret_value().strip()):
+            raise ValueError("looks like a placeholder from the docs, not a real value")
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("slack_api_url", "questionpro_base_url")
+    @classmethod
+    def _trailing_slash(cls, value: str | None) -> str | None:
+        # Base URLs are joined with relative paths, which needs exactly one trailing slash.
+        if value is None or not value.strip():
+            return None
+        return value.strip().rstrip("/") + "/"
+
+    def require(self, *env_names: str) -> None:
+        """Raise ConfigError naming the first missing setting and where to find its value."""
+        for name in env_names:
+            if getattr(self, self.field_for(name)) is None:
+                where = _WHERE.get(name, "see README.md, Settings")
+                raise ConfigError(f"{name} is not set: export it or add it to .env ({where}).")
+
+    @classmethod
+    def field_for(cls, env_name: str) -> str:
+        """The attribute that an environment variable such as TICKETBOT_DATA_DIR sets."""
+        for field_name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices) and alias.choices[0] == env_name:
+                return field_name
+        raise KeyError(env_name)
+
+    @classmethod
+    def env_name(cls, field_name: str) -> str:
+        """The environment variable that sets ``field_name``."""
+        alias = cls.model_fields[field_name].validation_alias
+        return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name.upper()
+
+    @property
+    def secret_key_file(self) -> Path:
+        """Where a generated encryption key lives when TICKETBOT_SECRET_KEY is not set."""
+        return self.data_dir / "secret.key"
+
+    @property
+    def store_file(self) -> Path:
+        """The sqlite file holding credentials, subscriptions and the alert ledger."""
+        return self.data_dir / "ticketbot.sqlite"
