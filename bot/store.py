@@ -1,0 +1,214 @@
+"""The local store: per-user backend credentials (encrypted), and later subscriptions and ledgers.
+
+Backed by sqlitedict with JSON encode/decode: sqlitedict pickles by default, and unpickling a file
+someone else could write is code execution (CVE-2024-35515). Credentials are encrypted with
+MultiFernet, so keys can be rotated: the newest key encrypts, every listed key decrypts.
+
+A canary value encrypted at creation lets us tell "wrong key" from "no data" at open time, so a
+store opened with the wrong key fails loudly instead of being overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlitedict import SqliteDict
+
+from bot.config import Settings
+from bot.credentials import Credentials, credentials_from_store
+from bot.errors import ConfigError, StoreError, StoreKeyError
+
+log = logging.getLogger(__name__)
+
+_CANARY = b"ticketbot-store-v1"
+
+
+def _json_encode(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _json_decode(raw: str | bytes) -> Any:
+    return json.loads(raw)
+
+
+def open_table(path: Path, table: str) -> SqliteDict:
+    """A sqlitedict table that stores JSON, never pickle; writes are committed explicitly."""
+    return SqliteDict(
+        str(path), tablename=table, encode=_json_encode, decode=_json_decode, autocommit=False
+    )
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` readable by this user only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _touch_private(path: Path) -> None:
+    # Create the file 0600 before sqlite does, so it is never briefly world-readable.
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    path.chmod(0o600)
+
+
+def parse_keys(raw: str) -> MultiFernet:
+    """Build a MultiFernet from comma-separated Fernet keys, newest first."""
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    if not keys:
+        raise ConfigError("TICKETBOT_SECRET_KEY is empty: give one or more Fernet keys.")
+    try:
+        return MultiFernet([Fernet(key) for key in keys])
+    except ValueError:
+        raise ConfigError(
+            "TICKETBOT_SECRET_KEY must be Fernet keys (32 url-safe base64 bytes), comma-separated, "
+            "newest first. Make one with `ticketbot generate-key`."
+        ) from None
+
+
+def load_keys(settings: Settings) -> MultiFernet:
+    """The keys from TICKETBOT_SECRET_KEY, or a key generated once into the data directory."""
+    if settings.secret_key is not None:
+        return parse_keys(settings.secret_key.get_secret_value())
+    key_file = settings.secret_key_file
+    if key_file.exists():
+        return parse_keys(key_file.read_text())
+    ensure_private_dir(settings.data_dir)
+    _touch_private(key_file)
+    key_file.write_text(Fernet.generate_key().decode())
+    log.warning(
+        "TICKETBOT_SECRET_KEY is not set: generated an encryption key in %s. To manage the key "
+        "yourself, set TICKETBOT_SECRET_KEY to its contents (or a new key and run "
+        "`ticketbot rotate-key`).",
+        key_file,
+    )
+    return parse_keys(key_file.read_text())
+
+
+class Store:
+    """Credentials keyed by (team_id, user_id, backend), encrypted at rest."""
+
+    def __init__(self, path: Path, keys: MultiFernet) -> None:
+        ensure_private_dir(path.parent)
+        _touch_private(path)
+        self.path = path
+        self._keys = keys
+        self._meta = open_table(path, "meta")
+        self._credentials = open_table(path, "credentials")
+        self._check_key()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """Open the store in the settings' data directory with the configured keys."""
+        return cls(settings.store_file, load_keys(settings))
+
+    def close(self) -> None:
+        """Close every table; pending writes were already committed."""
+        self._meta.close()
+        self._credentials.close()
+
+    def _check_key(self) -> None:
+        canary = self._meta.get("canary")
+        if canary is None:
+            if len(self._credentials):
+                # Data without a canary: verify against one record instead of guessing.
+                self._decrypt(next(iter(self._credentials.values()))["secret"])
+            self._meta["canary"] = self._keys.encrypt(_CANARY).decode()
+            self._meta.commit()
+            return
+        self._decrypt(canary)
+
+    def _decrypt(self, token: str) -> bytes:
+        try:
+            return self._keys.decrypt(token.encode())
+        except InvalidToken:
+            raise StoreKeyError(
+                f"The store {self.path} was encrypted with a different key. Set "
+                "TICKETBOT_SECRET_KEY to the key(s) it was written with (newest first); nothing "
+                "was changed."
+            ) from None
+
+    @staticmethod
+    def _key(team_id: str, user_id: str, backend: str) -> str:
+        return f"{team_id}:{user_id}:{backend}"
+
+    # Credentials -----------------------------------------------------------------------------
+
+    async def save_credentials(self, team_id: str, user_id: str, creds: Credentials) -> None:
+        """Encrypt and store; returns only after the write is committed to disk."""
+        record = {
+            "secret": self._keys.encrypt(json.dumps(creds.secret_values()).encode()).decode(),
+            "connected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        key = self._key(team_id, user_id, creds.backend)
+        await asyncio.to_thread(self._write, self._credentials, key, record)
+
+    async def load_credentials(
+        self, team_id: str, user_id: str, backend: str
+    ) -> Credentials | None:
+        """The user's credentials for ``backend``, or None."""
+        record = await asyncio.to_thread(
+            self._credentials.get, self._key(team_id, user_id, backend)
+        )
+        return None if record is None else self._unseal(record)
+
+    async def list_credentials(self, team_id: str, user_id: str) -> dict[str, Credentials]:
+        """Every backend the user has connected, by backend key."""
+        prefix = f"{team_id}:{user_id}:"
+
+        def scan() -> dict[str, Credentials]:
+            return {
+                key.removeprefix(prefix): self._unseal(record)
+                for key, record in self._credentials.items()
+                if key.startswith(prefix)
+            }
+
+        return await asyncio.to_thread(scan)
+
+    async def delete_credentials(self, team_id: str, user_id: str, backend: str) -> bool:
+        """Remove the user's credentials for ``backend``; False when there were none."""
+        key = self._key(team_id, user_id, backend)
+
+        def delete() -> bool:
+            if key not in self._credentials:
+                return False
+            del self._credentials[key]
+            self._credentials.commit()
+            return True
+
+        return await asyncio.to_thread(delete)
+
+    def _unseal(self, record: dict[str, Any]) -> Credentials:
+        return credentials_from_store(json.loads(self._decrypt(record["secret"])))
+
+    @staticmethod
+    def _write(table: SqliteDict, key: str, value: Any) -> None:
+        try:
+            table[key] = value
+            table.commit()
+        except Exception as exc:  # sqlite errors carry paths, not secrets
+            raise StoreError(f"Could not save to the local store: {exc}") from exc
+
+    # Key rotation ----------------------------------------------------------------------------
+
+    def rotate(self) -> int:
+        """Re-encrypt everything under the newest key; returns how many credentials moved."""
+        count = 0
+        for key, record in self._iter_credentials():
+            record["secret"] = self._keys.rotate(record["secret"].encode()).decode()
+            self._credentials[key] = record
+            count += 1
+        self._meta["canary"] = self._keys.rotate(self._meta["canary"].encode()).decode()
+        self._credentials.commit()
+        self._meta.commit()
+        return count
+
+    def _iter_credentials(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        # Materialise first: rewriting rows while iterating a sqlite cursor is undefined.
+        yield from list(self._credentials.items())
