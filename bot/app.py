@@ -1,0 +1,58 @@
+"""Build the Bolt app. Nothing here runs at import time: ``build_app`` is called by the CLI and
+by tests, each with its own settings and services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.services import Services
+from handlers import register_all
+
+
+def build_slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client: honours SLACK_API_URL and retries 429s after their Retry-After."""
+    settings.require("SLACK_BOT_TOKEN")
+    assert settings.slack_bot_token is not None
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        ],
+    )
+
+
+def build_app(settings: Settings, services: Services, *, socket_mode: bool = False) -> AsyncApp:
+    """The AsyncApp with every listener registered and ``services`` in each listener's context.
+
+    Over HTTP every request must carry Slack's signature; in Socket Mode the websocket is the
+    authentication, so the signing secret is optional there.
+    """
+    if not socket_mode:
+        settings.require("SLACK_SIGNING_SECRET")
+    signing_secret = settings.slack_signing_secret
+    app = AsyncApp(
+        client=build_slack_client(settings),
+        signing_secret=signing_secret.get_secret_value() if signing_secret else None,
+        request_verification_enabled=not socket_mode,
+        # Unmatched requests (a button from an older version) should not look like our error.
+        raise_error_for_unhandled_request=False,
+    )
+
+    async def inject_services(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
+        context["services"] = services
+        return await next()
+
+    app.middleware(inject_services)
+    register_all(app)
+    return app

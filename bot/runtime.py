@@ -1,0 +1,12 @@
+"""Assembling the long-lived services from settings (the composition root)."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.services import Services
+from bot.store import Store
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the store and build everything listeners need."""
+    return Services(settings=settings, store=Store.open(settings))

@@ -1,0 +1,176 @@
+"""A Slack Web API stand-in on loopback: answers the methods ticketbot calls and records each call.
+
+Point SLACK_API_URL at ``api_url`` and give commands a ``response_url`` from ``response_url()``;
+everything the bot sends to Slack then lands in ``calls``. Faults can be switched on per method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    """One request the bot made: the API method (or ``response_url``) and its decoded arguments."""
+
+    method: str
+    args: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Fault:
+    status: int
+    body: dict[str, Any]
+    remaining: int
+    headers: dict[str, str]
+
+
+def _decode_form(raw: str) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for key, values in parse_qs(raw, keep_blank_values=True).items():
+        value: Any = values[0]
+        if key in {"blocks", "view", "attachments", "metadata"}:
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        args[key] = value
+    return args
+
+
+class SlackStandIn:
+    """The stand-in server. ``await start()``, then read ``calls`` or ``await wait_for(...)``."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.calls: list[Call] = []
+        self._faults: dict[str, _Fault] = {}
+        self._ts = itertools.count(1)
+        self._views = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The value for SLACK_API_URL."""
+        return f"{self.base_url}/api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        """A response_url that records what the bot sends to it."""
+        return f"{self.base_url}/response/{name}"
+
+    async def start(self) -> SlackStandIn:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.add_routes(
+            [
+                web.post("/api/{method}", self._api),
+                web.post("/response/{name}", self._response),
+            ]
+        )
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # Faults ------------------------------------------------------------------------------------
+
+    def fail(self, method: str, error: str, *, times: int = 1_000_000) -> None:
+        """Answer ``method`` with ``{"ok": false, "error": error}`` ``times`` times."""
+        self._faults[method] = _Fault(200, {"ok": False, "error": error}, times, {})
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        """Answer ``method`` with HTTP 429 and Retry-After ``times`` times."""
+        self._faults[method] = _Fault(
+            429, {"ok": False, "error": "ratelimited"}, times, {"Retry-After": str(retry_after)}
+        )
+
+    # Reading what was recorded -----------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[dict[str, Any]]:
+        """Arguments of every call to ``method`` so far, oldest first."""
+        return [call.args for call in self.calls if call.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, within: float = 5.0) -> list[dict]:
+        """Wait until ``method`` has been called ``count`` times; returns all its calls."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: len(self.calls_to(method)) >= count)
+        return self.calls_to(method)
+
+    async def _record(self, method: str, args: dict[str, Any]) -> None:
+        async with self._changed:
+            self.calls.append(Call(method, args))
+            self._changed.notify_all()
+
+    # Handlers ----------------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            args = await request.json()
+        else:
+            args = _decode_form(await request.text())
+        fault = self._faults.get(method)
+        if fault is not None and fault.remaining > 0:
+            fault.remaining -= 1
+            await self._record(f"{method}!fault", args)
+            return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+        if request.headers.get("Authorization", "") != "" and not request.headers[
+            "Authorization"
+        ].startswith("Bearer xox"):
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        await self._record(method, args)
+        return web.json_response(self._answer(method, args))
+
+    async def _response(self, request: web.Request) -> web.Response:
+        await self._record("response_url", await request.json())
+        return web.Response(text="ok")
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://sandbox.slack.test/",
+                "team": "Sandbox",
+                "user": "ticketbot",
+                "team_id": "T0SANDBOX",
+                "user_id": "U0BOT",
+                "bot_id": "B0BOT",
+            }
+        if method in {"views.open", "views.update", "views.push"}:
+            view = args.get("view") or {}
+            if isinstance(view, str):
+                view = json.loads(view)
+            view_id = args.get("view_id") or f"V{next(self._views):05d}"
+            return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{time.time_ns()}"}}
+        if method in {"chat.postMessage", "chat.update"}:
+            ts = args.get("ts") or f"{1_700_000_000 + next(self._ts)}.000100"
+            return {
+                "ok": True,
+                "channel": args.get("channel"),
+                "ts": ts,
+                "message": {"text": args.get("text"), "ts": ts},
+            }
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(args.get("users", "U"))[1:]}}
+        return {"ok": True}

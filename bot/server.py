@@ -1,0 +1,79 @@
+"""The HTTP side: Slack's requests at POST /slack/events, a health check at GET /healthz, and one
+log line per request naming what it was and how long it took."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+log = logging.getLogger("ticketbot.http")
+
+EVENTS_PATH = "/slack/events"
+_BOLT_APP = web.AppKey("bolt_app", AsyncApp)
+
+
+def describe(raw_body: bytes) -> str:
+    """What a Slack request was, for the log: never the free text a user typed."""
+    try:
+        form = parse_qs(raw_body.decode("utf-8"))
+        if "command" in form:
+            text = (form.get("text") or [""])[0].split()
+            # Only the subcommand: arguments can be anything, including pasted secrets.
+            return f"{form['command'][0]} {text[0][:20] if text else ''}".strip()
+        payload: dict[str, Any] = json.loads((form.get("payload") or ["{}"])[0])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "unparsable"
+    kind = payload.get("type", "unknown")
+    if actions := payload.get("actions"):
+        return f"{kind} {actions[0].get('action_id', '?')}"
+    if callback := payload.get("callback_id") or (payload.get("view") or {}).get("callback_id"):
+        return f"{kind} {callback}"
+    if event := payload.get("event"):
+        return f"event {event.get('type', '?')}"
+    return kind
+
+
+async def _slack_events(request: web.Request) -> web.Response:
+    bolt_app = request.app[_BOLT_APP]
+    bolt_request = await to_bolt_request(request)
+    bolt_response = await bolt_app.async_dispatch(bolt_request)
+    return await to_aiohttp_response(bolt_response)
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+@web.middleware
+async def _access_log(request: web.Request, handler: Any) -> web.StreamResponse:
+    started = time.perf_counter()
+    response = await handler(request)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    what = describe(await request.read()) if request.path == EVENTS_PATH else request.path
+    log.info("%s %s -> %s in %.1f ms", request.method, what, response.status, elapsed_ms)
+    return response
+
+
+def build_web_app(bolt_app: AsyncApp) -> web.Application:
+    """An aiohttp application serving ``bolt_app`` over Slack's HTTP mode."""
+    web_app = web.Application(middlewares=[_access_log])
+    web_app[_BOLT_APP] = bolt_app
+    web_app.add_routes([web.post(EVENTS_PATH, _slack_events), web.get("/healthz", _healthz)])
+    return web_app
+
+
+async def start_site(web_app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner (for cleanup) and the bound port (``port=0`` picks one)."""
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, bound

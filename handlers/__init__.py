@@ -1,0 +1,14 @@
+"""Slack listeners, one module per Slack feature; ``register_all`` wires them onto an app."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from handlers import commands, connect, errors
+
+
+def register_all(app: AsyncApp) -> None:
+    """Register every listener and the error handler on ``app``."""
+    commands.register(app)
+    connect.register(app)
+    errors.register(app)

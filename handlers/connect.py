@@ -1,0 +1,108 @@
+"""The connect modal (pick backend, submit, live check) and the Disconnect button."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import as_dicts
+from bot.blocks.connect import (
+    accounts_blocks,
+    connect_modal,
+    connect_progress_modal,
+    connected_text,
+)
+from bot.credentials import BACKEND_LABELS, CredentialInputError, check_backend, parse_credentials
+from bot.errors import BotError
+from bot.ids import Action, Callback
+from bot.services import Services
+from handlers.common import metadata, team_and_user, tell_user, view_values
+from handlers.errors import guarded
+
+log = logging.getLogger(__name__)
+
+
+async def pick_backend(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    """Swap the modal's fields for the chosen backend, keeping anything already typed."""
+    await ack()
+    view = body["view"]
+    backend = check_backend(body["actions"][0]["selected_option"]["value"])
+    await client.views_update(
+        view_id=view["id"],
+        hash=view.get("hash"),
+        view=connect_modal(backend, metadata(view).get("channel_id"), values=view_values(view)),
+    )
+
+
+async def open_connect(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    """The Connect button on a "not connected" message."""
+    await ack()
+    backend = check_backend(body["actions"][0]["value"])
+    channel_id = (body.get("channel") or {}).get("id")
+    await client.views_open(trigger_id=body["trigger_id"], view=connect_modal(backend, channel_id))
+
+
+async def submit_connect(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
+) -> None:
+    """Validate locally (inline errors in the ack), then check with the backend after the ack."""
+    view = body["view"]
+    meta = metadata(view)
+    backend, channel_id = check_backend(meta.get("backend") or ""), meta.get("channel_id")
+    values = view_values(view)
+    try:
+        creds = parse_credentials(backend, values)
+    except CredentialInputError as exc:
+        await ack(response_action="errors", errors=exc.fields)
+        return
+    label = BACKEND_LABELS[backend]
+    await ack(
+        response_action="update",
+        view=connect_progress_modal(
+            backend, f":hourglass_flowing_sand: Checking your {label} credentials…"
+        ),
+    )
+    team_id, user_id = team_and_user(body)
+    try:
+        await services.verifier.verify(creds)
+        await services.store.save_credentials(team_id, user_id, creds)
+    except BotError as exc:
+        # Back to the form with everything the user typed, and the backend's own words.
+        log.info("connect %s refused: %s", backend, type(exc).__name__)
+        await client.views_update(
+            view_id=view["id"],
+            view=connect_modal(
+                backend, channel_id, values=values, notice=f":warning: {exc.user_message()}"
+            ),
+        )
+        return
+    text = connected_text(creds)
+    await client.views_update(view_id=view["id"], view=connect_progress_modal(backend, text))
+    await tell_user(client, user_id, text, channel_id=channel_id)
+
+
+async def disconnect(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, services: Services
+) -> None:
+    """Disconnect button on the accounts list: delete, then redraw the list in place."""
+    await ack()
+    backend = check_backend(body["actions"][0]["value"])
+    team_id, user_id = team_and_user(body)
+    await services.store.delete_credentials(team_id, user_id, backend)
+    remaining = await services.store.list_credentials(team_id, user_id)
+    await respond(
+        replace_original=True,
+        text=f"Disconnected {BACKEND_LABELS[backend]}.",
+        blocks=as_dicts(accounts_blocks(remaining)),
+    )
+
+
+def register(app: AsyncApp) -> None:
+    """Wire the connect modal's listeners onto ``app``."""
+    app.action(Action.CONNECT_PICK_BACKEND)(guarded(pick_backend))
+    app.action(Action.CONNECT_OPEN)(guarded(open_connect))
+    app.action(Action.DISCONNECT)(guarded(disconnect))
+    app.view(Callback.CONNECT)(guarded(submit_connect))

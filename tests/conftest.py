@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.config import Settings
+from bot.runtime import build_services
+from bot.sandbox.slack import SlackStandIn
+from tests.harness import SIGNING_SECRET, BotUnderTest
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandIn]:
+    standin = await SlackStandIn().start()
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+def secret_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, slack: SlackStandIn, secret_key: str) -> Settings:
+    return Settings(
+        slack_bot_token="xoxb-1111-2222-testtoken",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        data_dir=tmp_path / "data",
+        secret_key=secret_key,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+async def bot(slack: SlackStandIn, settings: Settings) -> AsyncIterator[BotUnderTest]:
+    under_test = await BotUnderTest(slack, settings, build_services(settings)).start()
+    yield under_test
+    await under_test.stop()

@@ -1,0 +1,163 @@
+"""Drive the real bot over loopback HTTP the way Slack does: signed requests in, and the Slack
+stand-in recording what the bot sends back."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import build_app
+from bot.config import Settings
+from bot.ids import FIELD_ACTION
+from bot.sandbox.slack import SlackStandIn
+from bot.server import EVENTS_PATH, build_web_app, start_site
+from bot.services import Services
+
+TEAM = "T0SANDBOX"
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+
+
+def signed_headers(
+    body: str, secret: str = SIGNING_SECRET, *, timestamp: int | None = None
+) -> dict:
+    """The headers Slack adds: a timestamp and an HMAC-SHA256 over ``v0:ts:body``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature or "",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def fill_view(view: dict[str, Any], values: dict[str, str | None]) -> dict[str, Any]:
+    """The ``state.values`` Slack would send for ``view`` after a user typed ``values``."""
+    state: dict[str, dict] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input" or block["block_id"] not in values:
+            continue
+        value = values[block["block_id"]]
+        element = block["element"]
+        if element["type"] == "static_select":
+            option = (
+                None
+                if value is None
+                else {"value": value, "text": {"type": "plain_text", "text": value}}
+            )
+            state[block["block_id"]] = {
+                FIELD_ACTION: {"type": "static_select", "selected_option": option}
+            }
+        else:
+            state[block["block_id"]] = {FIELD_ACTION: {"type": element["type"], "value": value}}
+    return {"values": state}
+
+
+@dataclass
+class SlackUser:
+    """A person in the sandbox workspace who types commands and clicks."""
+
+    bot: BotUnderTest
+    user_id: str
+    channel_id: str = "C0GENERAL"
+    _triggers: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def command(self, text: str, *, command: str = "/ticket") -> httpx.Response:
+        """Type ``/ticket <text>`` in ``channel_id``; returns the HTTP response (the ack)."""
+        form = {
+            "token": "legacy",
+            "team_id": TEAM,
+            "team_domain": "sandbox",
+            "channel_id": self.channel_id,
+            "channel_name": "general",
+            "user_id": self.user_id,
+            "user_name": self.user_id.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0TICKETBOT",
+            "response_url": self.bot.slack.response_url(self.user_id),
+            "trigger_id": f"trigger.{self.user_id}.{next(self._triggers)}",
+        }
+        return await self.bot.post(urlencode(form))
+
+    async def interact(self, payload: dict[str, Any]) -> httpx.Response:
+        """Send an interactivity payload (block_actions, view_submission, …) as this user."""
+        base = {
+            "team": {"id": TEAM, "domain": "sandbox"},
+            "user": {"id": self.user_id, "team_id": TEAM, "username": self.user_id.lower()},
+            "api_app_id": "A0TICKETBOT",
+            "token": "legacy",
+            "trigger_id": f"trigger.{self.user_id}.{next(self._triggers)}",
+        }
+        return await self.bot.post(urlencode({"payload": json.dumps({**base, **payload})}))
+
+    async def submit(self, view: dict[str, Any], values: dict[str, str | None]) -> httpx.Response:
+        """Submit the modal ``view`` (as the bot sent it) with ``values`` typed in."""
+        submitted = {**view, "id": view.get("id", "V00001"), "state": fill_view(view, values)}
+        return await self.interact({"type": "view_submission", "view": submitted})
+
+    async def click(
+        self, action_id: str, value: str, *, view: dict | None = None, message: bool = True
+    ) -> httpx.Response:
+        """Click a button (or pick an option) with ``action_id`` in a message or a modal."""
+        action = {
+            "action_id": action_id,
+            "block_id": "b",
+            "value": value,
+            "type": "button",
+            "selected_option": {"value": value},
+            "action_ts": str(time.time()),
+        }
+        payload: dict[str, Any] = {"type": "block_actions", "actions": [action]}
+        if view is not None:
+            payload["view"] = view
+            payload["container"] = {"type": "view", "view_id": view.get("id")}
+        elif message:
+            payload["channel"] = {"id": self.channel_id}
+            payload["container"] = {"type": "message", "channel_id": self.channel_id}
+            payload["response_url"] = self.bot.slack.response_url(self.user_id)
+        return await self.interact(payload)
+
+
+@dataclass
+class BotUnderTest:
+    """ticketbot's real app behind its real aiohttp server on a loopback port."""
+
+    slack: SlackStandIn
+    settings: Settings
+    services: Services
+    runner: web.AppRunner | None = None
+    url: str = ""
+    http: httpx.AsyncClient | None = None
+
+    async def start(self) -> BotUnderTest:
+        app = build_app(self.settings, self.services)
+        self.runner, port = await start_site(build_web_app(app), "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{port}"
+        self.http = httpx.AsyncClient(base_url=self.url, timeout=10)
+        return self
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.services.aclose()
+
+    async def post(self, body: str, headers: dict | None = None) -> httpx.Response:
+        assert self.http is not None
+        return await self.http.post(
+            EVENTS_PATH,
+            content=body,
+            headers=headers if headers is not None else signed_headers(body),
+        )
+
+    def user(self, user_id: str, channel_id: str = "C0GENERAL") -> SlackUser:
+        return SlackUser(self, user_id, channel_id)

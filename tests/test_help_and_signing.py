@@ -1,0 +1,90 @@
+"""`/ticket help` over signed HTTP, and requests Slack did not sign are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlencode
+
+from tests.harness import BotUnderTest, signed_headers
+
+
+def _help_form() -> str:
+    return urlencode(
+        {
+            "team_id": "T0SANDBOX",
+            "user_id": "U1",
+            "channel_id": "C1",
+            "command": "/ticket",
+            "text": "help",
+            "trigger_id": "t.1",
+            "response_url": "http://127.0.0.1:9/unused",
+        }
+    )
+
+
+async def test_help_lists_every_subcommand_with_an_example(bot: BotUnderTest) -> None:
+    response = await bot.user("U1").command("help")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    text = str(body["blocks"])
+    for sub in ("connect", "accounts", "disconnect"):
+        assert f"/ticket {sub}" in text
+    assert "Example: `/ticket connect omnidesk`" in text
+
+
+async def test_bare_command_shows_help(bot: BotUnderTest) -> None:
+    body = (await bot.user("U1").command("")).json()
+    assert "/ticket connect [backend]" in str(body["blocks"])
+
+
+async def test_unknown_subcommand_suggests_the_closest(bot: BotUnderTest) -> None:
+    body = (await bot.user("U1").command("acounts")).json()
+    assert body["text"] == (
+        "I don't know `/ticket acounts`. Did you mean `/ticket accounts`? "
+        "Try `/ticket help` for the list."
+    )
+
+
+async def test_wrong_signature_is_refused_and_no_listener_runs(bot: BotUnderTest) -> None:
+    # `accounts` answers through the response_url, so a listener that ran would leave a call.
+    body = urlencode(
+        {
+            "team_id": "T0SANDBOX",
+            "user_id": "U1",
+            "channel_id": "C1",
+            "command": "/ticket",
+            "text": "accounts",
+            "trigger_id": "t.1",
+            "response_url": bot.slack.response_url(),
+        }
+    )
+    response = await bot.post(body, signed_headers(body, secret="not-the-secret"))
+    assert response.status_code == 401
+    await asyncio.sleep(0.2)
+    assert bot.slack.calls == []
+    # The same body, correctly signed, does reach the listener.
+    assert (await bot.post(body)).status_code == 200
+    assert len(await bot.slack.wait_for("response_url")) == 1
+
+
+async def test_missing_signature_is_refused(bot: BotUnderTest) -> None:
+    response = await bot.post(_help_form(), {"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 401
+    assert "blocks" not in response.text
+
+
+async def test_stale_timestamp_is_refused(bot: BotUnderTest) -> None:
+    body = _help_form()
+    stale = int(time.time()) - 6 * 60
+    response = await bot.post(body, signed_headers(body, timestamp=stale))
+    assert response.status_code == 401
+    assert "blocks" not in response.text
+
+
+async def test_healthz(bot: BotUnderTest) -> None:
+    assert bot.http is not None
+    response = await bot.http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
