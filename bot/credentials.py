@@ -158,13 +158,6 @@ CREDENTIAL_MODELS: dict[str, type[_Credentials]] = {
     "ispcrm": IspcrmCredentials,
 }
 
-BACKEND_LABELS = {
-    "questionpro": "QuestionPro CX",
-    "epixel": "Epixel support",
-    "omnidesk": "Omnidesk",
-    "ispcrm": "ISPCRM",
-}
-
 
 @dataclass(frozen=True)
 class ConnectField:

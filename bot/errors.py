@@ -23,6 +23,8 @@ from request URLs or headers.
 
 from __future__ import annotations
 
+from bot.keys import label
+
 
 class BotError(Exception):
     """Base of every error ticketbot raises on purpose."""
@@ -76,8 +78,13 @@ class BackendError(BotError):
         self.message = message
         super().__init__(f"{backend}: {message}")
 
+    @property
+    def label(self) -> str:
+        """The backend's display name."""
+        return label(self.backend)
+
     def user_message(self) -> str:
-        return f"{self.backend} said: {self.message}"
+        return f"{self.label} said: {self.message}"
 
 
 class BackendAuthError(BackendError):
@@ -85,7 +92,7 @@ class BackendAuthError(BackendError):
 
     def user_message(self) -> str:
         return (
-            f"{self.backend} refused your credentials ({self.message}). "
+            f"{self.label} refused your credentials ({self.message}). "
             f"Run `/ticket connect {self.backend}` to update them."
         )
 
@@ -101,7 +108,7 @@ class BackendPermissionError(BackendError):
 
     def user_message(self) -> str:
         needed = f" Your key needs the {self.permission} permission." if self.permission else ""
-        return f"{self.backend} denied this: {self.message}.{needed}"
+        return f"{self.label} denied this: {self.message}.{needed}"
 
 
 class BackendNotFound(BackendError):
@@ -126,7 +133,7 @@ class BackendValidationError(BackendError):
         if not self.fields:
             return super().user_message()
         detail = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in self.fields.items())
-        return f"{self.backend} rejected the request: {detail}"
+        return f"{self.label} rejected the request: {detail}"
 
 
 class BackendRateLimited(BackendError):
@@ -147,16 +154,16 @@ class BackendRateLimited(BackendError):
 
     def user_message(self) -> str:
         if self.quota_exhausted:
-            return f"{self.backend}'s API quota for your licence is used up: {self.message}."
+            return f"{self.label}'s API quota for your licence is used up: {self.message}."
         wait = f" Try again in {round(self.retry_after)} s." if self.retry_after else ""
-        return f"{self.backend} is rate limiting us.{wait}"
+        return f"{self.label} is rate limiting us.{wait}"
 
 
 class BackendUnavailable(BackendError):
     """The backend could not be reached or failed on its side."""
 
     def user_message(self) -> str:
-        return f"{self.backend} is not answering right now ({self.message}). Try again shortly."
+        return f"{self.label} is not answering right now ({self.message}). Try again shortly."
 
 
 class BackendUnexpectedResponse(BackendError):
@@ -164,4 +171,8 @@ class BackendUnexpectedResponse(BackendError):
 
     def user_message(self) -> str:
         status = f" (HTTP {self.status})" if self.status else ""
-        return f"{self.backend} sent an unexpected response{status}: {self.message}."
+        return f"{self.label} sent an unexpected response{status}: {self.message}."
+
+
+class UnsupportedOperationError(UserInputError):
+    """The backend cannot do what was asked (e.g. deleting on a read-only backend)."""

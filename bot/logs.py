@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import TextIO
 
 # Slack tokens, bearer tokens, and api keys in query strings or headers.
 _SECRET_PATTERNS = [
@@ -35,9 +36,9 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """One handler on stderr for the whole process."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """One handler for the whole process, on stderr unless ``stream`` is given."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -15,8 +15,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import as_dicts
 from bot.blocks.connect import accounts_blocks, connect_modal
 from bot.blocks.help import Usage, help_blocks, help_text
-from bot.credentials import BACKEND_LABELS, check_backend
+from bot.credentials import check_backend
 from bot.errors import UserInputError
+from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from handlers.errors import guarded
 

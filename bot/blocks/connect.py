@@ -21,9 +21,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.credentials import BACKEND_LABELS, CONNECT_FIELDS, ConnectField, Credentials
+from bot.credentials import CONNECT_FIELDS, ConnectField, Credentials
 from bot.ids import FIELD_ACTION, Action, Callback
 from bot.ids import Block as BlockId
+from bot.keys import BACKEND_LABELS
 
 TITLE = "Connect an account"  # Slack caps modal titles at 24 characters
 

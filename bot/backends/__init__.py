@@ -1,0 +1,1 @@
+"""Backend clients: one module per vendor behind the TicketBackend Protocol (``base``)."""
