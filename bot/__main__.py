@@ -77,6 +77,18 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         await services.aclose()
 
 
+async def run_sandboxes(host: str, first_port: int) -> None:
+    """Serve the four backend sandboxes until SIGINT/SIGTERM."""
+    from bot.sandbox.run import start_sandboxes
+
+    sandboxes = await start_sandboxes(host, first_port)
+    print(sandboxes.describe(), flush=True)
+    try:
+        await _wait_for_stop()
+    finally:
+        await sandboxes.stop()
+
+
 def rotate_key(settings: Settings) -> int:
     """Re-encrypt every stored credential under the newest key of TICKETBOT_SECRET_KEY."""
     from bot.store import Store, parse_keys
@@ -103,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to bind for HTTP mode (default 127.0.0.1)"
     )
     serve_cmd.add_argument("--socket", action="store_true", help="use Socket Mode")
+    sandbox_cmd = commands.add_parser("sandbox", help="run the four backend sandboxes on loopback")
+    sandbox_cmd.add_argument(
+        "--port",
+        type=int,
+        default=8701,
+        help="first of four consecutive ports (default 8701; 0 picks free ones)",
+    )
     commands.add_parser("rotate-key", help="re-encrypt stored credentials under the newest key")
     commands.add_parser("generate-key", help="print a new key for TICKETBOT_SECRET_KEY")
     return parser
@@ -113,6 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate-key":
         print(Fernet.generate_key().decode())
+        return 0
+    if args.command == "sandbox":
+        configure_logging("WARNING")
+        try:
+            asyncio.run(run_sandboxes("127.0.0.1", args.port))
+        except OSError as exc:
+            print(
+                f"ticketbot: cannot start the sandboxes: {exc.strerror} (try --port 0)",
+                file=sys.stderr,
+            )
+            return 2
         return 0
     try:
         settings = load_settings()

@@ -1,0 +1,319 @@
+"""Omnidesk helpdesk sandbox (seed 003).
+
+The key travels as ``apiKey`` in the query; each endpoint needs the permission of the seed's table.
+Items come as ``{"type": "item", "item": {...}}``. The list and error shapes are not documented;
+this sandbox answers lists as ``{"type": "list", "total", "items": [...]}``, errors as
+``{"type": "error", "error": {"code", "message"}}`` and bulk calls as
+``{"type": "result", "succeeded": [...], "failed": {id: reason}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from random import Random
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.base import SandboxServer, as_list, form_of
+
+FULL_KEY, AGENT_KEY, READONLY_KEY = "omni-demo-full", "omni-demo-agent", "omni-demo-readonly"
+ALL = {
+    "TICKET_READ",
+    "TICKET_CREATE",
+    "TICKET_UPDATE",
+    "TICKET_DELETE",
+    "SET_STATUS",
+    "TICKET_BATCH",
+}
+STATUSES = ("new", "open", "pending", "holding", "solved", "closed")
+PRIORITIES = ("low", "medium", "high", "urgent")
+UNFINISHED = {"new", "open", "pending", "holding"}
+_TITLES = [
+    "Order #{n} not delivered",
+    "Cannot reset password",
+    "Question about invoice {n}",
+    "Damaged item in parcel",
+    "Subscription renewal",
+    "Wrong size received",
+    "Account locked",
+    "Feature request: export",
+]
+
+
+class OmnideskSandbox(SandboxServer):
+    name = "omnidesk"
+    prefix = "/api/v2/"
+
+    def __init__(self, host: str = "127.0.0.1", *, seed: int = 5, demo_tickets: int = 40) -> None:
+        super().__init__(host)
+        rnd = Random(seed)
+        self.keys = {
+            FULL_KEY: ALL,
+            AGENT_KEY: ALL - {"TICKET_DELETE", "TICKET_BATCH"},
+            READONLY_KEY: {"TICKET_READ"},
+        }
+        self.tickets: dict[int, dict[str, Any]] = {}
+        start = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+        for n in range(demo_tickets):
+            self.create(
+                title=rnd.choice(_TITLES).format(n=1000 + n),
+                status=rnd.choice(STATUSES),
+                priority=rnd.choice(PRIORITIES),
+                created=start + timedelta(hours=7 * n),
+                **{
+                    "from": f"customer{n}@example.com",
+                    "fromName": f"Customer {n}",
+                    "direction": "inbound",
+                    "customerID": 500 + n,
+                },
+            )
+
+    def create(
+        self,
+        *,
+        title: str = "",
+        status: str = "new",
+        priority: str = "medium",
+        created: datetime | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add a ticket; returns it."""
+        ticket_id = max(self.tickets, default=1000) + 1
+        stamp = (created or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S")
+        self.tickets[ticket_id] = {
+            "ticketID": ticket_id,
+            "title": title,
+            "status": status,
+            "priority": priority,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "archived": False,
+            "brandID": None,
+            "channelID": None,
+            "assignedGroupID": 0,
+            "formID": None,
+            "externalPrimaryID": None,
+            "customerID": None,
+            **fields,
+        }
+        return self.tickets[ticket_id]
+
+    def error(
+        self, status: int, message: str, *, errors: dict | None = None, **_: Any
+    ) -> web.Response:
+        body: dict[str, Any] = {"type": "error", "error": {"code": status, "message": message}}
+        if errors:
+            body["errors"] = errors
+        return web.json_response(body, status=status)
+
+    def add_routes(self, app: web.Application) -> None:
+        p = self.prefix + "ticket"
+        for method, path, permission, handler in (
+            ("GET", p, "TICKET_READ", self._list),
+            ("POST", p, "TICKET_CREATE", self._create),
+            ("DELETE", p + "/multi", "TICKET_DELETE", self._delete_multi),
+            ("POST", p + "/setStatus", "SET_STATUS", self._set_status),
+            ("POST", p + "/setPriority", "TICKET_UPDATE", self._set_priority),
+            ("POST", p + "/unlinkCustomerFromTicket", "TICKET_UPDATE", self._unlink),
+            ("POST", p + "/batch", "TICKET_BATCH", self._batch),
+            ("PUT", p + "/solveUnfinishedTickets", "SET_STATUS", self._solve_unfinished),
+            ("GET", p + "/{ticket_id:\\d+}", "TICKET_READ", self._get),
+            ("PUT", p + "/{ticket_id:\\d+}", "TICKET_UPDATE", self._update),
+            ("DELETE", p + "/{ticket_id:\\d+}", "TICKET_DELETE", self._delete),
+        ):
+            app.router.add_route(method, path, self._allowed(permission, handler))
+
+    def _allowed(self, permission: str, handler: Any) -> Any:
+        async def check(request: web.Request) -> web.StreamResponse:
+            granted = self.keys.get(request.query.get("apiKey", ""))
+            if granted is None:
+                return self.error(401, "Invalid API key")
+            if permission not in granted:
+                return self.error(403, f"This API key lacks the {permission} permission")
+            return await handler(request)
+
+        return check
+
+    @staticmethod
+    def _item(ticket: dict[str, Any]) -> web.Response:
+        return web.json_response({"type": "item", "item": ticket})
+
+    def _ticket(self, request: web.Request) -> dict[str, Any] | None:
+        return self.tickets.get(int(request.match_info["ticket_id"]))
+
+    def _ids(self, values: Any) -> list[str] | web.Response:
+        ids = [str(v).strip() for v in as_list(values) if str(v).strip()]
+        if not ids or any(not i.isdigit() for i in ids):
+            return self.error(
+                400,
+                "ticketIDs[] must be a list of numbers",
+                errors={"ticketIDs": ["Must be numbers."]},
+            )
+        return ids
+
+    def _bulk(self, ids: list[str], change: Any) -> web.Response:
+        succeeded, failed = [], {}
+        for raw in ids:
+            ticket = self.tickets.get(int(raw))
+            if ticket is None:
+                failed[raw] = "Ticket not found"
+                continue
+            change(ticket)
+            ticket["updated_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            succeeded.append(int(raw))
+        return web.json_response({"type": "result", "succeeded": succeeded, "failed": failed})
+
+    # Endpoints ---------------------------------------------------------------------------------
+
+    async def _list(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            start, limit = int(q.get("itemStart", "0")), int(q.get("itemLimit", "15"))
+        except ValueError:
+            return self.error(400, "itemStart and itemLimit must be numbers")
+        if start < 0 or not 1 <= limit <= 100:
+            return self.error(400, "itemLimit must be between 1 and 100")
+        if q.get("status") and q["status"] not in STATUSES:
+            return self.error(400, f"status must be one of {', '.join(STATUSES)}")
+        archived = q.get("searchArchived", "").lower() in {"1", "true", "yes"}
+        found = [
+            t
+            for t in self.tickets.values()
+            if (archived or not t["archived"])
+            and (not q.get("status") or t["status"] == q["status"])
+            and (not q.get("query") or q["query"].lower() in t["title"].lower())
+        ]
+        found.sort(key=lambda t: (t["created_at"], t["ticketID"]), reverse=True)
+        return web.json_response(
+            {
+                "type": "list",
+                "total": len(found),
+                "itemStart": start,
+                "itemLimit": limit,
+                "items": [{"type": "item", "item": t} for t in found[start : start + limit]],
+            }
+        )
+
+    async def _create(self, request: web.Request) -> web.Response:
+        form = await form_of(request)
+        if form.get("direction") and not re.fullmatch(r"inbound|outbound", str(form["direction"])):
+            return self.error(
+                400,
+                "direction must be inbound or outbound",
+                errors={"direction": ["Must be inbound or outbound."]},
+            )
+        numeric = ("brandID", "channelID", "assignedGroupID", "formID")
+        if bad := [n for n in numeric if form.get(n) and not str(form[n]).isdigit()]:
+            return self.error(
+                400, f"{bad[0]} must be a number", errors={bad[0]: ["Must be a number."]}
+            )
+        known = ("title", "from", "fromName", "to", "direction", *numeric)
+        fields = {k: str(form[k]) for k in known if form.get(k) not in (None, "")}
+        return self._item(self.create(status="new", **fields))
+
+    async def _get(self, request: web.Request) -> web.Response:
+        ticket = self._ticket(request)
+        return self._item(ticket) if ticket else self.error(404, "Ticket not found")
+
+    async def _update(self, request: web.Request) -> web.Response:
+        ticket = self._ticket(request)
+        if ticket is None:
+            return self.error(404, "Ticket not found")
+        form = await form_of(request)
+        if form.get("status") and form["status"] not in {"solved", "closed"}:
+            return self.error(
+                400,
+                "status may only be set to solved or closed here",
+                errors={"status": ["Must be solved or closed."]},
+            )
+        for name in ("title", "status", "externalPrimaryID"):
+            if form.get(name) not in (None, ""):
+                ticket[name] = str(form[name])
+        return self._item(ticket)
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        ticket = self._ticket(request)
+        if ticket is None:
+            return self.error(404, "Ticket not found")
+        del self.tickets[ticket["ticketID"]]
+        return web.json_response(
+            {"type": "result", "succeeded": [ticket["ticketID"]], "failed": {}}
+        )
+
+    async def _delete_multi(self, request: web.Request) -> web.Response:
+        ids = self._ids((await form_of(request)).get("ticketIDs[]"))
+        if isinstance(ids, web.Response):
+            return ids
+        response = self._bulk(ids, lambda t: None)
+        for raw in ids:
+            self.tickets.pop(int(raw), None)
+        return response
+
+    async def _set_status(self, request: web.Request) -> web.Response:
+        form = await form_of(request)
+        if form.get("status") not in STATUSES:
+            return self.error(
+                400,
+                f"status must be one of {', '.join(STATUSES)}",
+                errors={"status": ["Not a valid status."]},
+            )
+        ids = self._ids(form.get("ticketIDs[]"))
+        if isinstance(ids, web.Response):
+            return ids
+        return self._bulk(ids, lambda t: t.update(status=form["status"]))
+
+    async def _set_priority(self, request: web.Request) -> web.Response:
+        form = await form_of(request)
+        if form.get("priority") not in PRIORITIES:
+            return self.error(
+                400,
+                f"priority must be one of {', '.join(PRIORITIES)}",
+                errors={"priority": ["Not a valid priority."]},
+            )
+        ids = self._ids(form.get("ticketIDs[]"))
+        if isinstance(ids, web.Response):
+            return ids
+        return self._bulk(ids, lambda t: t.update(priority=form["priority"]))
+
+    async def _unlink(self, request: web.Request) -> web.Response:
+        form = await form_of(request)
+        raw = str(form.get("ticketID") or "")
+        ticket = self.tickets.get(int(raw)) if raw.isdigit() else None
+        if ticket is None:
+            return self.error(404, "Ticket not found")
+        ticket["customerID"] = None
+        return self._item(ticket)
+
+    async def _batch(self, request: web.Request) -> web.Response:
+        form = await form_of(request)
+        raw_ids = str(form.get("TicketIDs") or "")
+        if not re.fullmatch(r"[0-9, ]+", raw_ids):
+            return self.error(
+                400,
+                "TicketIDs must be ids separated by commas",
+                errors={"TicketIDs": ["Must match ^[0-9, ]+$."]},
+            )
+        actions = []
+        for index in range(len(form)):
+            kind = form.get(f"actions[{index}][actionType]")
+            if kind is None:
+                break
+            value = str(form.get(f"actions[{index}][value]") or "")
+            checks = {"status": STATUSES, "priority": PRIORITIES}
+            if kind not in {"status", "priority", "title", "assignedGroupID"} or (
+                kind in checks and value not in checks[kind]
+            ):
+                return self.error(400, f"action {index}: cannot {kind} to {value!r}")
+            actions.append((kind, value))
+        if not actions:
+            return self.error(400, "give at least one action")
+        ids = [i.strip() for i in raw_ids.split(",") if i.strip()]
+        return self._bulk(ids, lambda t: t.update(dict(actions)))
+
+    async def _solve_unfinished(self, _request: web.Request) -> web.Response:
+        unfinished = [t for t in self.tickets.values() if t["status"] in UNFINISHED]
+        for ticket in unfinished:
+            ticket["status"] = "solved"
+        return web.json_response({"type": "result", "solved": len(unfinished)})

@@ -1,0 +1,68 @@
+"""Start all four backend sandboxes together and say how to connect to each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.sandbox import epixel, ispcrm, omnidesk, questionpro
+from bot.sandbox.base import SandboxServer
+from bot.sandbox.epixel import EpixelSandbox
+from bot.sandbox.ispcrm import IspcrmSandbox
+from bot.sandbox.omnidesk import OmnideskSandbox
+from bot.sandbox.questionpro import QuestionProSandbox
+
+
+@dataclass
+class Sandboxes:
+    questionpro: QuestionProSandbox
+    epixel: EpixelSandbox
+    omnidesk: OmnideskSandbox
+    ispcrm: IspcrmSandbox
+
+    @property
+    def all(self) -> list[SandboxServer]:
+        return [self.questionpro, self.epixel, self.omnidesk, self.ispcrm]
+
+    async def stop(self) -> None:
+        for server in self.all:
+            await server.stop()
+
+    def describe(self) -> str:
+        """What to paste into `/ticket connect` for each backend, and the one bot setting."""
+        qp, ep, om, isp = self.questionpro, self.epixel, self.omnidesk, self.ispcrm
+        return "\n".join(
+            [
+                "Sandboxes are running on loopback. Start the bot with",
+                f"  TICKETBOT_QUESTIONPRO_BASE_URL={qp.base_url}/",
+                "so QuestionPro calls come here, then use /ticket connect <backend> with:",
+                "",
+                f"questionpro  any datacenter, API key {questionpro.DEMO_API_KEY}",
+                f"epixel       base URL {ep.base_url}",
+                f"             API key {epixel.DEMO_API_KEY}",
+                f"             access token {epixel.DEMO_ACCESS_TOKEN}",
+                f"             or username {epixel.DEMO_USER} / password {epixel.DEMO_PASSWORD}",
+                f"omnidesk     base URL {om.base_url}",
+                f"             API key {omnidesk.FULL_KEY} (all permissions), {omnidesk.AGENT_KEY} "
+                f"(no delete/batch) or {omnidesk.READONLY_KEY}",
+                f"ispcrm       base URL {isp.base_url}",
+                f"             token {ispcrm.DEMO_TOKEN}",
+                f"             or username {ispcrm.DEMO_USER} / password {ispcrm.DEMO_PASSWORD}",
+                "",
+                "Faults: POST <server>/_sandbox/faults with JSON such as "
+                '{"latency": 0.3} or {"status": 503, "status_times": 2};',
+                "POST <server>/_sandbox/reset clears them.",
+            ]
+        )
+
+
+async def start_sandboxes(host: str = "127.0.0.1", first_port: int = 0) -> Sandboxes:
+    """Start all four; ``first_port`` 0 picks free ports, else four consecutive ones from it."""
+    servers = (
+        QuestionProSandbox(host),
+        EpixelSandbox(host),
+        OmnideskSandbox(host),
+        IspcrmSandbox(host),
+    )
+    for offset, server in enumerate(servers):
+        await server.start(first_port + offset if first_port else 0)
+    return Sandboxes(*servers)
