@@ -6,8 +6,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.backends.http import RetryPolicy
+from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.runtime import build_services
+from bot.sandbox.run import Sandboxes, start_sandboxes
 from bot.sandbox.slack import SlackStandIn
 from tests.harness import SIGNING_SECRET, BotUnderTest
 
@@ -25,15 +28,34 @@ def secret_key() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, slack: SlackStandIn, secret_key: str) -> Settings:
+async def sandboxes() -> AsyncIterator[Sandboxes]:
+    servers = await start_sandboxes()
+    yield servers
+    await servers.stop()
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, slack: SlackStandIn, sandboxes: Sandboxes, secret_key: str
+) -> Settings:
     return Settings(
         slack_bot_token="xoxb-1111-2222-testtoken",
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=slack.api_url,
         data_dir=tmp_path / "data",
         secret_key=secret_key,
+        questionpro_base_url=sandboxes.questionpro.base_url,
+        http_read_timeout=5.0,
         _env_file=None,
     )
+
+
+@pytest.fixture
+async def backends(settings: Settings) -> AsyncIterator[Backends]:
+    # Short backoff so retry tests take fractions of a second; Retry-After is still honoured.
+    registry = Backends(settings, policy=RetryPolicy(attempts=4, max_seconds=10, base_delay=0.01))
+    yield registry
+    await registry.aclose()
 
 
 @pytest.fixture

@@ -1,0 +1,254 @@
+"""QuestionPro CX: detractor tickets (seed 000) and the transactions import (seed 001).
+
+Auth is the ``api-key`` header (the ``apiKey`` query parameter stopped working in 2024). Errors come
+as ``{"response": {"error": {"id", "message", ...}}}`` with ``id`` a string or a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.backends.base import BaseBackend, Capability
+from bot.backends.http import (
+    BackendHTTP,
+    body_of,
+    generic_error,
+    parse_json,
+    parse_model,
+    retry_after_seconds,
+)
+from bot.credentials import QUESTIONPRO_DATACENTERS, QuestionProCredentials
+from bot.errors import (
+    BackendAuthError,
+    BackendError,
+    BackendNotFound,
+    BackendPermissionError,
+    BackendRateLimited,
+    BackendUnavailable,
+    BackendValidationError,
+)
+from bot.models import Contact, Detractor, ImportResult, Page, parse_timestamp, utc
+
+KEY = "questionpro"
+DETRACTORS_PATH = "cx/tickets/detractors"
+IMPORT_PATH = "cx/transactions/import"
+MAX_PER_PAGE = 100  # the documented default page size, and the most we ask for
+# QuestionPro's limits (BACKENDS.md): 300 calls per 60 s per API key.
+CALLS_PER_MINUTE = 300
+
+_VALIDATION_IDS = {"1000", "1001", "1002", "1003"}
+_FORBIDDEN_IDS = {"1011", "1013"}
+
+
+def base_url_for(creds: QuestionProCredentials, override: str | None) -> str:
+    """The API root for the user's datacenter, unless an operator override is set."""
+    if override:
+        return override
+    return f"https://{QUESTIONPRO_DATACENTERS[creds.datacenter][1]}/a/api/v2/"
+
+
+# Vendor shapes (seed 000/001). Lenient where the seed contradicts itself (see BACKENDS.md).
+
+
+class _Vendor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Links(_Vendor):
+    next: str | None = None
+    prev: str | None = None
+
+
+class _Pagination(_Vendor):
+    perPage: int
+    totalItems: int
+    currentPage: int
+    totalPages: int
+    links: _Links | None = None
+
+
+class _DetractorJSON(_Vendor):
+    emailAddress: str
+    phoneNumber: str = ""
+    rating: str = ""
+    comment: str = ""
+    ticketID: int
+    responseID: int
+    timestamp: datetime
+    timelimit: int
+
+    @field_validator("rating", "phoneNumber", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> str:
+        return "" if value is None else str(value)
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> Any:
+        return parse_timestamp(value) or value
+
+
+class _DetractorPage(_Vendor):
+    response: list[_DetractorJSON]
+    pagination: _Pagination
+    requestID: str | None = None
+
+
+class _ImportAnswer(_Vendor):
+    emailStatus: str = ""
+    importStatus: str = ""
+    importCount: int = Field(0)
+
+
+def questionpro_error(response: httpx.Response) -> BackendError:
+    """Map QuestionPro's error envelope (and bare statuses) onto the exception tree."""
+    envelope = body_of(response).get("response")
+    error = envelope.get("error") if isinstance(envelope, dict) else None
+    if not isinstance(error, dict):
+        return generic_error(KEY, response)
+    error_id, status = str(error.get("id", "")), response.status_code
+    message = str(error.get("message") or error.get("name") or f"HTTP {status}")
+    if status == 429:
+        return BackendRateLimited(
+            KEY,
+            message,
+            retry_after=retry_after_seconds(response),
+            quota_exhausted=error_id == "1013",
+        )
+    if status == 401 or error_id == "1010":
+        return BackendAuthError(KEY, message, status=status)
+    if status == 403 or error_id in _FORBIDDEN_IDS:
+        return BackendPermissionError(KEY, message, status=status)
+    if status == 404 or error_id == "1040":
+        return BackendNotFound(KEY, message, status=status)
+    if error_id in _VALIDATION_IDS or status == 400:
+        return BackendValidationError(KEY, message, status=status)
+    if status >= 500:
+        return BackendUnavailable(KEY, f"{message} (HTTP {status})", status=status)
+    return generic_error(KEY, response, message)
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    """A contact in seed 001's shape; dates are day/month/year as in its example."""
+    data: dict[str, Any] = {
+        "firstName": contact.first_name,
+        "lastName": contact.last_name,
+        "mobile": contact.mobile,
+        "segmentCode": contact.segment_code,
+        "transactionDate": contact.transaction_date.strftime("%d/%m/%Y"),
+        "email": contact.email,
+    }
+    data.update({f"custom{i}": value for i, value in enumerate(contact.custom, start=1)})
+    if contact.products:
+        data["products"] = [
+            {
+                "productName": product.name,
+                "productGroup": product.group,
+                **{f"pCustom{i}": v for i, v in enumerate(product.custom, start=1)},
+            }
+            for product in contact.products
+        ]
+    return data
+
+
+class QuestionProBackend(BaseBackend):
+    """Detractors and transaction imports for one user's API key."""
+
+    key: ClassVar[str] = KEY
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.DETRACTORS, Capability.IMPORT_TRANSACTIONS}
+    )
+
+    def __init__(self, http: BackendHTTP, creds: QuestionProCredentials, base_url: str) -> None:
+        self._http = http
+        self._base_url = base_url
+        self._headers = {"api-key": creds.api_key.get_secret_value()}
+
+    async def verify(self) -> None:
+        """Ask for one detractor: a wrong key fails with 1010 before any body rule is checked."""
+        try:
+            await self.detractors_page(page=1, per_page=1)
+        except BackendValidationError:
+            return  # the key was accepted; only our minimal body was not
+
+    async def detractors_page(
+        self,
+        *,
+        segment_id: int | None = None,
+        status: int | None = None,
+        page: int = 1,
+        per_page: int = MAX_PER_PAGE,
+    ) -> Page[Detractor]:
+        """One page of detractor tickets, newest first as the seed's example lists them.
+
+        A read-only POST (the filter travels in the body), so it is retried like a GET.
+        """
+        body = {k: v for k, v in (("segmentID", segment_id), ("status", status)) if v is not None}
+        response = await self._http.send(
+            "POST",
+            self._base_url + DETRACTORS_PATH,
+            idempotent=True,
+            params={"page": page, "perPage": per_page},
+            json=body,
+            headers=self._headers,
+        )
+        parsed = parse_model(KEY, _DetractorPage, _json(response), response.status_code)
+        info = parsed.pagination
+        return Page[Detractor](
+            items=[_detractor(item) for item in parsed.response],
+            offset=(info.currentPage - 1) * info.perPage,
+            total=info.totalItems,
+            # Follow page numbers, never `links`: the seed's links point at another path.
+            has_more=info.currentPage < info.totalPages,
+        )
+
+    async def iter_detractors(
+        self, *, segment_id: int | None = None, status: int | None = None, start_page: int = 1
+    ) -> AsyncIterator[Detractor]:
+        """Every detractor, one page in memory at a time."""
+        page = start_page
+        while True:
+            batch = await self.detractors_page(segment_id=segment_id, status=status, page=page)
+            for detractor in batch.items:
+                yield detractor
+            if not batch.has_more:
+                return
+            page += 1
+
+    async def import_transactions(self, contacts: Sequence[Contact]) -> ImportResult:
+        """Import contacts (seed 001). Not retried: a resend could import them twice."""
+        response = await self._http.send(
+            "POST",
+            self._base_url + IMPORT_PATH,
+            idempotent=False,
+            json={"contacts": [contact_json(c) for c in contacts]},
+            headers=self._headers,
+        )
+        answer = parse_model(KEY, _ImportAnswer, _json(response), response.status_code)
+        return ImportResult(
+            import_status=answer.importStatus,
+            email_status=answer.emailStatus,
+            imported=answer.importCount,
+        )
+
+
+def _json(response: httpx.Response) -> Any:
+    return parse_json(KEY, response)
+
+
+def _detractor(item: _DetractorJSON) -> Detractor:
+    return Detractor(
+        ticket_id=item.ticketID,
+        response_id=item.responseID,
+        email=item.emailAddress,
+        phone=item.phoneNumber,
+        rating=item.rating,
+        comment=item.comment,
+        created_at=utc(item.timestamp),
+        timelimit_hours=item.timelimit,
+    )

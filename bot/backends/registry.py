@@ -1,0 +1,92 @@
+"""Builds a backend client for a user's credentials, over shared connection pools.
+
+One httpx.AsyncClient per backend serves every user (so connections are pooled); one rate limiter
+per QuestionPro API key is shared by every call made with that key; login tokens are cached in
+memory per account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import httpx
+
+from bot.backends.base import BaseBackend
+from bot.backends.epixel import EpixelBackend, epixel_error
+from bot.backends.http import BackendHTTP, RateLimiter, RetryPolicy, TokenCache, make_http_client
+from bot.backends.ispcrm import IspcrmBackend, ispcrm_error
+from bot.backends.omnidesk import OmnideskBackend, omnidesk_error
+from bot.backends.questionpro import (
+    CALLS_PER_MINUTE,
+    QuestionProBackend,
+    base_url_for,
+    questionpro_error,
+)
+from bot.config import Settings
+from bot.credentials import (
+    Credentials,
+    EpixelCredentials,
+    IspcrmCredentials,
+    OmnideskCredentials,
+    QuestionProCredentials,
+)
+
+_ERROR_MAPPERS: dict[str, Callable[[httpx.Response], object]] = {
+    "questionpro": questionpro_error,
+    "epixel": epixel_error,
+    "omnidesk": omnidesk_error,
+    "ispcrm": ispcrm_error,
+}
+
+
+class Backends:
+    """The factory listeners use: ``for_credentials(creds)`` gives that user's client."""
+
+    def __init__(self, settings: Settings, *, policy: RetryPolicy | None = None) -> None:
+        self._settings = settings
+        self._policy = policy or RetryPolicy.from_settings(settings)
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._limiters: dict[str, RateLimiter] = {}
+        self.tokens = TokenCache()
+
+    def _http(self, backend: str, limiter: RateLimiter | None = None) -> BackendHTTP:
+        client = self._clients.get(backend)
+        if client is None:
+            client = self._clients[backend] = make_http_client(self._settings)
+        return BackendHTTP(backend, client, _ERROR_MAPPERS[backend], self._policy, limiter)  # type: ignore[arg-type]
+
+    def questionpro_limiter(self, api_key: str) -> RateLimiter:
+        """The one limiter for every call made with ``api_key`` (300 calls per minute)."""
+        digest = hashlib.sha256(api_key.encode()).hexdigest()
+        limiter = self._limiters.get(digest)
+        if limiter is None:
+            limiter = self._limiters[digest] = RateLimiter(CALLS_PER_MINUTE, 60.0)
+        return limiter
+
+    def for_credentials(self, creds: Credentials) -> BaseBackend:
+        """A client acting as the owner of ``creds``."""
+        if isinstance(creds, QuestionProCredentials):
+            limiter = self.questionpro_limiter(creds.api_key.get_secret_value())
+            return QuestionProBackend(
+                self._http("questionpro", limiter),
+                creds,
+                base_url_for(creds, self._settings.questionpro_base_url),
+            )
+        if isinstance(creds, EpixelCredentials):
+            return EpixelBackend(self._http("epixel"), creds, self.tokens)
+        if isinstance(creds, OmnideskCredentials):
+            return OmnideskBackend(self._http("omnidesk"), creds)
+        if isinstance(creds, IspcrmCredentials):
+            return IspcrmBackend(self._http("ispcrm"), creds, self.tokens)
+        raise TypeError(f"no backend for {type(creds).__name__}")
+
+    async def verify(self, creds: Credentials) -> None:
+        """The live check at connect: one cheap authenticated read."""
+        await self.for_credentials(creds).verify()
+
+    async def aclose(self) -> None:
+        """Close every connection pool."""
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
