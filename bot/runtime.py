@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.services import Services
 from bot.store import Store
@@ -9,4 +10,4 @@ from bot.store import Store
 
 def build_services(settings: Settings) -> Services:
     """Open the store and build everything listeners need."""
-    return Services(settings=settings, store=Store.open(settings))
+    return Services(settings=settings, store=Store.open(settings), backends=Backends(settings))

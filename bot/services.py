@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.store import Store
@@ -16,21 +17,20 @@ class CredentialVerifier(Protocol):
     async def verify(self, creds: Credentials) -> None: ...
 
 
-class AcceptAll:
-    """A verifier that checks nothing: for running without backend clients."""
-
-    async def verify(self, creds: Credentials) -> None:
-        return None
-
-
 @dataclass
 class Services:
     """The app's long-lived collaborators, built once at start-up and closed at shutdown."""
 
     settings: Settings
     store: Store
-    verifier: CredentialVerifier = field(default_factory=AcceptAll)
+    backends: Backends
+
+    @property
+    def verifier(self) -> CredentialVerifier:
+        """What checks credentials at connect: the backends themselves."""
+        return self.backends
 
     async def aclose(self) -> None:
         """Release files and connections."""
+        await self.backends.aclose()
         self.store.close()

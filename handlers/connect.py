@@ -15,9 +15,10 @@ from bot.blocks.connect import (
     connect_progress_modal,
     connected_text,
 )
-from bot.credentials import BACKEND_LABELS, CredentialInputError, check_backend, parse_credentials
-from bot.errors import BotError
+from bot.credentials import CredentialInputError, check_backend, parse_credentials
+from bot.errors import BackendAuthError, BotError
 from bot.ids import Action, Callback
+from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from handlers.common import metadata, team_and_user, tell_user, view_values
 from handlers.errors import guarded
@@ -75,13 +76,23 @@ async def submit_connect(
         await client.views_update(
             view_id=view["id"],
             view=connect_modal(
-                backend, channel_id, values=values, notice=f":warning: {exc.user_message()}"
+                backend, channel_id, values=values, notice=f":warning: {connect_failure_text(exc)}"
             ),
         )
         return
     text = connected_text(creds)
     await client.views_update(view_id=view["id"], view=connect_progress_modal(backend, text))
     await tell_user(client, user_id, text, channel_id=channel_id)
+
+
+def connect_failure_text(error: BotError) -> str:
+    """Why the live check failed, worded for the form the user is looking at."""
+    if isinstance(error, BackendAuthError):
+        return (
+            f"{error.label} refused these credentials ({error.message}). Check them and submit "
+            "again."
+        )
+    return error.user_message()
 
 
 async def disconnect(

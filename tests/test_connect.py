@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.ids import Action, Callback
+from bot.sandbox.run import Sandboxes
 from tests.harness import TEAM, BotUnderTest
 
 OMNIDESK_KEY = "omni-secret-key-77a1b2c3f9a"
-OMNIDESK_URL = "https://acme-support.omnidesk.com/api/v2"
+
+
+@pytest.fixture
+def omnidesk_url(sandboxes: Sandboxes) -> str:
+    # A key of the sandbox's with every permission, so the live check at connect passes.
+    sandboxes.omnidesk.keys[OMNIDESK_KEY] = {"TICKET_READ", "TICKET_CREATE"}
+    return sandboxes.omnidesk.base_url
 
 
 async def _open_connect(bot: BotUnderTest, user_id: str, text: str) -> dict:
@@ -18,7 +27,7 @@ async def _open_connect(bot: BotUnderTest, user_id: str, text: str) -> dict:
     return opened[-1]["view"]
 
 
-async def test_connect_omnidesk_end_to_end(bot: BotUnderTest) -> None:
+async def test_connect_omnidesk_end_to_end(bot: BotUnderTest, omnidesk_url: str) -> None:
     alice = bot.user("U0ALICE")
     view = await _open_connect(bot, "U0ALICE", "connect omnidesk")
     assert view["callback_id"] == Callback.CONNECT
@@ -41,7 +50,7 @@ async def test_connect_omnidesk_end_to_end(bot: BotUnderTest) -> None:
     )
     assert "https://" in insecure.json()["errors"]["base_url"]
 
-    good = await alice.submit(view, {"base_url": OMNIDESK_URL + "/", "api_key": OMNIDESK_KEY})
+    good = await alice.submit(view, {"base_url": omnidesk_url + "/", "api_key": OMNIDESK_KEY})
     assert good.json()["response_action"] == "update"
     confirmations = await bot.slack.wait_for("chat.postEphemeral")
     assert confirmations[0]["user"] == "U0ALICE"
@@ -53,19 +62,20 @@ async def test_connect_omnidesk_end_to_end(bot: BotUnderTest) -> None:
 
     stored = await bot.services.store.load_credentials(TEAM, "U0ALICE", "omnidesk")
     assert stored is not None
-    assert stored.base_url == OMNIDESK_URL  # trailing slash trimmed
+    assert stored.base_url == omnidesk_url  # trailing slash trimmed
     assert stored.api_key.get_secret_value() == OMNIDESK_KEY
 
     # The file on disk holds neither the key nor the URL in plain text.
     raw = bot.settings.store_file.read_bytes()
     assert OMNIDESK_KEY.encode() not in raw
-    assert b"acme-support" not in raw
+    assert omnidesk_url.encode() not in raw
+    assert b"127.0.0.1" not in raw
     assert oct(bot.settings.store_file.stat().st_mode & 0o777) == "0o600"
 
     # /ticket accounts lists it, masked, with a Disconnect button.
     await alice.command("accounts")
     listed = (await bot.slack.wait_for("response_url"))[-1]
-    assert "Omnidesk* · acme-support.omnidesk.com · `…3f9a`" in str(listed["blocks"])
+    assert "Omnidesk* · 127.0.0.1 · `…3f9a`" in str(listed["blocks"])
     assert Action.DISCONNECT in str(listed["blocks"])
 
     # Another user sees nothing of it.
@@ -93,15 +103,18 @@ async def test_connect_without_backend_picks_one_then_shows_its_fields(bot: BotU
     assert updated["view_id"] == "V00001"
 
 
-async def test_epixel_needs_a_token_or_a_username_and_password(bot: BotUnderTest) -> None:
+async def test_epixel_needs_a_token_or_a_username_and_password(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
     alice = bot.user("U0ALICE")
     view = await _open_connect(bot, "U0ALICE", "connect epixel")
-    base = {"base_url": "https://support.example.com/api/v1", "api_key": "epx-key-123456"}
+    base = {"base_url": sandboxes.epixel.base_url, "api_key": "epx-demo-apikey"}
     response = await alice.submit(view, {**base, "username": "agent@example.com"})
     assert response.json()["errors"] == {"password": "Enter the password for this username."}
     response = await alice.submit(view, base)
     assert "access_token" in response.json()["errors"]
-    ok = await alice.submit(view, {**base, "username": "agent@example.com", "password": "pw"})
+    login = {"username": "agent@example.com", "password": "demo-password"}
+    ok = await alice.submit(view, {**base, **login})
     assert ok.json()["response_action"] == "update"
     await bot.slack.wait_for("chat.postEphemeral")
 
@@ -109,7 +122,7 @@ async def test_epixel_needs_a_token_or_a_username_and_password(bot: BotUnderTest
 async def test_disconnect_button_redraws_the_list(bot: BotUnderTest) -> None:
     alice = bot.user("U0ALICE")
     view = await _open_connect(bot, "U0ALICE", "connect questionpro")
-    await alice.submit(view, {"datacenter": "eu", "api_key": "qp-key-abcdef123456"})
+    await alice.submit(view, {"datacenter": "eu", "api_key": "qp-demo-key-0001"})
     await bot.slack.wait_for("chat.postEphemeral")
     await alice.click(Action.DISCONNECT, "questionpro")
     redraw = (await bot.slack.wait_for("response_url"))[-1]
@@ -128,11 +141,78 @@ async def test_unknown_backend_gets_a_clear_message(bot: BotUnderTest) -> None:
     assert bot.slack.calls_to("views.open") == []
 
 
-async def test_confirmation_falls_back_to_a_dm_where_the_bot_cannot_post(bot: BotUnderTest) -> None:
+async def test_confirmation_falls_back_to_a_dm_where_the_bot_cannot_post(
+    bot: BotUnderTest, omnidesk_url: str
+) -> None:
     bot.slack.fail("chat.postEphemeral", "channel_not_found")
     alice = bot.user("U0ALICE")
     view = await _open_connect(bot, "U0ALICE", "connect omnidesk")
-    await alice.submit(view, {"base_url": OMNIDESK_URL, "api_key": OMNIDESK_KEY})
+    await alice.submit(view, {"base_url": omnidesk_url, "api_key": OMNIDESK_KEY})
     dm = (await bot.slack.wait_for("chat.postMessage"))[-1]
     assert dm["channel"] == "U0ALICE"
     assert "…3f9a" in dm["text"]
+
+
+async def _notice_after(bot: BotUnderTest, user_id: str, backend: str, values: dict) -> dict:
+    """Submit the connect form; return the re-rendered form the live check sent back."""
+    view = await _open_connect(bot, user_id, f"connect {backend}")
+    response = await bot.user(user_id).submit(view, values)
+    assert response.json()["response_action"] == "update"  # the ack came before the check
+    updates = await bot.slack.wait_for("views.update")
+    return updates[-1]["view"]
+
+
+def _initial_values(view: dict) -> dict[str, str | None]:
+    return {
+        b["block_id"]: b["element"].get("initial_value")
+        for b in view["blocks"]
+        if b["type"] == "input" and b["element"]["type"] == "plain_text_input"
+    }
+
+
+async def test_live_check_refuses_a_wrong_key_in_the_vendors_words(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    values = {"base_url": sandboxes.omnidesk.base_url, "api_key": "omni-wrong-key-0000"}
+    view = await _notice_after(bot, "U0ALICE", "omnidesk", values)
+    notice = next(b for b in view["blocks"] if b.get("block_id") == "connect_notice")
+    assert (
+        "Omnidesk refused these credentials (Invalid API key). Check them and submit again."
+        in notice["text"]["text"]
+    )
+    assert _initial_values(view) == values  # nothing the user typed is lost
+    assert await bot.services.store.list_credentials(TEAM, "U0ALICE") == {}
+    assert bot.slack.calls_to("chat.postEphemeral") == []
+
+
+async def test_live_check_names_the_missing_permission(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    sandboxes.omnidesk.keys["omni-create-only-key"] = {"TICKET_CREATE"}
+    values = {"base_url": sandboxes.omnidesk.base_url, "api_key": "omni-create-only-key"}
+    view = await _notice_after(bot, "U0ALICE", "omnidesk", values)
+    assert "Your key needs the TICKET_READ permission." in str(view["blocks"])
+    assert await bot.services.store.list_credentials(TEAM, "U0ALICE") == {}
+
+
+async def test_live_check_reports_an_unreachable_url(bot: BotUnderTest) -> None:
+    values = {"base_url": "http://127.0.0.1:9/api/v1", "token": "isp-demo-token"}
+    view = await _notice_after(bot, "U0ALICE", "ispcrm", values)
+    assert "ISPCRM is not answering right now (could not connect (check the base URL))" in str(
+        view["blocks"]
+    )
+    assert _initial_values(view)["base_url"] == values["base_url"]
+
+
+async def test_live_check_with_wrong_epixel_password(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    values = {
+        "base_url": sandboxes.epixel.base_url,
+        "api_key": "epx-demo-apikey",
+        "username": "agent@example.com",
+        "password": "not-it",
+    }
+    view = await _notice_after(bot, "U0ALICE", "epixel", values)
+    assert "No active account found with the given credentials" in str(view["blocks"])
+    assert "not-it" not in str(bot.slack.calls_to("chat.postEphemeral"))

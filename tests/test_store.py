@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.credentials import OmnideskCredentials, QuestionProCredentials
 from bot.errors import StoreKeyError
 from bot.runtime import build_services
+from bot.sandbox.run import Sandboxes
 from bot.store import Store, load_keys, parse_keys
 from tests.harness import TEAM, BotUnderTest
 
@@ -103,11 +104,16 @@ def test_generated_key_is_private_and_reused(tmp_path: Path, caplog) -> None:
     assert caplog.text == ""  # warned once, at generation
 
 
-async def test_credentials_survive_a_restart(bot: BotUnderTest, settings: Settings) -> None:
+async def test_credentials_survive_a_restart(
+    bot: BotUnderTest, settings: Settings, sandboxes: Sandboxes
+) -> None:
+    sandboxes.omnidesk.keys["omni-key-00001234"] = {"TICKET_READ"}
     alice = bot.user("U0ALICE")
     await alice.command("connect omnidesk")
     view = (await bot.slack.wait_for("views.open"))[-1]["view"]
-    await alice.submit(view, {"base_url": CREDS.base_url, "api_key": "omni-key-00001234"})
+    await alice.submit(
+        view, {"base_url": sandboxes.omnidesk.base_url, "api_key": "omni-key-00001234"}
+    )
     await bot.slack.wait_for("chat.postEphemeral")
     await bot.stop()
 
