@@ -40,7 +40,7 @@ async def start_process(args: list[str], env: dict[str, str], port_pattern: str)
         *args,
         env={**os.environ, **env},
         cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=handle,
         stderr=handle,
     )
     deadline = time.monotonic() + 30

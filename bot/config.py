@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TICKETBOT_QUESTIONPRO_BASE_URL", "questionpro_base_url"),
     )
 
+    questionpro_calls_per_minute: int = Field(
+        300,
+        ge=1,
+        validation_alias=AliasChoices(
+            "TICKETBOT_QUESTIONPRO_CALLS_PER_MINUTE", "questionpro_calls_per_minute"
+        ),
+    )
     http_connect_timeout: float = Field(
         5.0,
         gt=0,

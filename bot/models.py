@@ -236,15 +236,18 @@ def parse_timestamp(value: object) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
+    try:
+        # fromisoformat (3.11+) reads all three forms and is ~60x faster than strptime,
+        # which matters when a poll parses thousands of detractors.
+        return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        pass
     for fmt in _TIME_FORMATS:
         try:
             return utc(datetime.strptime(text, fmt))
         except ValueError:
             continue
-    try:
-        return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
-        return None
+    return None
 
 
 def utc(dt: datetime) -> datetime:

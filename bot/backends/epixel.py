@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.backends.base import BaseBackend, Capability
-from bot.backends.http import BackendHTTP, TokenCache, body_of, generic_error, parse_json
+from bot.backends.http import (
+    BackendHTTP,
+    LoginSession,
+    TokenCache,
+    body_of,
+    generic_error,
+    parse_json,
+)
 from bot.credentials import EpixelCredentials
 from bot.errors import (
     BackendAuthError,
@@ -131,25 +138,16 @@ class EpixelBackend(BaseBackend):
     def __init__(self, http: BackendHTTP, creds: EpixelCredentials, tokens: TokenCache) -> None:
         self._http = http
         self._creds = creds
-        self._tokens = tokens
         self._base = creds.base_url.rstrip("/") + "/"
-        self._cache_key = TokenCache.key(KEY, creds.base_url, creds.username or "")
+        can_login = creds.username is not None and creds.password is not None
+        self._session = LoginSession(
+            tokens,
+            TokenCache.key(KEY, creds.base_url, creds.username or ""),
+            creds.access_token.get_secret_value() if creds.access_token else None,
+            self.login if can_login else None,
+        )
 
     # Auth ------------------------------------------------------------------------------------
-
-    @property
-    def _can_login(self) -> bool:
-        return self._creds.username is not None and self._creds.password is not None
-
-    async def _access_token(self) -> str:
-        if self._creds.access_token is not None and not self._can_login:
-            return self._creds.access_token.get_secret_value()
-        async with self._tokens.lock(self._cache_key):
-            token = self._tokens.get(self._cache_key)
-            if token is None:
-                token = await self.login()
-                self._tokens.put(self._cache_key, token)
-            return token
 
     async def login(self) -> str:
         """POST user/login/ with username and password; returns the access token."""
@@ -179,29 +177,18 @@ class EpixelBackend(BaseBackend):
         }
 
     async def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
-        """Send with auth; on 401 log in again once (nothing was done, so resending is safe)."""
-        token = await self._access_token()
-        try:
-            response = await self._http.send(
+        """Send with auth (logging in again once on a 401) and unwrap the envelope."""
+
+        async def send(token: str) -> httpx.Response:
+            return await self._http.send(
                 method,
                 self._base + path,
                 idempotent=idempotent,
                 headers=self._headers(token),
                 **kwargs,
             )
-        except BackendAuthError:
-            if not self._can_login:
-                raise
-            self._tokens.forget(self._cache_key, token)
-            token = await self._access_token()
-            response = await self._http.send(
-                method,
-                self._base + path,
-                idempotent=idempotent,
-                headers=self._headers(token),
-                **kwargs,
-            )
-        return self._data(response)
+
+        return self._data(await self._session.run(send))
 
     def _data(self, response: httpx.Response) -> Any:
         body = parse_json(KEY, response)
@@ -363,13 +350,12 @@ class EpixelBackend(BaseBackend):
 
     async def download_attachment(self, attachment_id: str) -> Download:
         """GET support/ticket/download/<id>/: the file itself."""
-        token = await self._access_token()
-        response = await self._http.send(
-            "GET",
-            f"{self._base}support/ticket/download/{attachment_id}/",
-            idempotent=True,
-            headers=self._headers(token),
-        )
+        url = f"{self._base}support/ticket/download/{attachment_id}/"
+
+        async def send(token: str) -> httpx.Response:
+            return await self._http.send("GET", url, idempotent=True, headers=self._headers(token))
+
+        response = await self._session.run(send)
         return Download(
             filename=_filename(response) or f"attachment-{attachment_id}",
             content=response.content,

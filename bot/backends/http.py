@@ -287,11 +287,52 @@ class TokenCache:
     def put(self, key: str, token: str) -> None:
         self._tokens[key] = token
 
-    def forget(self, key: str, token: str | None = None) -> None:
-        """Drop the cached token (only if it is still ``token``, when given)."""
-        if token is None or self._tokens.get(key) == token:
-            self._tokens.pop(key, None)
-
     def lock(self, key: str) -> asyncio.Lock:
         """One login at a time per account, so a burst of requests logs in once."""
         return self._locks.setdefault(key, asyncio.Lock())
+
+
+R = TypeVar("R")
+
+
+class LoginSession:
+    """The bearer token for one account: a token from an earlier login, else the one the user
+    gave, else a fresh login. A call refused with 401 is sent once more after logging in again;
+    a refused call did nothing, so that resend is safe even for changes."""
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        cache_key: str,
+        given: str | None,
+        login: Callable[[], Awaitable[str]] | None,
+    ) -> None:
+        self._cache, self._key, self._given, self._login = cache, cache_key, given, login
+
+    async def token(self) -> str:
+        cached = self._cache.get(self._key)
+        if cached is not None:
+            return cached
+        if self._given is not None:
+            return self._given
+        return await self._fresh_login(None)
+
+    async def _fresh_login(self, stale: str | None) -> str:
+        assert self._login is not None
+        async with self._cache.lock(self._key):
+            current = self._cache.get(self._key)
+            if current is not None and current != stale:
+                return current  # someone else logged in while we waited
+            token = await self._login()
+            self._cache.put(self._key, token)
+            return token
+
+    async def run(self, call: Callable[[str], Awaitable[R]]) -> R:
+        """``call(token)``, logging in again once if it is refused with 401."""
+        token = await self.token()
+        try:
+            return await call(token)
+        except BackendAuthError:
+            if self._login is None:
+                raise
+            return await call(await self._fresh_login(token))

@@ -12,7 +12,14 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.backends.base import BaseBackend, Capability
-from bot.backends.http import BackendHTTP, TokenCache, body_of, generic_error, parse_json
+from bot.backends.http import (
+    BackendHTTP,
+    LoginSession,
+    TokenCache,
+    body_of,
+    generic_error,
+    parse_json,
+)
 from bot.credentials import IspcrmCredentials
 from bot.errors import BackendAuthError, BackendError, BackendNotFound, BackendUnexpectedResponse
 from bot.models import (
@@ -76,13 +83,14 @@ class IspcrmBackend(BaseBackend):
     def __init__(self, http: BackendHTTP, creds: IspcrmCredentials, tokens: TokenCache) -> None:
         self._http = http
         self._creds = creds
-        self._tokens = tokens
         self._base = creds.base_url.rstrip("/") + "/"
-        self._cache_key = TokenCache.key(KEY, creds.base_url, creds.username or "")
-
-    @property
-    def _can_login(self) -> bool:
-        return self._creds.username is not None and self._creds.password is not None
+        can_login = creds.username is not None and creds.password is not None
+        self._session = LoginSession(
+            tokens,
+            TokenCache.key(KEY, creds.base_url, creds.username or ""),
+            creds.token.get_secret_value() if creds.token else None,
+            self.login if can_login else None,
+        )
 
     async def login(self) -> str:
         """POST subscriber/Login; returns the subscriber token."""
@@ -103,38 +111,22 @@ class IspcrmBackend(BaseBackend):
             raise BackendUnexpectedResponse(KEY, "the login answer had no token")
         return body["token"]
 
-    async def _token(self) -> str:
-        if self._creds.token is not None:
-            return self._creds.token.get_secret_value()
-        async with self._tokens.lock(self._cache_key):
-            token = self._tokens.get(self._cache_key)
-            if token is None:
-                token = await self.login()
-                self._tokens.put(self._cache_key, token)
-            return token
-
     async def customer_tickets(self) -> list[Ticket]:
-        """GET subscriber/getCustomerTickets; logs in again once if a cached token expired."""
-        token = await self._token()
-        try:
-            response = await self._get_tickets(token)
-        except BackendAuthError:
-            if self._creds.token is not None or not self._can_login:
-                raise
-            self._tokens.forget(self._cache_key, token)
-            response = await self._get_tickets(await self._token())
+        """GET subscriber/getCustomerTickets; logs in again once if a login token expired."""
+
+        async def send(token: str) -> httpx.Response:
+            return await self._http.send(
+                "GET",
+                self._base + TICKETS_PATH,
+                idempotent=True,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        response = await self._session.run(send)
         body = parse_json(KEY, response)
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise BackendUnexpectedResponse(KEY, "expected {success, data: [...]}")
         return [self._ticket(item) for item in body["data"] if isinstance(item, dict)]
-
-    async def _get_tickets(self, token: str) -> httpx.Response:
-        return await self._http.send(
-            "GET",
-            self._base + TICKETS_PATH,
-            idempotent=True,
-            headers={"Authorization": f"Bearer {token}"},
-        )
 
     async def verify(self) -> None:
         await self.customer_tickets()

@@ -306,23 +306,19 @@ class OmnideskBackend(BaseBackend):
 
     async def set_status(self, ticket_ids: Sequence[str], status: Status) -> BulkResult:
         """POST /ticket/setStatus for every id at once."""
-        body = await self._call(
-            "POST",
-            "ticket/setStatus",
-            "setStatus",
-            data={"status": status.value, "ticketIDs[]": list(ticket_ids)},
-        )
-        return _bulk(body, ticket_ids)
+        return await self._set_many("setStatus", {"status": status.value}, ticket_ids)
 
     async def set_priority(self, ticket_ids: Sequence[str], priority: Priority) -> BulkResult:
         """POST /ticket/setPriority for every id at once."""
-        body = await self._call(
-            "POST",
-            "ticket/setPriority",
-            "setPriority",
-            data={"priority": priority.value, "ticketIDs[]": list(ticket_ids)},
+        return await self._set_many("setPriority", {"priority": priority.value}, ticket_ids)
+
+    async def _set_many(
+        self, endpoint: str, change: dict[str, str], ticket_ids: Sequence[str]
+    ) -> BulkResult:
+        data = {**change, "ticketIDs[]": list(ticket_ids)}
+        return _bulk(
+            await self._call("POST", f"ticket/{endpoint}", endpoint, data=data), ticket_ids
         )
-        return _bulk(body, ticket_ids)
 
     async def unlink_customer(self, ticket_id: str) -> None:
         """POST /ticket/unlinkCustomerFromTicket"""

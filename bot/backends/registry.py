@@ -18,7 +18,6 @@ from bot.backends.http import BackendHTTP, RateLimiter, RetryPolicy, TokenCache,
 from bot.backends.ispcrm import IspcrmBackend, ispcrm_error
 from bot.backends.omnidesk import OmnideskBackend, omnidesk_error
 from bot.backends.questionpro import (
-    CALLS_PER_MINUTE,
     QuestionProBackend,
     base_url_for,
     questionpro_error,
@@ -57,11 +56,13 @@ class Backends:
         return BackendHTTP(backend, client, _ERROR_MAPPERS[backend], self._policy, limiter)  # type: ignore[arg-type]
 
     def questionpro_limiter(self, api_key: str) -> RateLimiter:
-        """The one limiter for every call made with ``api_key`` (300 calls per minute)."""
+        """The one limiter shared by every call made with ``api_key`` (300 a minute by default)."""
         digest = hashlib.sha256(api_key.encode()).hexdigest()
         limiter = self._limiters.get(digest)
         if limiter is None:
-            limiter = self._limiters[digest] = RateLimiter(CALLS_PER_MINUTE, 60.0)
+            limiter = self._limiters[digest] = RateLimiter(
+                self._settings.questionpro_calls_per_minute, 60.0
+            )
         return limiter
 
     def for_credentials(self, creds: Credentials) -> BaseBackend:

@@ -111,6 +111,21 @@ class QuestionProSandbox(SandboxServer):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(self.prefix + "cx/tickets/detractors", self._detractors)
         app.router.add_post(self.prefix + "cx/transactions/import", self._import)
+        app.router.add_post("/_sandbox/questionpro", self._control)
+
+    async def _control(self, request: web.Request) -> web.Response:
+        """For other processes (benchmarks): add detractors, change the per-minute limit."""
+        wanted = await request.json()
+        added = self.add_detractors(int(wanted.get("add_detractors", 0)))
+        if "calls_per_minute" in wanted:
+            self.calls_per_minute = int(wanted["calls_per_minute"])
+        return web.json_response(
+            {
+                "added": len(added),
+                "total": len(self.detractors),
+                "calls_per_minute": self.calls_per_minute,
+            }
+        )
 
     # Checks shared by both endpoints -----------------------------------------------------------
 

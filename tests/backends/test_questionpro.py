@@ -110,9 +110,11 @@ async def test_sandbox_answers_validate_against_the_seed_schemas(
 def test_the_seed_example_parses_into_models() -> None:
     examples, _ = examples_and_schemas(QUESTIONPRO_DETRACTORS)
     page = _DetractorPage.model_validate(examples[1])
-    assert [d.ticketID for d in page.response] == [414, 413]
+    assert [d.ticket_id for d in page.response] == [414, 413]
     assert page.response[0].rating == "" and page.response[1].rating == "0"
-    assert page.response[0].timestamp == datetime(2020, 1, 14, 12, 51, 48, tzinfo=UTC)
+    assert page.response[0].created_at == datetime(2020, 1, 14, 12, 51, 48, tzinfo=UTC)
+    assert page.response[1].comment == "The food service was poor"
+    assert page.response[0].timelimit_hours == 72
     assert page.requestID is not None
 
 
@@ -131,6 +133,13 @@ def test_the_seed_error_bodies_map_onto_the_tree(index: int, status: int, expect
     error = questionpro_error(httpx.Response(status, json=examples[index]))
     assert type(error) is expected
     assert error.message.startswith(examples[index]["response"]["error"]["message"])
+
+
+def test_numbers_and_nulls_in_text_fields_are_read_as_text() -> None:
+    examples, _ = examples_and_schemas(QUESTIONPRO_DETRACTORS)
+    item = {**examples[1]["response"][0], "rating": 0, "phoneNumber": None}
+    page = _DetractorPage.model_validate({**examples[1], "response": [item]})
+    assert (page.response[0].rating, page.response[0].phone) == ("0", "")
 
 
 def test_numeric_error_ids_are_accepted() -> None:
