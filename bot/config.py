@@ -81,6 +81,9 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("TICKETBOT_RETRY_MAX_SECONDS", "retry_max_seconds"),
     )
+    list_timeout: float = Field(
+        5.0, gt=0, validation_alias=AliasChoices("TICKETBOT_LIST_TIMEOUT", "list_timeout")
+    )
     log_level: str = Field(
         "INFO", validation_alias=AliasChoices("TICKETBOT_LOG_LEVEL", "log_level")
     )

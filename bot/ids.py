@@ -12,15 +12,42 @@ class Action(StrEnum):
     CONNECT_PICK_BACKEND = "connect.pick_backend"
     CONNECT_OPEN = "connect.open"
     DISCONNECT = "accounts.disconnect"
+    # Buttons on a ticket message; the value is the ticket ref.
+    TICKET_SHOW = "ticket.show"
+    TICKET_COMMENT = "ticket.comment"
+    TICKET_STATUS = "ticket.status"
+    TICKET_PRIORITY = "ticket.priority"
+    TICKET_TAGS = "ticket.tags"
+    TICKET_CLOSE = "ticket.close"
+    TICKET_REOPEN = "ticket.reopen"
+    TICKET_DELETE = "ticket.delete"
+    # Paging a /ticket list result; the value is the query as JSON.
+    LIST_PAGE = "list.page"
+    # The confirmation before a delete; the value is the refs.
+    DELETE_CONFIRM = "delete.confirm"
+    DELETE_CANCEL = "delete.cancel"
+    # The create modal.
+    CREATE_PICK_BACKEND = "create.pick_backend"
+    CATEGORY_OPTIONS = "create.category"
+    TAG_OPTIONS = "tags.options"
 
 
 class Callback(StrEnum):
     CONNECT = "connect.submit"
+    CREATE = "create.submit"
+    COMMENT = "comment.submit"
+    STATUS = "status.submit"
+    PRIORITY = "priority.submit"
+    TAGS = "tags.submit"
+    # The message shortcut, as named in manifest.yml.
+    CREATE_FROM_MESSAGE = "create_ticket_from_message"
 
 
 class Block(StrEnum):
     CONNECT_BACKEND = "connect_backend"
     CONNECT_NOTICE = "connect_notice"
+    CREATE_BACKEND = "create_backend"
+    NOTICE = "notice"
 
 
 # Inputs carry this action_id; the block_id (the field's name) says which field it is.

@@ -5,9 +5,15 @@ from __future__ import annotations
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.services import Services
+from bot.slack_files import SlackFiles
 from bot.store import Store
 
 
 def build_services(settings: Settings) -> Services:
     """Open the store and build everything listeners need."""
-    return Services(settings=settings, store=Store.open(settings), backends=Backends(settings))
+    return Services(
+        settings=settings,
+        store=Store.open(settings),
+        backends=Backends(settings),
+        files=SlackFiles(settings),
+    )

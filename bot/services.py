@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import Credentials
+from bot.slack_files import SlackFiles
 from bot.store import Store
+from bot.tickets import OptionCache
 
 
 class CredentialVerifier(Protocol):
@@ -24,6 +26,8 @@ class Services:
     settings: Settings
     store: Store
     backends: Backends
+    files: SlackFiles
+    options: OptionCache = field(default_factory=OptionCache)
 
     @property
     def verifier(self) -> CredentialVerifier:
@@ -33,4 +37,5 @@ class Services:
     async def aclose(self) -> None:
         """Release files and connections."""
         await self.backends.aclose()
+        await self.files.aclose()
         self.store.close()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import difflib
 import functools
 import shlex
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -19,32 +17,9 @@ from bot.credentials import check_backend
 from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
+from handlers import create, ticket_commands
 from handlers.errors import guarded
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One `/ticket <sub> args…` after the ack, with what a subcommand needs to act."""
-
-    body: dict[str, Any]
-    args: list[str]
-    respond: AsyncRespond
-    client: AsyncWebClient
-    services: Services
-
-    @property
-    def team_id(self) -> str:
-        return self.body["team_id"]
-
-    @property
-    def user_id(self) -> str:
-        return self.body["user_id"]
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    usage: Usage
-    run: Callable[[Invocation], Awaitable[None]]
+from handlers.invocation import Invocation, Subcommand
 
 
 async def _connect(inv: Invocation) -> None:
@@ -103,6 +78,23 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         ),
         _disconnect,
     ),
+}
+# Help lists them in this order: the everyday ones first.
+SUBCOMMANDS = {
+    name: {**SUBCOMMANDS, **ticket_commands.SUBCOMMANDS, **create.SUBCOMMANDS}[name]
+    for name in (
+        "list",
+        "show",
+        "create",
+        "comment",
+        "status",
+        "priority",
+        "tag",
+        "delete",
+        "connect",
+        "accounts",
+        "disconnect",
+    )
 }
 
 HELP = Usage("/ticket help", "Show this list.", "/ticket help")

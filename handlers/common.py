@@ -10,24 +10,36 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import as_dicts
-from bot.ids import FIELD_ACTION
 
 log = logging.getLogger(__name__)
 
 
-def view_values(view: dict[str, Any]) -> dict[str, str | None]:
-    """Flatten a view's state to {block_id: value} for inputs that use FIELD_ACTION."""
-    values: dict[str, str | None] = {}
+def view_values(view: dict[str, Any]) -> dict[str, Any]:
+    """Flatten a view's state to {block_id: value}: text for text inputs, the value of a chosen
+    option, a list of values for multi-selects, the file objects of a file input."""
+    values: dict[str, Any] = {}
     for block_id, actions in view.get("state", {}).get("values", {}).items():
-        state = actions.get(FIELD_ACTION)
-        if state is None:
-            continue
-        if state.get("type") == "static_select":
-            selected = state.get("selected_option")
-            values[block_id] = selected["value"] if selected else None
-        else:
-            values[block_id] = state.get("value")
+        for state in actions.values():
+            kind = state.get("type", "")
+            if kind in {"static_select", "external_select"}:
+                selected = state.get("selected_option")
+                values[block_id] = selected["value"] if selected else None
+            elif kind.startswith("multi_"):
+                values[block_id] = [o["value"] for o in state.get("selected_options") or []]
+            elif kind == "file_input":
+                values[block_id] = state.get("files") or []
+            else:
+                values[block_id] = state.get("value")
     return values
+
+
+def selected_option(view: dict[str, Any], block_id: str) -> dict[str, str] | None:
+    """The chosen option of a select as {"value", "text"}, to show it again after an error."""
+    for state in view.get("state", {}).get("values", {}).get(block_id, {}).values():
+        option = state.get("selected_option")
+        if option:
+            return {"value": option["value"], "text": option["text"]["text"]}
+    return None
 
 
 def metadata(view: dict[str, Any]) -> dict[str, Any]:

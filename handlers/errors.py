@@ -20,7 +20,10 @@ from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import BotError
+from bot.blocks import as_dicts
+from bot.blocks.connect import connect_button_blocks
+from bot.blocks.forms import done_modal
+from bot.errors import BotError, NotConnectedError
 from handlers.common import metadata, team_and_user, tell_user
 
 log = logging.getLogger("ticketbot.errors")
@@ -48,14 +51,33 @@ async def on_error(
     else:
         log.info("user-facing error %s: %s", type(error).__name__, text)
     try:
+        view = body.get("view") or {}
+        if body.get("type") == "view_submission" and view.get("id"):
+            # The modal was acked into a "working…" state: don't leave it spinning.
+            await client.views_update(view_id=view["id"], view=done_modal("Not done", text))
         if respond is not None and _has_response_url(body):
-            await respond(response_type="ephemeral", replace_original=False, text=text)
+            blocks = (
+                connect_button_blocks(text, error.backend)
+                if isinstance(error, NotConnectedError)
+                else None
+            )
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=text,
+                blocks=as_dicts(blocks) if blocks else None,
+            )
             return
         _team, user_id = team_and_user(body)
         channel_id = metadata(body.get("view") or {}).get("channel_id") or (
             body.get("channel") or {}
         ).get("id")
-        await tell_user(client, user_id, text, channel_id=channel_id)
+        blocks = (
+            connect_button_blocks(text, error.backend)
+            if isinstance(error, NotConnectedError)
+            else None
+        )
+        await tell_user(client, user_id, text, channel_id=channel_id, blocks=blocks)
     except Exception:  # reporting must never raise into Bolt; the log has the original
         log.exception("could not report an error to the user")
 

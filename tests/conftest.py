@@ -9,10 +9,12 @@ from cryptography.fernet import Fernet
 from bot.backends.http import RetryPolicy
 from bot.backends.registry import Backends
 from bot.config import Settings
+from bot.credentials import EpixelCredentials, IspcrmCredentials, OmnideskCredentials
 from bot.runtime import build_services
+from bot.sandbox import epixel, ispcrm, omnidesk
 from bot.sandbox.run import Sandboxes, start_sandboxes
 from bot.sandbox.slack import SlackStandIn
-from tests.harness import SIGNING_SECRET, BotUnderTest
+from tests.harness import SIGNING_SECRET, TEAM, BotUnderTest, SlackUser
 
 
 @pytest.fixture
@@ -48,6 +50,32 @@ def settings(
         http_read_timeout=5.0,
         _env_file=None,
     )
+
+
+@pytest.fixture
+async def agent(bot: BotUnderTest, sandboxes: Sandboxes) -> SlackUser:
+    """A support agent who has connected Epixel, Omnidesk (all permissions) and ISPCRM."""
+    store = bot.services.store
+    await store.save_credentials(
+        TEAM,
+        "U0AGENT",
+        EpixelCredentials(
+            base_url=sandboxes.epixel.base_url,
+            api_key=epixel.DEMO_API_KEY,
+            access_token=epixel.DEMO_ACCESS_TOKEN,
+        ),
+    )
+    await store.save_credentials(
+        TEAM,
+        "U0AGENT",
+        OmnideskCredentials(base_url=sandboxes.omnidesk.base_url, api_key=omnidesk.FULL_KEY),
+    )
+    await store.save_credentials(
+        TEAM,
+        "U0AGENT",
+        IspcrmCredentials(base_url=sandboxes.ispcrm.base_url, token=ispcrm.DEMO_TOKEN),
+    )
+    return bot.user("U0AGENT")
 
 
 @pytest.fixture

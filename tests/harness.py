@@ -38,26 +38,32 @@ def signed_headers(
     }
 
 
-def fill_view(view: dict[str, Any], values: dict[str, str | None]) -> dict[str, Any]:
-    """The ``state.values`` Slack would send for ``view`` after a user typed ``values``."""
+def fill_view(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The ``state.values`` Slack would send for ``view`` after a user entered ``values``."""
     state: dict[str, dict] = {}
     for block in view["blocks"]:
         if block["type"] != "input" or block["block_id"] not in values:
             continue
-        value = values[block["block_id"]]
-        element = block["element"]
-        if element["type"] == "static_select":
-            option = (
-                None
-                if value is None
-                else {"value": value, "text": {"type": "plain_text", "text": value}}
-            )
-            state[block["block_id"]] = {
-                FIELD_ACTION: {"type": "static_select", "selected_option": option}
+        value, element = values[block["block_id"]], block["element"]
+        kind = element["type"]
+        if kind in {"static_select", "external_select"}:
+            option = None if value is None else {"value": value, "text": _plain(value)}
+            entry: dict[str, Any] = {"type": kind, "selected_option": option}
+        elif kind.startswith("multi_"):
+            entry = {
+                "type": kind,
+                "selected_options": [{"value": v, "text": _plain(v)} for v in value or []],
             }
+        elif kind == "file_input":
+            entry = {"type": kind, "files": value or []}
         else:
-            state[block["block_id"]] = {FIELD_ACTION: {"type": element["type"], "value": value}}
+            entry = {"type": kind, "value": value}
+        state[block["block_id"]] = {element.get("action_id", FIELD_ACTION): entry}
     return {"values": state}
+
+
+def _plain(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
 
 
 @dataclass
@@ -98,7 +104,34 @@ class SlackUser:
         }
         return await self.bot.post(urlencode({"payload": json.dumps({**base, **payload})}))
 
-    async def submit(self, view: dict[str, Any], values: dict[str, str | None]) -> httpx.Response:
+    async def shortcut(self, message: dict[str, Any], callback_id: str) -> httpx.Response:
+        """Use a message shortcut on ``message`` in ``channel_id``."""
+        return await self.interact(
+            {
+                "type": "message_action",
+                "callback_id": callback_id,
+                "message": message,
+                "channel": {"id": self.channel_id, "name": "general"},
+                "message_ts": message["ts"],
+                "response_url": self.bot.slack.response_url(self.user_id),
+            }
+        )
+
+    async def options(
+        self, action_id: str, view: dict[str, Any], typed: str = ""
+    ) -> httpx.Response:
+        """Open an external select in ``view``: Slack asks the bot for its options."""
+        return await self.interact(
+            {
+                "type": "block_suggestion",
+                "action_id": action_id,
+                "block_id": "b",
+                "value": typed,
+                "view": view,
+            }
+        )
+
+    async def submit(self, view: dict[str, Any], values: dict[str, Any]) -> httpx.Response:
         """Submit the modal ``view`` (as the bot sent it) with ``values`` typed in."""
         submitted = {**view, "id": view.get("id", "V00001"), "state": fill_view(view, values)}
         return await self.interact({"type": "view_submission", "view": submitted})

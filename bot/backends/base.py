@@ -14,10 +14,13 @@ from bot.errors import UnsupportedOperationError, UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.models import (
     BulkResult,
+    Category,
+    Download,
     NewTicket,
     Page,
     Priority,
     Status,
+    Tag,
     Ticket,
     TicketQuery,
     Upload,
@@ -33,6 +36,7 @@ class Capability(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     COMMENT = "comment"
+    ATTACH = "attach"  # comments and new tickets may carry a file
     SET_STATUS = "set_status"
     SET_PRIORITY = "set_priority"
     TAG = "tag"
@@ -131,6 +135,18 @@ class BaseBackend:
 
     async def delete_tickets(self, ticket_ids: Sequence[str]) -> BulkResult:
         raise self._unsupported("deleting tickets")
+
+    async def categories(self) -> list[Category]:
+        raise self._unsupported("ticket categories")
+
+    async def tags(self) -> list[Tag]:
+        raise self._unsupported("tags")
+
+    async def set_tags(self, ticket_id: str, names: Sequence[str]) -> list[Tag]:
+        raise self._unsupported("tags")
+
+    async def download_attachment(self, attachment_id: str) -> Download:
+        raise self._unsupported("downloading attachments")
 
     def resolve_status(self, text: str) -> Status:
         """A status from its backend value, label or neutral name; else say which are valid."""

@@ -125,6 +125,7 @@ class EpixelBackend(BaseBackend):
             Capability.SHOW,
             Capability.CREATE,
             Capability.COMMENT,
+            Capability.ATTACH,
             Capability.SET_STATUS,
             Capability.SET_PRIORITY,
             Capability.TAG,
@@ -379,7 +380,7 @@ class EpixelBackend(BaseBackend):
         return await _each(ticket_ids, one)
 
     async def set_tags(self, ticket_id: str, names: Sequence[str]) -> list[Tag]:
-        """Replace the ticket's tags with those named (by name, keyword or id)."""
+        """Replace the ticket's tags with those named (by id, name or keyword)."""
         known = await self.tags()
         chosen: list[Tag] = []
         for name in names:

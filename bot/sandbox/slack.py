@@ -56,6 +56,8 @@ class SlackStandIn:
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._changed = asyncio.Condition()
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.uploads: dict[str, bytes] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -78,6 +80,8 @@ class SlackStandIn:
             [
                 web.post("/api/{method}", self._api),
                 web.post("/response/{name}", self._response),
+                web.get("/files/{file_id}/{name}", self._download),
+                web.post("/upload/{file_id}", self._upload),
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)
@@ -90,6 +94,21 @@ class SlackStandIn:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def add_file(
+        self, name: str, content: bytes, mimetype: str = "application/octet-stream"
+    ) -> dict:
+        """A file as a modal's file_input reports it, downloadable with the bot token."""
+        file_id = f"F{len(self.files) + 1:05d}"
+        self.files[file_id] = (name, content)
+        return {
+            "id": file_id,
+            "name": name,
+            "mimetype": mimetype,
+            "size": len(content),
+            "url_private": f"{self.base_url}/files/{file_id}/{name}",
+            "url_private_download": f"{self.base_url}/files/{file_id}/{name}",
+        }
 
     # Faults ------------------------------------------------------------------------------------
 
@@ -128,6 +147,8 @@ class SlackStandIn:
             args = await request.json()
         else:
             args = _decode_form(await request.text())
+        # Some SDK calls send their arguments in the query string instead of the body.
+        args = {**_decode_form(request.query_string), **args}
         fault = self._faults.get(method)
         if fault is not None and fault.remaining > 0:
             fault.remaining -= 1
@@ -139,6 +160,18 @@ class SlackStandIn:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         await self._record(method, args)
         return web.json_response(self._answer(method, args))
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            return web.Response(status=403, text="no token")
+        name, content = self.files[request.match_info["file_id"]]
+        return web.Response(
+            body=content, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.uploads[request.match_info["file_id"]] = await request.read()
+        return web.Response(text="OK")
 
     async def _response(self, request: web.Request) -> web.Response:
         await self._record("response_url", await request.json())
@@ -171,6 +204,23 @@ class SlackStandIn:
             }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}
+        if method == "files.getUploadURLExternal":
+            file_id = f"FU{len(self.uploads) + len(self.calls):05d}"
+            return {
+                "ok": True,
+                "upload_url": f"{self.base_url}/upload/{file_id}",
+                "file_id": file_id,
+            }
+        if method == "files.completeUploadExternal":
+            files = args.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "U"))[1:]}}
+        if method == "chat.getPermalink":
+            ts = str(args.get("message_ts", "")).replace(".", "")
+            return {
+                "ok": True,
+                "permalink": f"https://sandbox.slack.com/archives/{args.get('channel')}/p{ts}",
+            }
         return {"ok": True}

@@ -1,0 +1,206 @@
+"""Ticket operations as the Slack handlers need them: always as the acting user, across backends.
+
+A handler parses, calls one function here, and renders; nothing here knows about Slack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.backends.base import BaseBackend, Capability
+from bot.backends.registry import Backends
+from bot.errors import BackendError, NotConnectedError, UnsupportedOperationError, UserInputError
+from bot.keys import label
+from bot.models import Ticket, TicketQuery, TicketRef
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# Page size used when gathering tickets from several backends for a merged list.
+_MERGE_PAGE = 50
+# Backends whose listing is already the acting user's own tickets (so `mine` is a no-op there).
+_OWN_LISTS = {"epixel", "ispcrm"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: every backend call runs with this user's credentials."""
+
+    team_id: str
+    user_id: str
+
+
+@dataclass
+class Listing:
+    """A merged page of tickets from several backends, with a line per backend that failed."""
+
+    tickets: list[Ticket]
+    warnings: list[str] = field(default_factory=list)
+    has_more: bool = False
+
+
+async def backend_for(store: Store, backends: Backends, actor: Actor, key: str) -> BaseBackend:
+    """The acting user's client for ``key``, or NotConnectedError (with a Connect button)."""
+    creds = await store.load_credentials(actor.team_id, actor.user_id, key)
+    if creds is None:
+        raise NotConnectedError(key)
+    return backends.for_credentials(creds)
+
+
+def require(backend: BaseBackend, capability: Capability, what: str) -> None:
+    """Raise a clear UnsupportedOperationError when ``backend`` cannot do ``what``."""
+    if not backend.supports(capability):
+        extra = " Its tickets are read-only here." if backend.key == "ispcrm" else ""
+        raise UnsupportedOperationError(f"{backend.label} does not support {what}.{extra}")
+
+
+async def list_tickets(
+    store: Store,
+    backends: Backends,
+    actor: Actor,
+    *,
+    only: str | None,
+    query: TicketQuery,
+    mine: bool,
+    per_backend_seconds: float,
+) -> Listing:
+    """Ask every connected backend that can list (or just ``only``) at the same time and merge,
+    newest first. A backend that fails or is slower than ``per_backend_seconds`` becomes one
+    warning line; it never holds up or hides the others."""
+    connected = await store.list_credentials(actor.team_id, actor.user_id)
+    if only is not None and only not in connected:
+        raise NotConnectedError(only)
+    keys = [only] if only else [k for k in connected]
+    clients = {k: backends.for_credentials(connected[k]) for k in keys}
+    clients = {k: c for k, c in clients.items() if c.supports(Capability.LIST)}
+    if not clients:
+        raise UserInputError(
+            "None of your connected accounts has tickets to list. Connect Epixel, Omnidesk or "
+            "ISPCRM with `/ticket connect`."
+        )
+    warnings: list[str] = []
+    if mine:
+        for key in [k for k in clients if k not in _OWN_LISTS]:
+            warnings.append(
+                f"{label(key)}: `mine` is not available (its API has no per-agent "
+                "filter), so it is left out."
+            )
+            del clients[key]
+    if len(clients) == 1:
+        # One backend: its own paging is exact, ask for just this page.
+        key, client = next(iter(clients.items()))
+        result = await _bounded(client, query, query.limit, per_backend_seconds)
+        if isinstance(result, str):
+            return Listing(tickets=[], warnings=[*warnings, f"{label(key)}: {result}"])
+        return Listing(tickets=result[0], warnings=warnings, has_more=result[1])
+    # Several: each gives its newest (offset + limit), so the merge is exact for this page.
+    wanted = query.offset + query.limit
+    first = query.model_copy(update={"offset": 0, "limit": min(wanted, _MERGE_PAGE)})
+    results = await asyncio.gather(
+        *(_bounded(client, first, wanted, per_backend_seconds) for client in clients.values())
+    )
+    merged: list[Ticket] = []
+    has_more = False
+    for key, result in zip(clients, results, strict=True):
+        if isinstance(result, str):
+            warnings.append(f"{label(key)}: {result}")
+            continue
+        merged.extend(result[0])
+        has_more = has_more or result[1]
+    merged.sort(key=_newest_first)
+    page = merged[query.offset : query.offset + query.limit]
+    has_more = has_more or len(merged) > query.offset + query.limit
+    return Listing(tickets=page, warnings=warnings, has_more=has_more)
+
+
+async def _collect(
+    client: BaseBackend, query: TicketQuery, wanted: int
+) -> tuple[list[Ticket], bool]:
+    """Up to ``wanted`` tickets from ``query.offset`` on, and whether more exist."""
+    items: list[Ticket] = []
+    offset = query.offset
+    while len(items) < wanted:
+        page = await client.list_tickets(query.model_copy(update={"offset": offset}))
+        items += page.items
+        if not page.has_more or not page.items:
+            return items[:wanted], len(items) > wanted
+        offset += len(page.items)
+    return items[:wanted], True
+
+
+async def _bounded(
+    client: BaseBackend, query: TicketQuery, wanted: int, seconds: float
+) -> tuple[list[Ticket], bool] | str:
+    """The tickets, or the one-line reason this backend is left out."""
+    try:
+        return await asyncio.wait_for(_collect(client, query, wanted), seconds)
+    except TimeoutError:
+        return f"no answer within {seconds:g} s, left out of this list."
+    except (BackendError, UserInputError) as exc:
+        return exc.user_message()
+
+
+def _newest_first(ticket: Ticket) -> tuple[float, int]:
+    stamp = ticket.created_at or datetime.min.replace(tzinfo=UTC)
+    numeric = int(ticket.ref.id) if ticket.ref.id.isdigit() else 0
+    # Backends without dates (Epixel's history) sort by id among themselves.
+    return (-stamp.timestamp() if ticket.created_at else float("inf"), -numeric)
+
+
+def one_backend(refs: Sequence[TicketRef]) -> str:
+    """The single backend of several refs (bulk calls go to one backend)."""
+    keys = {ref.backend for ref in refs}
+    if len(keys) != 1:
+        raise UserInputError("Give tickets of one backend at a time, e.g. `omnidesk:1,2,3`.")
+    return next(iter(keys))
+
+
+class OptionCache:
+    """Short-lived per-user lists (categories, tags) for Slack's external selects.
+
+    Slack wants an options request answered in its ack, so the list is fetched ahead of time,
+    when the modal opens, and the options request is served from here.
+    """
+
+    def __init__(self, ttl_seconds: float = 300.0) -> None:
+        self._ttl = ttl_seconds
+        self._entries: dict[tuple[str, ...], tuple[float, list[Any]]] = {}
+        self._pending: dict[tuple[str, ...], asyncio.Task[list[Any]]] = {}
+
+    def _fresh(self, key: tuple[str, ...]) -> list[Any] | None:
+        entry = self._entries.get(key)
+        return entry[1] if entry and entry[0] > time.monotonic() else None
+
+    async def get(
+        self, key: tuple[str, ...], fetch: Callable[[], Awaitable[list[Any]]], *, wait: float
+    ) -> list[Any]:
+        """The cached list, else fetch it (sharing one fetch per key), waiting at most ``wait``."""
+        cached = self._fresh(key)
+        if cached is not None:
+            return cached
+        task = self._pending.get(key)
+        if task is None or task.done():
+            task = self._pending[key] = asyncio.create_task(self._load(key, fetch))
+        return await asyncio.wait_for(asyncio.shield(task), wait)
+
+    def warm(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[list[Any]]]) -> None:
+        """Start fetching in the background if nothing fresh is cached."""
+        if self._fresh(key) is None and (key not in self._pending or self._pending[key].done()):
+            self._pending[key] = asyncio.create_task(self._load(key, fetch))
+
+    async def _load(
+        self, key: tuple[str, ...], fetch: Callable[[], Awaitable[list[Any]]]
+    ) -> list[Any]:
+        try:
+            items = await fetch()
+        except Exception:
+            log.info("could not load %s options", key[-1], exc_info=True)
+            raise
+        self._entries[key] = (time.monotonic() + self._ttl, items)
+        return items

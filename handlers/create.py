@@ -1,0 +1,353 @@
+"""Creating tickets: `/ticket create`, the create modal, and the "Create ticket from message"
+shortcut. The modal opens at once; the category list loads into a cache in the background so
+Slack's options request (answered in its ack, by Slack's design) is served without waiting."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.backends.base import Capability
+from bot.backends.epixel import MAX_ATTACHMENT_BYTES
+from bot.blocks import as_dicts
+from bot.blocks.forms import create_modal, done_modal, loading_modal, metadata
+from bot.blocks.help import Usage
+from bot.blocks.limits import clip
+from bot.blocks.tickets import ticket_blocks
+from bot.credentials import check_backend
+from bot.errors import BackendValidationError, BotError, UserInputError
+from bot.ids import Action, Callback
+from bot.keys import label
+from bot.models import NewTicket, Ticket
+from bot.services import Services
+from bot.tickets import Actor, backend_for
+from handlers.common import metadata as read_metadata
+from handlers.common import selected_option, team_and_user, tell_user, view_values
+from handlers.errors import guarded
+from handlers.invocation import Invocation, Subcommand
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+NUMERIC_FIELDS = ("brandID", "channelID", "assignedGroupID", "formID")
+
+
+async def creatable(services: Services, actor: Actor) -> list[str]:
+    """The user's connected backends that can create tickets (a store read, no backend call)."""
+    connected = await services.store.list_credentials(actor.team_id, actor.user_id)
+    return [
+        k
+        for k, creds in connected.items()
+        if services.backends.for_credentials(creds).supports(Capability.CREATE)
+    ]
+
+
+def _warm_categories(services: Services, actor: Actor, backend_key: str | None) -> None:
+    if backend_key is None:
+        return
+
+    async def fetch() -> list[Any]:
+        backend = await backend_for(services.store, services.backends, actor, backend_key)
+        return await backend.categories()
+
+    if backend_key == "epixel":
+        services.options.warm((actor.team_id, actor.user_id, backend_key, "categories"), fetch)
+
+
+async def _open_create(
+    client: AsyncWebClient,
+    services: Services,
+    actor: Actor,
+    trigger_id: str,
+    backend: str | None,
+    values: dict[str, Any],
+    **context: Any,
+) -> None:
+    choices = await creatable(services, actor)
+    if not choices:
+        raise UserInputError(
+            "Connect Epixel or Omnidesk first (`/ticket connect epixel`): those "
+            "are the backends ticketbot can create tickets in."
+        )
+    if backend is not None and backend not in choices:
+        raise UserInputError(
+            f"{label(backend)} is not among your connected accounts that can "
+            f"create tickets ({', '.join(map(label, choices))})."
+        )
+    backend = backend or (choices[0] if len(choices) == 1 else None)
+    await client.views_open(
+        trigger_id=trigger_id,
+        view=create_modal(
+            choices,
+            backend,
+            values=values,
+            private_metadata=metadata(backend=backend, values=_carry(values), **context),
+        ),
+    )
+    _warm_categories(services, actor, backend)
+
+
+def _carry(values: dict[str, Any]) -> dict[str, Any] | None:
+    # A message's text and link travel with the modal so switching backend keeps them.
+    kept = {
+        k: clip(str(v), 1200)
+        for k, v in values.items()
+        if k in {"subject", "comment", "source_link"}
+    }
+    return kept or None
+
+
+async def _create(inv: Invocation) -> None:
+    backend = check_backend(inv.args[0]) if inv.args else None
+    await _open_create(
+        inv.client,
+        inv.services,
+        inv.actor,
+        inv.body["trigger_id"],
+        backend,
+        {},
+        channel_id=inv.body.get("channel_id"),
+    )
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "create": Subcommand(
+        Usage(
+            "/ticket create [backend]", "Create a ticket (opens a form).", "/ticket create epixel"
+        ),
+        _create,
+    ),
+}
+
+
+async def from_message(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    """Message shortcut: the create form prefilled with the message and a link to it."""
+    await ack()
+    message, channel = body["message"], body["channel"]["id"]
+    text = message.get("text") or ""
+    domain = (body.get("team") or {}).get("domain", "app")
+    link = f"https://{domain}.slack.com/archives/{channel}/p{message['ts'].replace('.', '')}"
+    first_line = next((line for line in text.splitlines() if line.strip()), "Ticket from Slack")
+    values = {
+        "subject": clip(first_line, 150),
+        "comment": f"{text}\n\nFrom Slack: {link}",
+        "source_link": link,
+    }
+    await _open_create(
+        client,
+        services,
+        Actor(*team_and_user(body)),
+        body["trigger_id"],
+        None,
+        values,
+        channel_id=channel,
+        thread_ts=message.get("thread_ts") or message["ts"],
+    )
+
+
+async def pick_backend(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    await ack()
+    view, actor = body["view"], Actor(*team_and_user(body))
+    meta = read_metadata(view)
+    backend = check_backend(body["actions"][0]["selected_option"]["value"])
+    meta["backend"] = backend
+    values = {**(meta.get("values") or {}), **{k: v for k, v in view_values(view).items() if v}}
+    await client.views_update(
+        view_id=view["id"],
+        hash=view.get("hash"),
+        view=create_modal(
+            await creatable(services, actor),
+            backend,
+            values=values,
+            private_metadata=metadata(**meta),
+        ),
+    )
+    _warm_categories(services, actor, backend)
+
+
+async def category_options(ack: AsyncAck, body: dict, services: Services) -> None:
+    """Slack asks for the category options; the answer is the ack itself."""
+    actor = Actor(*team_and_user(body))
+
+    async def fetch() -> list[Any]:
+        backend = await backend_for(services.store, services.backends, actor, "epixel")
+        return await backend.categories()
+
+    key = (actor.team_id, actor.user_id, "epixel", "categories")
+    try:
+        categories = await services.options.get(key, fetch, wait=2.0)
+    except (BotError, TimeoutError):
+        await ack(
+            options=[
+                {
+                    "text": {
+                        "type": "plain_text",
+                        "text": "Epixel is not answering; close and try again",
+                    },
+                    "value": "-",
+                }
+            ]
+        )
+        return
+    typed = (body.get("value") or "").lower()
+    await ack(
+        options=[
+            {"text": {"type": "plain_text", "text": clip(c.name, 75)}, "value": c.id}
+            for c in categories
+            if typed in c.name.lower()
+        ][:100]
+    )
+
+
+async def tag_options(ack: AsyncAck, body: dict, services: Services) -> None:
+    """Options of the tags modal, from the list loaded when it opened."""
+    actor = Actor(*team_and_user(body))
+
+    async def fetch() -> list[Any]:
+        backend = await backend_for(services.store, services.backends, actor, "epixel")
+        return await backend.tags()
+
+    try:
+        tags = await services.options.get(
+            (actor.team_id, actor.user_id, "epixel", "tags"), fetch, wait=2.0
+        )
+    except (BotError, TimeoutError):
+        await ack(options=[])
+        return
+    typed = (body.get("value") or "").lower()
+    await ack(
+        options=[
+            {"text": {"type": "plain_text", "text": clip(t.name, 75)}, "value": t.id}
+            for t in tags
+            if typed in t.name.lower()
+        ][:100]
+    )
+
+
+def _local_errors(backend: str, values: dict[str, Any], services: Services) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if backend == "epixel":
+        if not (values.get("subject") or "").strip():
+            errors["subject"] = "Give the ticket a subject."
+        if values.get("category") in (None, "-"):
+            errors["category"] = "Pick a category."
+        for file in values.get("attachment") or []:
+            try:
+                services.files.check_size(file, MAX_ATTACHMENT_BYTES)
+            except BotError as exc:
+                errors["attachment"] = exc.user_message()
+    elif backend == "omnidesk":
+        if not (values.get("title") or "").strip():
+            errors["title"] = "Give the ticket a title."
+        if values.get("from") and not EMAIL.match(values["from"].strip()):
+            errors["from"] = "Enter an email address like customer@example.com."
+        errors.update(
+            {
+                name: "Enter a number, or leave it empty."
+                for name in NUMERIC_FIELDS
+                if values.get(name) and not values[name].strip().isdigit()
+            }
+        )
+    return errors
+
+
+async def _new_ticket(backend: str, values: dict[str, Any], services: Services) -> NewTicket:
+    if backend == "epixel":
+        files = values.get("attachment") or []
+        upload = await services.files.download(files[0], MAX_ATTACHMENT_BYTES) if files else None
+        return NewTicket(
+            subject=values["subject"].strip(),
+            body=values.get("comment") or "",
+            priority=values.get("priority") or "2",
+            category=values.get("category"),
+            attachment=upload,
+        )
+    return NewTicket(
+        subject=values["title"].strip(),
+        requester=values.get("from"),
+        requester_name=values.get("fromName"),
+        recipient=values.get("to"),
+        direction=values.get("direction"),
+        extra={k: values[k].strip() for k in NUMERIC_FIELDS if values.get(k)},
+    )
+
+
+async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
+    """Check locally (inline errors in the ack), then create after the ack."""
+    view, actor = body["view"], Actor(*team_and_user(body))
+    meta, values = read_metadata(view), view_values(view)
+    backend_key = meta.get("backend")
+    if backend_key not in {"epixel", "omnidesk"}:
+        await ack(response_action="errors", errors={})
+        return
+    errors = _local_errors(backend_key, values, services)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack(
+        response_action="update",
+        view=loading_modal("Create a ticket", "Creating it…", Callback.CREATE),
+    )
+    try:
+        backend = await backend_for(services.store, services.backends, actor, backend_key)
+        ticket = await backend.create_ticket(await _new_ticket(backend_key, values, services))
+    except BotError as exc:
+        shown = {**values, "category": selected_option(view, "category")}
+        fields = exc.fields if isinstance(exc, BackendValidationError) else {}
+        await client.views_update(
+            view_id=view["id"],
+            view=create_modal(
+                await creatable(services, actor),
+                backend_key,
+                values=shown,
+                errors={k: " ".join(v) for k, v in fields.items()},
+                notice=f":warning: {exc.user_message()}",
+                private_metadata=view["private_metadata"],
+            ),
+        )
+        return
+    await client.views_update(
+        view_id=view["id"],
+        view=done_modal(
+            "Ticket created",
+            f":white_check_mark: Created `{ticket.ref}`: {clip(ticket.subject, 200)}",
+        ),
+    )
+    await _announce(client, ticket, backend.capabilities, actor, meta)
+
+
+async def _announce(
+    client: AsyncWebClient,
+    ticket: Ticket,
+    capabilities: frozenset[Capability],
+    actor: Actor,
+    meta: dict[str, Any],
+) -> None:
+    """The new ticket where the command was typed (or in the message's thread), with buttons."""
+    channel, thread = meta.get("channel_id"), meta.get("thread_ts")
+    text = f"<@{actor.user_id}> created `{ticket.ref}`: {clip(ticket.subject, 200)}"
+    blocks = as_dicts(ticket_blocks(ticket, capabilities))
+    if channel:
+        try:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread, text=text, blocks=blocks
+            )
+            return
+        except SlackApiError:
+            pass  # the bot is not in that channel: tell the creator instead
+    await tell_user(client, actor.user_id, text, channel_id=channel, blocks=None)
+
+
+def register(app: AsyncApp) -> None:
+    """Wire the create modal, its options and the message shortcut onto ``app``."""
+    app.action(Action.CREATE_PICK_BACKEND)(guarded(pick_backend))
+    app.options(Action.CATEGORY_OPTIONS)(category_options)
+    app.options(Action.TAG_OPTIONS)(tag_options)
+    app.view(Callback.CREATE)(guarded(submit))
+    app.shortcut(Callback.CREATE_FROM_MESSAGE)(guarded(from_message))

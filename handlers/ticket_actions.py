@@ -1,0 +1,332 @@
+"""Buttons on ticket and list messages, and the small modals they open.
+
+Every change ends by redrawing the message the button was on (through its response_url), so the
+channel shows the ticket as it is now.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.backends.base import BaseBackend, Capability
+from bot.backends.epixel import MAX_ATTACHMENT_BYTES
+from bot.blocks import as_dicts
+from bot.blocks.forms import (
+    choice_modal,
+    comment_modal,
+    done_modal,
+    loading_modal,
+    metadata,
+    tags_modal,
+)
+from bot.blocks.tickets import bulk_result_text, ticket_blocks
+from bot.errors import BotError
+from bot.ids import Action, Callback
+from bot.models import NeutralStatus, TicketRef
+from bot.services import Services
+from bot.tickets import Actor, backend_for, one_backend, require
+from handlers.common import metadata as read_metadata
+from handlers.common import team_and_user, view_values
+from handlers.errors import guarded
+from handlers.ticket_commands import fetch_ticket, list_page
+
+
+def _actor(body: dict[str, Any]) -> Actor:
+    return Actor(*team_and_user(body))
+
+
+def _value(body: dict[str, Any]) -> str:
+    return body["actions"][0]["value"]
+
+
+async def _backend(services: Services, body: dict[str, Any], ref: TicketRef) -> BaseBackend:
+    return await backend_for(services.store, services.backends, _actor(body), ref.backend)
+
+
+async def redraw(response_url: str | None, backend: BaseBackend, ref: TicketRef) -> None:
+    """Replace the ticket message with the ticket as it is now."""
+    if not response_url:
+        return
+    ticket = await backend.get_ticket(ref.id)
+    await AsyncWebhookClient(response_url).send(
+        replace_original=True,
+        text=f"{ticket.ref}: {ticket.subject}",
+        blocks=as_dicts(ticket_blocks(ticket, backend.capabilities)),
+    )
+
+
+# Message buttons -------------------------------------------------------------------------------
+
+
+async def show(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:
+    await ack()
+    ticket, backend = await fetch_ticket(services, _actor(body), TicketRef.parse(_value(body)))
+    await respond(
+        response_type="ephemeral",
+        replace_original=False,
+        text=f"{ticket.ref}: {ticket.subject}",
+        blocks=as_dicts(ticket_blocks(ticket, backend.capabilities)),
+    )
+
+
+async def page(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:
+    await ack()
+    text, blocks = await list_page(services, _actor(body), json.loads(_value(body)))
+    await respond(replace_original=True, text=text, blocks=blocks)
+
+
+async def close_or_reopen(
+    ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services
+) -> None:
+    await ack()
+    ref = TicketRef.parse(_value(body))
+    backend = await _backend(services, body, ref)
+    require(backend, Capability.SET_STATUS, "changing status")
+    closing = body["actions"][0]["action_id"] == Action.TICKET_CLOSE
+    wanted = NeutralStatus.CLOSED if closing else NeutralStatus.OPEN
+    status = next(s for s in backend.statuses if s.neutral is wanted and s.value != "new")
+    result = await backend.set_status([ref.id], status)
+    if result.failed:
+        await respond(
+            response_type="ephemeral",
+            replace_original=False,
+            text=bulk_result_text(f"Status set to {status.label}", result, ref.backend),
+        )
+        return
+    await redraw(body.get("response_url"), backend, ref)
+
+
+async def delete_one(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:
+    """The Delete button on a ticket (Slack already asked "Delete this ticket?")."""
+    await ack()
+    ref = TicketRef.parse(_value(body))
+    backend = await _backend(services, body, ref)
+    require(backend, Capability.DELETE, "deleting tickets")
+    result = await backend.delete_tickets([ref.id])
+    await respond(replace_original=True, text=bulk_result_text("Deleted", result, ref.backend))
+
+
+async def confirm_delete(
+    ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services
+) -> None:
+    await ack()
+    refs = TicketRef.parse_many(_value(body))
+    key = one_backend(refs)
+    backend = await backend_for(services.store, services.backends, _actor(body), key)
+    require(backend, Capability.DELETE, "deleting tickets")
+    result = await backend.delete_tickets([r.id for r in refs])
+    await respond(replace_original=True, text=bulk_result_text("Deleted", result, key))
+
+
+async def cancel_delete(ack: AsyncAck, respond: AsyncRespond) -> None:
+    await ack()
+    await respond(replace_original=True, text="Nothing was deleted.")
+
+
+async def download(
+    ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
+) -> None:
+    """An attachment button: fetch it from the backend and send it to the user in a DM."""
+    await ack()
+    ref_text, _, attachment_id = _value(body).partition("|")
+    ref = TicketRef.parse(ref_text)
+    backend = await _backend(services, body, ref)
+    require(backend, Capability.DOWNLOAD_ATTACHMENT, "downloading attachments")
+    file = await backend.download_attachment(attachment_id)
+    user_id = team_and_user(body)[1]
+    dm = await client.conversations_open(users=user_id)
+    await client.files_upload_v2(
+        channel=dm["channel"]["id"],
+        content=file.content,
+        filename=file.filename,
+        title=file.filename,
+        initial_comment=f"{file.filename} from `{ref}`",
+    )
+    await respond(
+        response_type="ephemeral",
+        replace_original=False,
+        text=f":paperclip: Sent {file.filename} to you in a direct message.",
+    )
+
+
+# Modals opened from buttons --------------------------------------------------------------------
+
+
+def _modal_metadata(body: dict[str, Any], ref: str) -> str:
+    return metadata(
+        ref=ref,
+        response_url=body.get("response_url"),
+        channel_id=(body.get("channel") or {}).get("id"),
+    )
+
+
+async def open_comment(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    await ack()
+    ref = TicketRef.parse(_value(body))
+    backend = await _backend(services, body, ref)  # local: reads the store, calls no backend
+    require(backend, Capability.COMMENT, "comments")
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=comment_modal(
+            str(ref),
+            with_file=backend.supports(Capability.ATTACH),
+            private_metadata=_modal_metadata(body, str(ref)),
+        ),
+    )
+
+
+async def open_choice(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    await ack()
+    ref = TicketRef.parse(_value(body))
+    backend = await _backend(services, body, ref)
+    kind = "status" if body["actions"][0]["action_id"] == Action.TICKET_STATUS else "priority"
+    require(
+        backend,
+        Capability.SET_STATUS if kind == "status" else Capability.SET_PRIORITY,
+        f"changing {kind}",
+    )
+    choices = backend.statuses if kind == "status" else backend.priorities
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=choice_modal(kind, str(ref), choices, None, _modal_metadata(body, str(ref))),
+    )
+
+
+async def open_tags(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
+    """Opens at once in a loading state; the current tags arrive by views.update."""
+    await ack()
+    ref = TicketRef.parse(_value(body))
+    backend = await _backend(services, body, ref)
+    require(backend, Capability.TAG, "tags")
+    opened = await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=loading_modal("Tags", "Loading the tags…", Callback.TAGS),
+    )
+    key = (*team_and_user(body), ref.backend, "tags")
+    services.options.warm(key, backend.tags)
+    ticket = await backend.get_ticket(ref.id)
+    known = {t.id: t for t in await services.options.get(key, backend.tags, wait=10)}
+    current = [known.get(t.id, t) for t in ticket.tags]
+    await client.views_update(
+        view_id=opened["view"]["id"],
+        view=tags_modal(str(ref), current, _modal_metadata(body, str(ref))),
+    )
+
+
+async def submit_comment(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    view = body["view"]
+    meta, values = read_metadata(view), view_values(view)
+    text = (values.get("comment") or "").strip()
+    if not text:
+        await ack(response_action="errors", errors={"comment": "Write a comment first."})
+        return
+    files = values.get("attachment") or []
+    try:
+        for file in files:
+            services.files.check_size(file, MAX_ATTACHMENT_BYTES)
+    except BotError as exc:
+        await ack(response_action="errors", errors={"attachment": exc.user_message()})
+        return
+    await ack(
+        response_action="update",
+        view=loading_modal("Comment", "Adding your comment…", Callback.COMMENT),
+    )
+    ref = TicketRef.parse(meta["ref"])
+    try:
+        backend = await _backend(services, body, ref)
+        upload = await services.files.download(files[0], MAX_ATTACHMENT_BYTES) if files else None
+        await backend.add_comment(ref.id, text, upload)
+    except BotError as exc:
+        await client.views_update(
+            view_id=view["id"],
+            view=comment_modal(
+                str(ref),
+                with_file=bool(files) or ref.backend == "epixel",
+                private_metadata=view["private_metadata"],
+                notice=f":warning: {exc.user_message()}",
+                values={"comment": text},
+            ),
+        )
+        return
+    await client.views_update(
+        view_id=view["id"], view=done_modal("Comment", f"Comment added to `{ref}`.")
+    )
+    await redraw(meta.get("response_url"), backend, ref)
+
+
+async def submit_choice(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    view = body["view"]
+    kind = "status" if view["callback_id"] == Callback.STATUS else "priority"
+    meta, chosen = read_metadata(view), view_values(view).get(kind)
+    await ack(
+        response_action="update", view=loading_modal(f"Set {kind}", "Saving…", view["callback_id"])
+    )
+    ref = TicketRef.parse(meta["ref"])
+    backend = await _backend(services, body, ref)
+    if kind == "status":
+        choice = backend.resolve_status(chosen or "")
+        result = await backend.set_status([ref.id], choice)
+    else:
+        choice = backend.resolve_priority(chosen or "")
+        result = await backend.set_priority([ref.id], choice)
+    text = bulk_result_text(f"{kind.capitalize()} set to {choice.label}", result, ref.backend)
+    await client.views_update(view_id=view["id"], view=done_modal(f"Set {kind}", text))
+    if not result.failed:
+        await redraw(meta.get("response_url"), backend, ref)
+
+
+async def submit_tags(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    view = body["view"]
+    meta, chosen = read_metadata(view), view_values(view).get("tags") or []
+    if not chosen:
+        await ack(response_action="errors", errors={"tags": "Epixel needs at least one tag."})
+        return
+    await ack(response_action="update", view=loading_modal("Tags", "Saving…", Callback.TAGS))
+    ref = TicketRef.parse(meta["ref"])
+    backend = await _backend(services, body, ref)
+    tags = await backend.set_tags(ref.id, chosen)
+    await client.views_update(
+        view_id=view["id"],
+        view=done_modal("Tags", f"Tags of `{ref}`: {', '.join(t.name for t in tags)}."),
+    )
+    await redraw(meta.get("response_url"), backend, ref)
+
+
+def register(app: AsyncApp) -> None:
+    """Wire ticket buttons and modals onto ``app``."""
+    app.action(Action.TICKET_SHOW)(guarded(show))
+    app.action({"action_id": _prefix(Action.TICKET_SHOW + ".attachment.")})(guarded(download))
+    app.action({"action_id": _prefix(Action.LIST_PAGE + ".")})(guarded(page))
+    app.action(Action.TICKET_CLOSE)(guarded(close_or_reopen))
+    app.action(Action.TICKET_REOPEN)(guarded(close_or_reopen))
+    app.action(Action.TICKET_DELETE)(guarded(delete_one))
+    app.action(Action.DELETE_CONFIRM)(guarded(confirm_delete))
+    app.action(Action.DELETE_CANCEL)(guarded(cancel_delete))
+    app.action(Action.TICKET_COMMENT)(guarded(open_comment))
+    app.action(Action.TICKET_STATUS)(guarded(open_choice))
+    app.action(Action.TICKET_PRIORITY)(guarded(open_choice))
+    app.action(Action.TICKET_TAGS)(guarded(open_tags))
+    app.view(Callback.COMMENT)(guarded(submit_comment))
+    app.view(Callback.STATUS)(guarded(submit_choice))
+    app.view(Callback.PRIORITY)(guarded(submit_choice))
+    app.view(Callback.TAGS)(guarded(submit_tags))
+
+
+def _prefix(text: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(text))

@@ -1,0 +1,233 @@
+"""`/ticket list|show|comment|status|priority|tag|delete`: parse, call bot.tickets, render."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bot.backends.base import BaseBackend, Capability
+from bot.blocks import as_dicts
+from bot.blocks.help import Usage
+from bot.blocks.tickets import (
+    PAGE_SIZE,
+    bulk_result_text,
+    confirm_delete_blocks,
+    list_blocks,
+    ticket_blocks,
+)
+from bot.credentials import check_backend
+from bot.errors import BackendNotFound, UserInputError
+from bot.models import Ticket, TicketQuery, TicketRef
+from bot.services import Services
+from bot.tickets import Actor, backend_for, list_tickets, one_backend, require
+from handlers.invocation import Invocation, Subcommand
+
+
+def parse_list_args(args: list[str]) -> dict[str, Any]:
+    """``[backend] [status:<s>] [q:<text>] [mine]`` into the state the paging buttons carry."""
+    state: dict[str, Any] = {"b": None, "s": None, "q": None, "m": False, "o": 0}
+    for word in args:
+        key, sep, value = word.partition(":")
+        if sep and key.lower() == "status" and value:
+            state["s"] = value
+        elif sep and key.lower() == "q" and value:
+            state["q"] = value
+        elif word.lower() == "mine":
+            state["m"] = True
+        elif not sep and state["b"] is None:
+            state["b"] = check_backend(word)
+        else:
+            raise UserInputError(
+                f"I don't understand `{word}`. Use `/ticket list [backend] [status:<s>] "
+                '[q:<text>] [mine]`, e.g. `/ticket list omnidesk status:open q:"late delivery"`.'
+            )
+    return state
+
+
+async def list_page(services: Services, actor: Actor, state: dict[str, Any]) -> tuple[str, list]:
+    """(fallback text, blocks) of one page of `/ticket list`."""
+    query = TicketQuery(
+        status=state.get("s"), text=state.get("q"), offset=int(state.get("o") or 0), limit=PAGE_SIZE
+    )
+    listing = await list_tickets(
+        services.store,
+        services.backends,
+        actor,
+        only=state.get("b"),
+        query=query,
+        mine=bool(state.get("m")),
+        per_backend_seconds=services.settings.list_timeout,
+    )
+    blocks = list_blocks(listing.tickets, listing.warnings, state=state, has_more=listing.has_more)
+    return f"{len(listing.tickets)} ticket(s)", as_dicts(blocks)
+
+
+async def fetch_ticket(
+    services: Services, actor: Actor, ref: TicketRef
+) -> tuple[Ticket, BaseBackend]:
+    """The ticket and the client that fetched it, as the acting user."""
+    backend = await backend_for(services.store, services.backends, actor, ref.backend)
+    require(backend, Capability.SHOW, "showing a single ticket")
+    return await backend.get_ticket(ref.id), backend
+
+
+def _ref_arg(inv: Invocation, usage: str) -> str:
+    if not inv.args:
+        raise UserInputError(f"Say which ticket: `{usage}`.")
+    return inv.args[0]
+
+
+async def _list(inv: Invocation) -> None:
+    text, blocks = await list_page(inv.services, inv.actor, parse_list_args(inv.args))
+    await inv.say(text, blocks)
+
+
+async def _show(inv: Invocation) -> None:
+    ref = TicketRef.parse(_ref_arg(inv, "/ticket show omnidesk:1234"))
+    ticket, backend = await fetch_ticket(inv.services, inv.actor, ref)
+    await inv.say(
+        f"{ticket.ref}: {ticket.subject}", as_dicts(ticket_blocks(ticket, backend.capabilities))
+    )
+
+
+async def _comment(inv: Invocation) -> None:
+    ref = TicketRef.parse(_ref_arg(inv, "/ticket comment epixel:12 Thanks, we are on it"))
+    text = " ".join(inv.args[1:]).strip()
+    if not text:
+        raise UserInputError(f"Add the comment after the ticket: `/ticket comment {ref} <text>`.")
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
+    require(backend, Capability.COMMENT, "comments")
+    await backend.add_comment(ref.id, text)
+    await inv.say(f":speech_balloon: Comment added to `{ref}`.")
+
+
+async def _set(inv: Invocation, kind: str) -> None:
+    usage = f"/ticket {kind} omnidesk:1,2,3 {'solved' if kind == 'status' else 'high'}"
+    refs = TicketRef.parse_many(_ref_arg(inv, usage))
+    if len(inv.args) < 2:
+        raise UserInputError(f"Say the new {kind}: `{usage}`.")
+    key = one_backend(refs)
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
+    ids = [r.id for r in refs]
+    if kind == "status":
+        require(backend, Capability.SET_STATUS, "changing status")
+        status = backend.resolve_status(" ".join(inv.args[1:]))
+        result = await backend.set_status(ids, status)
+        verb = f"Status set to {status.label}"
+    else:
+        require(backend, Capability.SET_PRIORITY, "changing priority")
+        priority = backend.resolve_priority(" ".join(inv.args[1:]))
+        result = await backend.set_priority(ids, priority)
+        verb = f"Priority set to {priority.label}"
+    await inv.say(bulk_result_text(verb, result, key))
+
+
+async def _status(inv: Invocation) -> None:
+    await _set(inv, "status")
+
+
+async def _priority(inv: Invocation) -> None:
+    await _set(inv, "priority")
+
+
+async def _tag(inv: Invocation) -> None:
+    ref = TicketRef.parse(_ref_arg(inv, "/ticket tag epixel:12 vip refund"))
+    if len(inv.args) < 2:
+        raise UserInputError(f"Name the tags: `/ticket tag {ref} vip refund`.")
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
+    require(backend, Capability.TAG, "tags")
+    tags = await backend.set_tags(ref.id, inv.args[1:])
+    await inv.say(f":label: Tags of `{ref}` are now: {', '.join(t.name for t in tags)}.")
+
+
+async def delete_preview(
+    backend: BaseBackend, refs: list[TicketRef]
+) -> tuple[list[Ticket], list[str]]:
+    """The tickets that exist (to show what will be deleted) and the refs that do not."""
+    semaphore = asyncio.Semaphore(5)
+
+    async def one(ref: TicketRef) -> Ticket | None:
+        async with semaphore:
+            try:
+                return await backend.get_ticket(ref.id)
+            except BackendNotFound:
+                return None
+
+    fetched = await asyncio.gather(*(one(ref) for ref in refs))
+    found = [t for t in fetched if t is not None]
+    missing = [str(ref) for ref, t in zip(refs, fetched, strict=True) if t is None]
+    return found, missing
+
+
+async def _delete(inv: Invocation) -> None:
+    refs = TicketRef.parse_many(_ref_arg(inv, "/ticket delete omnidesk:4,5"))
+    key = one_backend(refs)
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
+    require(backend, Capability.DELETE, "deleting tickets")
+    if len(refs) > 1:
+        require(backend, Capability.DELETE_MANY, "deleting several tickets at once")
+    found, missing = await delete_preview(backend, refs)
+    value = f"{key}:" + ",".join(t.ref.id for t in found)
+    await inv.say(
+        f"Delete {len(found)} ticket(s)?", as_dicts(confirm_delete_blocks(found, missing, value))
+    )
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "list": Subcommand(
+        Usage(
+            "/ticket list [backend] [status:<s>] [q:<text>] [mine]",
+            "Tickets from all your accounts (or one), newest first.",
+            '/ticket list omnidesk status:open q:"late delivery"',
+        ),
+        _list,
+    ),
+    "show": Subcommand(
+        Usage(
+            "/ticket show <ref>",
+            "A ticket with its conversation and buttons.",
+            "/ticket show omnidesk:1234",
+        ),
+        _show,
+    ),
+    "comment": Subcommand(
+        Usage(
+            "/ticket comment <ref> <text>",
+            "Add a comment to a ticket.",
+            "/ticket comment epixel:105 We have refunded you.",
+        ),
+        _comment,
+    ),
+    "status": Subcommand(
+        Usage(
+            "/ticket status <ref>[,<id>…] <status>",
+            "Change status (neutral open/pending/closed or the backend's own).",
+            "/ticket status omnidesk:1,2,3 solved",
+        ),
+        _status,
+    ),
+    "priority": Subcommand(
+        Usage(
+            "/ticket priority <ref>[,<id>…] <priority>",
+            "Change priority (low/medium/high/urgent or the backend's own).",
+            "/ticket priority epixel:105 high",
+        ),
+        _priority,
+    ),
+    "tag": Subcommand(
+        Usage(
+            "/ticket tag <ref> <tag>…",
+            "Set a ticket's tags (Epixel).",
+            "/ticket tag epixel:105 vip refund",
+        ),
+        _tag,
+    ),
+    "delete": Subcommand(
+        Usage(
+            "/ticket delete <ref>[,<id>…]",
+            "Delete tickets, after showing what will go.",
+            "/ticket delete omnidesk:4,5",
+        ),
+        _delete,
+    ),
+}
