@@ -26,6 +26,8 @@ class Action(StrEnum):
     # The confirmation before a delete; the value is the refs.
     DELETE_CONFIRM = "delete.confirm"
     DELETE_CANCEL = "delete.cancel"
+    SOLVE_UNFINISHED_CONFIRM = "solve_unfinished.confirm"
+    CANCEL = "cancel"
     # The create modal.
     CREATE_PICK_BACKEND = "create.pick_backend"
     CATEGORY_OPTIONS = "create.category"

@@ -83,17 +83,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 SUBCOMMANDS = {
     name: {**SUBCOMMANDS, **ticket_commands.SUBCOMMANDS, **create.SUBCOMMANDS}[name]
     for name in (
-        "list",
-        "show",
-        "create",
-        "comment",
-        "status",
-        "priority",
-        "tag",
-        "delete",
-        "connect",
-        "accounts",
-        "disconnect",
+        *("list", "show", "create", "comment", "status", "priority", "tag", "rename"),
+        *("batch", "unlink", "delete", "solve-unfinished", "connect", "accounts", "disconnect"),
     )
 }
 

@@ -129,6 +129,25 @@ async def cancel_delete(ack: AsyncAck, respond: AsyncRespond) -> None:
     await respond(replace_original=True, text="Nothing was deleted.")
 
 
+async def cancel(ack: AsyncAck, respond: AsyncRespond) -> None:
+    await ack()
+    await respond(replace_original=True, text="Cancelled; nothing was changed.")
+
+
+async def confirm_solve_unfinished(
+    ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services
+) -> None:
+    await ack()
+    key = _value(body)
+    backend = await backend_for(services.store, services.backends, _actor(body), key)
+    require(backend, Capability.SOLVE_UNFINISHED, "solving all unfinished tickets")
+    solved = await backend.solve_unfinished()  # type: ignore[attr-defined]
+    count = f"{solved} ticket(s)" if solved is not None else "Every unfinished ticket"
+    await respond(
+        replace_original=True, text=f":white_check_mark: {count} marked solved in {backend.label}."
+    )
+
+
 async def download(
     ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
 ) -> None:
@@ -318,6 +337,8 @@ def register(app: AsyncApp) -> None:
     app.action(Action.TICKET_DELETE)(guarded(delete_one))
     app.action(Action.DELETE_CONFIRM)(guarded(confirm_delete))
     app.action(Action.DELETE_CANCEL)(guarded(cancel_delete))
+    app.action(Action.CANCEL)(guarded(cancel))
+    app.action(Action.SOLVE_UNFINISHED_CONFIRM)(guarded(confirm_solve_unfinished))
     app.action(Action.TICKET_COMMENT)(guarded(open_comment))
     app.action(Action.TICKET_STATUS)(guarded(open_choice))
     app.action(Action.TICKET_PRIORITY)(guarded(open_choice))

@@ -11,12 +11,14 @@ from bot.blocks.help import Usage
 from bot.blocks.tickets import (
     PAGE_SIZE,
     bulk_result_text,
+    confirm_blocks,
     confirm_delete_blocks,
     list_blocks,
     ticket_blocks,
 )
 from bot.credentials import check_backend
 from bot.errors import BackendNotFound, UserInputError
+from bot.ids import Action
 from bot.models import Ticket, TicketQuery, TicketRef
 from bot.services import Services
 from bot.tickets import Actor, backend_for, list_tickets, one_backend, require
@@ -173,6 +175,71 @@ async def _delete(inv: Invocation) -> None:
     )
 
 
+async def _rename(inv: Invocation) -> None:
+    ref = TicketRef.parse(_ref_arg(inv, "/ticket rename omnidesk:1234 New title"))
+    title = " ".join(inv.args[1:]).strip()
+    if not title:
+        raise UserInputError(f"Give the new title: `/ticket rename {ref} New title`.")
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
+    require(backend, Capability.UPDATE, "renaming tickets")
+    ticket = await backend.update_ticket(ref.id, title=title)  # type: ignore[attr-defined]
+    await inv.say(f":pencil2: `{ref}` is now titled “{ticket.subject}”.")
+
+
+async def _unlink(inv: Invocation) -> None:
+    ref = TicketRef.parse(_ref_arg(inv, "/ticket unlink omnidesk:1234"))
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
+    require(backend, Capability.UNLINK_CUSTOMER, "unlinking customers")
+    await backend.unlink_customer(ref.id)  # type: ignore[attr-defined]
+    await inv.say(f":link: The customer was unlinked from `{ref}`.")
+
+
+def parse_actions(words: list[str]) -> list[tuple[str, str]]:
+    """``status=holding priority=low`` into Omnidesk batch actions."""
+    actions = []
+    for word in words:
+        kind, sep, value = word.partition("=")
+        if not sep or not kind or not value:
+            raise UserInputError(
+                f"`{word}` is not an action. Write them as `type=value`, e.g. "
+                "`/ticket batch omnidesk:1,2 status=holding priority=low`."
+            )
+        actions.append((kind, value))
+    return actions
+
+
+async def _batch(inv: Invocation) -> None:
+    usage = "/ticket batch omnidesk:1,2 status=holding priority=low"
+    refs = TicketRef.parse_many(_ref_arg(inv, usage))
+    actions = parse_actions(inv.args[1:])
+    if not actions:
+        raise UserInputError(f"Add at least one action: `{usage}`.")
+    key = one_backend(refs)
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
+    require(backend, Capability.BATCH, "batch actions")
+    result = await backend.batch([r.id for r in refs], actions)  # type: ignore[attr-defined]
+    done = ", ".join(f"{k} → {v}" for k, v in actions)
+    await inv.say(bulk_result_text(f"Applied {done}", result, key))
+
+
+async def _solve_unfinished(inv: Invocation) -> None:
+    key = check_backend(inv.args[0]) if inv.args else "omnidesk"
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
+    require(backend, Capability.SOLVE_UNFINISHED, "solving all unfinished tickets")
+    await inv.say(
+        f"Solve every unfinished {backend.label} ticket?",
+        as_dicts(
+            confirm_blocks(
+                f"*Mark every unfinished {backend.label} ticket solved?* This changes all "
+                "new, open, pending and holding tickets your key can see.",
+                Action.SOLVE_UNFINISHED_CONFIRM,
+                key,
+                "Solve all",
+            )
+        ),
+    )
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "list": Subcommand(
         Usage(
@@ -221,6 +288,38 @@ SUBCOMMANDS: dict[str, Subcommand] = {
             "/ticket tag epixel:105 vip refund",
         ),
         _tag,
+    ),
+    "rename": Subcommand(
+        Usage(
+            "/ticket rename <ref> <title>",
+            "Change a ticket's title (Omnidesk).",
+            "/ticket rename omnidesk:1234 Refund for order 5521",
+        ),
+        _rename,
+    ),
+    "unlink": Subcommand(
+        Usage(
+            "/ticket unlink <ref>",
+            "Unlink the customer from a ticket (Omnidesk).",
+            "/ticket unlink omnidesk:1234",
+        ),
+        _unlink,
+    ),
+    "batch": Subcommand(
+        Usage(
+            "/ticket batch <ref>[,<id>…] <type=value>…",
+            "Several changes to several tickets in one call (Omnidesk).",
+            "/ticket batch omnidesk:1,2 status=holding priority=low",
+        ),
+        _batch,
+    ),
+    "solve-unfinished": Subcommand(
+        Usage(
+            "/ticket solve-unfinished [backend]",
+            "Mark every unfinished ticket solved, after asking (Omnidesk).",
+            "/ticket solve-unfinished omnidesk",
+        ),
+        _solve_unfinished,
     ),
     "delete": Subcommand(
         Usage(

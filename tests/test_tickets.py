@@ -270,3 +270,65 @@ async def test_an_attachment_button_sends_the_file_in_a_dm(
     assert list(bot.slack.uploads.values()) == [attachment["content"]]
     completed = bot.slack.calls_to("files.completeUploadExternal")[-1]
     assert completed.get("channel_id", completed.get("channels")) == "D0AGENT"
+
+
+async def test_omnidesk_rename_unlink_and_batch(
+    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
+) -> None:
+    one, two = list(sandboxes.omnidesk.tickets)[:2]
+    await agent.command(f"rename omnidesk:{one} Refund for order 5521")
+    assert (await _said(bot, 1))[
+        "text"
+    ] == f":pencil2: `omnidesk:{one}` is now titled “Refund for order 5521”."
+    assert sandboxes.omnidesk.tickets[one]["title"] == "Refund for order 5521"
+
+    await agent.command(f"unlink omnidesk:{one}")
+    assert (await _said(bot, 2))[
+        "text"
+    ] == f":link: The customer was unlinked from `omnidesk:{one}`."
+    assert sandboxes.omnidesk.tickets[one]["customerID"] is None
+
+    await agent.command(f"batch omnidesk:{one},{two} status=holding priority=low")
+    said = (await _said(bot, 3))["text"]
+    assert said.startswith(":white_check_mark: Applied status → holding, priority → low:")
+    assert all(sandboxes.omnidesk.tickets[i]["status"] == "holding" for i in (one, two))
+    await agent.command(f"batch omnidesk:{one} holding")
+    assert (await _said(bot, 4))["text"].startswith("`holding` is not an action.")
+
+
+async def test_solve_unfinished_asks_first(
+    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
+) -> None:
+    await agent.command("solve-unfinished omnidesk")
+    question = await _said(bot, 1)
+    unfinished = [
+        t
+        for t in sandboxes.omnidesk.tickets.values()
+        if t["status"] in {"new", "open", "pending", "holding"}
+    ]
+    assert unfinished  # nothing changed yet
+    button = _buttons(question)[Action.SOLVE_UNFINISHED_CONFIRM]
+    await agent.click(button["action_id"], button["value"])
+    assert (await _said(bot, 2))["text"] == (
+        f":white_check_mark: {len(unfinished)} ticket(s) marked solved in Omnidesk."
+    )
+    assert all(t["status"] in {"solved", "closed"} for t in sandboxes.omnidesk.tickets.values())
+
+
+async def test_help_lists_every_ticket_command(bot: BotUnderTest) -> None:
+    blocks = _dump((await bot.user("U1").command("help")).json()["blocks"])
+    for name in (
+        "list",
+        "show",
+        "create",
+        "comment",
+        "status",
+        "priority",
+        "tag",
+        "rename",
+        "batch",
+        "unlink",
+        "delete",
+        "solve-unfinished",
+    ):
+        assert f"/ticket {name}" in blocks

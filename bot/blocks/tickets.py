@@ -251,6 +251,19 @@ def confirm_delete_blocks(
     return blocks
 
 
+def confirm_blocks(question: str, action_id: str, value: str, confirm_text: str) -> list[Block]:
+    """A question with a red confirm button and Cancel."""
+    return [
+        SectionBlock(text=MarkdownTextObject(text=clip(question, SECTION_TEXT))),
+        ActionsBlock(
+            elements=[
+                ButtonElement(text=confirm_text, action_id=action_id, value=value, style="danger"),
+                ButtonElement(text="Cancel", action_id=Action.CANCEL, value=value),
+            ]
+        ),
+    ]
+
+
 def _context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
