@@ -44,6 +44,7 @@ async def _wait_for_stop() -> None:
 
 async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> None:
     """Run the bot until SIGINT/SIGTERM, over HTTP or Socket Mode."""
+    from bot.alerts import DetractorPoller
     from bot.app import build_app
     from bot.runtime import build_services
 
@@ -51,8 +52,12 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET"
     )
     services = build_services(settings)
+    stop_polling = asyncio.Event()
+    poller_task: asyncio.Task[None] | None = None
     try:
         app = build_app(settings, services, socket_mode=socket_mode)
+        # Detractor alerts run in the serving process, with the same Slack client as listeners.
+        poller_task = asyncio.create_task(DetractorPoller(services, app.client).run(stop_polling))
         if socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -74,6 +79,9 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
             finally:
                 await runner.cleanup()
     finally:
+        stop_polling.set()
+        if poller_task is not None:
+            await poller_task
         await services.aclose()
 
 

@@ -84,6 +84,20 @@ class Settings(BaseSettings):
     list_timeout: float = Field(
         5.0, gt=0, validation_alias=AliasChoices("TICKETBOT_LIST_TIMEOUT", "list_timeout")
     )
+    poll_interval: float | None = Field(
+        None, gt=0, validation_alias=AliasChoices("TICKETBOT_POLL_INTERVAL", "poll_interval")
+    )
+    sweep_interval: float = Field(
+        86400.0, gt=0, validation_alias=AliasChoices("TICKETBOT_SWEEP_INTERVAL", "sweep_interval")
+    )
+    digest_threshold: int = Field(
+        10, ge=1, validation_alias=AliasChoices("TICKETBOT_DIGEST_THRESHOLD", "digest_threshold")
+    )
+    channel_post_interval: float = Field(
+        1.0,
+        ge=0,
+        validation_alias=AliasChoices("TICKETBOT_CHANNEL_POST_INTERVAL", "channel_post_interval"),
+    )
     log_level: str = Field(
         "INFO", validation_alias=AliasChoices("TICKETBOT_LOG_LEVEL", "log_level")
     )

@@ -27,6 +27,13 @@ class Action(StrEnum):
     DELETE_CONFIRM = "delete.confirm"
     DELETE_CANCEL = "delete.cancel"
     SOLVE_UNFINISHED_CONFIRM = "solve_unfinished.confirm"
+    # Detractor alerts; the value is "<subscription id>:<ticketID>".
+    ALERT_CLAIM = "alert.claim"
+    ALERT_ESCALATE = "alert.escalate"
+    ALERT_RESOLVE = "alert.resolve"
+    ALERT_OPEN = "alert.open"
+    ALERTS_SHOW_EXISTING = "alerts.show_existing"
+    UNSUBSCRIBE = "alerts.unsubscribe"
     CANCEL = "cancel"
     # The create modal.
     CREATE_PICK_BACKEND = "create.pick_backend"
@@ -41,6 +48,7 @@ class Callback(StrEnum):
     STATUS = "status.submit"
     PRIORITY = "priority.submit"
     TAGS = "tags.submit"
+    RESOLVE = "alert.resolve.submit"
     # The message shortcut, as named in manifest.yml.
     CREATE_FROM_MESSAGE = "create_ticket_from_message"
 

@@ -7,13 +7,16 @@ from bot.config import Settings
 from bot.services import Services
 from bot.slack_files import SlackFiles
 from bot.store import Store
+from bot.subscriptions import AlertStore
 
 
 def build_services(settings: Settings) -> Services:
     """Open the store and build everything listeners need."""
+    store = Store.open(settings)
     return Services(
         settings=settings,
-        store=Store.open(settings),
+        store=store,
         backends=Backends(settings),
         files=SlackFiles(settings),
+        alerts=AlertStore(store),
     )

@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.credentials import Credentials
 from bot.slack_files import SlackFiles
 from bot.store import Store
+from bot.subscriptions import AlertStore
 from bot.tickets import OptionCache
 
 
@@ -27,6 +28,7 @@ class Services:
     store: Store
     backends: Backends
     files: SlackFiles
+    alerts: AlertStore
     options: OptionCache = field(default_factory=OptionCache)
 
     @property
@@ -38,4 +40,5 @@ class Services:
         """Release files and connections."""
         await self.backends.aclose()
         await self.files.aclose()
+        self.alerts.close()
         self.store.close()

@@ -41,8 +41,14 @@ def _json_decode(raw: str | bytes) -> Any:
 
 def open_table(path: Path, table: str) -> SqliteDict:
     """A sqlitedict table that stores JSON, never pickle; writes are committed explicitly."""
+    # WAL: readers never block the writer, so the poller and listeners share the file freely.
     return SqliteDict(
-        str(path), tablename=table, encode=_json_encode, decode=_json_decode, autocommit=False
+        str(path),
+        tablename=table,
+        encode=_json_encode,
+        decode=_json_decode,
+        autocommit=False,
+        journal_mode="WAL",
     )
 
 
@@ -144,7 +150,7 @@ class Store:
         """Encrypt and store; returns only after the write is committed to disk."""
         record = {
             "secret": self._keys.encrypt(json.dumps(creds.secret_values()).encode()).decode(),
-            "connected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "connected_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
         key = self._key(team_id, user_id, creds.backend)
         await asyncio.to_thread(self._write, self._credentials, key, record)
@@ -170,6 +176,14 @@ class Store:
             }
 
         return await asyncio.to_thread(scan)
+
+    async def credentials_stamp(self, team_id: str, user_id: str, backend: str) -> str | None:
+        """When the user last connected ``backend`` (None if not connected): tells a paused
+        subscription that its subscriber has reconnected."""
+        record = await asyncio.to_thread(
+            self._credentials.get, self._key(team_id, user_id, backend)
+        )
+        return None if record is None else str(record.get("connected_at"))
 
     async def delete_credentials(self, team_id: str, user_id: str, backend: str) -> bool:
         """Remove the user's credentials for ``backend``; False when there were none."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import commands, connect, create, errors, ticket_actions
+from handlers import alerts, commands, connect, create, errors, ticket_actions
 
 
 def register_all(app: AsyncApp) -> None:
     """Register every listener and the error handler on ``app``."""
     commands.register(app)
+    alerts.register(app)
     connect.register(app)
     create.register(app)
     ticket_actions.register(app)

@@ -17,7 +17,7 @@ from bot.credentials import check_backend
 from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
-from handlers import create, ticket_commands
+from handlers import alerts, create, ticket_commands
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
@@ -81,10 +81,16 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 # Help lists them in this order: the everyday ones first.
 SUBCOMMANDS = {
-    name: {**SUBCOMMANDS, **ticket_commands.SUBCOMMANDS, **create.SUBCOMMANDS}[name]
+    name: {
+        **SUBCOMMANDS,
+        **ticket_commands.SUBCOMMANDS,
+        **create.SUBCOMMANDS,
+        **alerts.SUBCOMMANDS,
+    }[name]
     for name in (
         *("list", "show", "create", "comment", "status", "priority", "tag", "rename"),
-        *("batch", "unlink", "delete", "solve-unfinished", "connect", "accounts", "disconnect"),
+        *("batch", "unlink", "delete", "solve-unfinished", "subscribe", "subscriptions"),
+        *("unsubscribe", "connect", "accounts", "disconnect"),
     )
 }
 

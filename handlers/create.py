@@ -56,7 +56,7 @@ def _warm_categories(services: Services, actor: Actor, backend_key: str | None) 
         services.options.warm((actor.team_id, actor.user_id, backend_key, "categories"), fetch)
 
 
-async def _open_create(
+async def open_create(
     client: AsyncWebClient,
     services: Services,
     actor: Actor,
@@ -101,7 +101,7 @@ def _carry(values: dict[str, Any]) -> dict[str, Any] | None:
 
 async def _create(inv: Invocation) -> None:
     backend = check_backend(inv.args[0]) if inv.args else None
-    await _open_create(
+    await open_create(
         inv.client,
         inv.services,
         inv.actor,
@@ -137,7 +137,7 @@ async def from_message(
         "comment": f"{text}\n\nFrom Slack: {link}",
         "source_link": link,
     }
-    await _open_create(
+    await open_create(
         client,
         services,
         Actor(*team_and_user(body)),
@@ -320,6 +320,10 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         ),
     )
     await _announce(client, ticket, backend.capabilities, actor, meta)
+    if meta.get("alert"):
+        from handlers.alerts import escalated  # alerts builds on create; import late, no cycle
+
+        await escalated(services, client, meta["alert"], str(ticket.ref), actor.user_id)
 
 
 async def _announce(

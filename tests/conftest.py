@@ -48,6 +48,7 @@ def settings(
         secret_key=secret_key,
         questionpro_base_url=sandboxes.questionpro.base_url,
         http_read_timeout=5.0,
+        channel_post_interval=0.0,
         _env_file=None,
     )
 

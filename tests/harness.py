@@ -137,7 +137,13 @@ class SlackUser:
         return await self.interact({"type": "view_submission", "view": submitted})
 
     async def click(
-        self, action_id: str, value: str, *, view: dict | None = None, message: bool = True
+        self,
+        action_id: str,
+        value: str,
+        *,
+        view: dict | None = None,
+        message: bool = True,
+        message_ts: str = "1700000000.000100",
     ) -> httpx.Response:
         """Click a button (or pick an option) with ``action_id`` in a message or a modal."""
         action = {
@@ -154,7 +160,12 @@ class SlackUser:
             payload["container"] = {"type": "view", "view_id": view.get("id")}
         elif message:
             payload["channel"] = {"id": self.channel_id}
-            payload["container"] = {"type": "message", "channel_id": self.channel_id}
+            payload["container"] = {
+                "type": "message",
+                "channel_id": self.channel_id,
+                "message_ts": message_ts,
+            }
+            payload["message"] = {"ts": message_ts, "type": "message"}
             payload["response_url"] = self.bot.slack.response_url(self.user_id)
         return await self.interact(payload)
 
@@ -167,11 +178,12 @@ class BotUnderTest:
     settings: Settings
     services: Services
     runner: web.AppRunner | None = None
+    app: Any = None
     url: str = ""
     http: httpx.AsyncClient | None = None
 
     async def start(self) -> BotUnderTest:
-        app = build_app(self.settings, self.services)
+        app = self.app = build_app(self.settings, self.services)
         self.runner, port = await start_site(build_web_app(app), "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{port}"
         self.http = httpx.AsyncClient(base_url=self.url, timeout=10)

@@ -237,3 +237,14 @@ class QuestionProBackend(BaseBackend):
 
 def _json(response: httpx.Response) -> Any:
     return parse_json(KEY, response)
+
+
+# Where a person sees a detractor ticket in QuestionPro's web app. Unconfirmed: the API documents
+# give no web URL; this follows the app's host for the datacenter. One template, easy to change.
+TICKET_WEB_URL = "https://{host}/a/cx/tickets/{ticket_id}"
+
+
+def ticket_web_url(creds: QuestionProCredentials, ticket_id: int) -> str:
+    """The "Open in QuestionPro" link for a detractor ticket."""
+    host = QUESTIONPRO_DATACENTERS[creds.datacenter][1].removeprefix("api.")
+    return TICKET_WEB_URL.format(host=f"www.{host}", ticket_id=ticket_id)

@@ -60,8 +60,9 @@ class Backends:
         digest = hashlib.sha256(api_key.encode()).hexdigest()
         limiter = self._limiters.get(digest)
         if limiter is None:
+            # A second of margin: QuestionPro counts arrivals, we count departures.
             limiter = self._limiters[digest] = RateLimiter(
-                self._settings.questionpro_calls_per_minute, 60.0
+                self._settings.questionpro_calls_per_minute, 61.0
             )
         return limiter
 

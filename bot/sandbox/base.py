@@ -89,6 +89,7 @@ class SandboxServer:
         )
         app.router.add_post("/_sandbox/faults", self._set_faults)
         app.router.add_post("/_sandbox/reset", self._reset_faults)
+        app.router.add_get("/_sandbox/stats", self._stats)
         self.add_routes(app)
         return app
 
@@ -161,6 +162,16 @@ class SandboxServer:
         known = {f.name for f in fields(Faults)}
         self.faults = Faults(**{k: v for k, v in wanted.items() if k in known})
         return web.json_response(asdict(self.faults))
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        """How many requests came, and the most that arrived within any 60 seconds."""
+        times = [r.at for r in self.requests]
+        start, busiest = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= 60:
+                start += 1
+            busiest = max(busiest, end - start + 1)
+        return web.json_response({"requests": len(times), "max_in_60s": busiest})
 
     async def _reset_faults(self, _request: web.Request) -> web.Response:
         self.faults = Faults()

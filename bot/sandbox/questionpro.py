@@ -116,7 +116,9 @@ class QuestionProSandbox(SandboxServer):
     async def _control(self, request: web.Request) -> web.Response:
         """For other processes (benchmarks): add detractors, change the per-minute limit."""
         wanted = await request.json()
-        added = self.add_detractors(int(wanted.get("add_detractors", 0)))
+        added = self.add_detractors(
+            int(wanted.get("add_detractors", 0)), segment_id=int(wanted.get("segment_id", 999))
+        )
         if "calls_per_minute" in wanted:
             self.calls_per_minute = int(wanted["calls_per_minute"])
         return web.json_response(

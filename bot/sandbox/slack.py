@@ -57,6 +57,8 @@ class SlackStandIn:
         self._views = itertools.count(1)
         self._changed = asyncio.Condition()
         self.files: dict[str, tuple[str, bytes]] = {}
+        self.admins: set[str] = set()
+        self.delay: dict[str, float] = {}  # seconds to wait before answering, per method
         self.uploads: dict[str, bytes] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -79,6 +81,7 @@ class SlackStandIn:
         app.add_routes(
             [
                 web.post("/api/{method}", self._api),
+                web.get("/api/{method}", self._api),  # users.info and a few others are GETs
                 web.post("/response/{name}", self._response),
                 web.get("/files/{file_id}/{name}", self._download),
                 web.post("/upload/{file_id}", self._upload),
@@ -149,6 +152,8 @@ class SlackStandIn:
             args = _decode_form(await request.text())
         # Some SDK calls send their arguments in the query string instead of the body.
         args = {**_decode_form(request.query_string), **args}
+        if self.delay.get(method):
+            await asyncio.sleep(self.delay[method])
         fault = self._faults.get(method)
         if fault is not None and fault.remaining > 0:
             fault.remaining -= 1
@@ -158,8 +163,11 @@ class SlackStandIn:
             "Authorization"
         ].startswith("Bearer xox"):
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        answer = self._answer(method, args)
+        if "ts" in answer:
+            args["_ts"] = answer["ts"]  # so tests can match thread replies to their parent
         await self._record(method, args)
-        return web.json_response(self._answer(method, args))
+        return web.json_response(answer)
 
     async def _download(self, request: web.Request) -> web.Response:
         if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
@@ -217,6 +225,12 @@ class SlackStandIn:
             return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "U"))[1:]}}
+        if method == "users.info":
+            user = str(args.get("user"))
+            return {
+                "ok": True,
+                "user": {"id": user, "is_admin": user in self.admins, "is_owner": False},
+            }
         if method == "chat.getPermalink":
             ts = str(args.get("message_ts", "")).replace(".", "")
             return {

@@ -1,0 +1,379 @@
+"""The detractor poller: fetch -> diff with the ledger -> post -> record.
+
+QuestionPro has no "since" filter and allows 300 calls a minute per key, so a steady poll pages
+from the newest detractor and stops at the first page holding nothing new; a full sweep (daily by
+default) catches anything that arrived out of order. An id is recorded only after Slack accepted
+the message showing it: a crash between the two repeats that one post, never skips or replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.backends.questionpro import QuestionProBackend, ticket_web_url
+from bot.blocks import as_dicts
+from bot.blocks.alerts import (
+    alert_blocks,
+    alert_text,
+    digest_blocks,
+    digest_messages,
+    summary_blocks,
+)
+from bot.credentials import QuestionProCredentials
+from bot.errors import (
+    BackendAuthError,
+    BackendError,
+    BackendPermissionError,
+    BackendRateLimited,
+)
+from bot.models import Detractor
+from bot.services import Services
+from bot.subscriptions import Alert, Subscription, now
+
+log = logging.getLogger("ticketbot.alerts")
+
+# Slack answers these when a channel cannot take posts any more; retrying will not help.
+CHANNEL_GONE = {
+    "channel_not_found",
+    "is_archived",
+    "not_in_channel",
+    "channel_is_archived",
+    "restricted_action",
+    "access_denied",
+}
+MAX_BACKOFF = 15 * 60.0
+REMIND_AT = 0.75  # of the response time limit
+
+
+class ChannelGoneError(Exception):
+    def __init__(self, error: str) -> None:
+        self.error = error
+        super().__init__(error)
+
+
+class SlackPoster:
+    """chat.postMessage at about one post per second per channel (Slack's guidance); 429s are
+    retried after their Retry-After by the client's retry handler."""
+
+    def __init__(self, client: AsyncWebClient, interval: float) -> None:
+        self.client = client
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def post(self, channel: str, **message: Any) -> str:
+        """Post; returns the message ts. Raises ChannelGoneError, or SlackApiError otherwise."""
+        async with self._locks.setdefault(channel, asyncio.Lock()):
+            wait = self._last.get(channel, 0.0) + self._interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                response = await self.client.chat_postMessage(channel=channel, **message)
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", ""))
+                if error in CHANNEL_GONE:
+                    raise ChannelGoneError(error) from None
+                raise
+            finally:
+                self._last[channel] = time.monotonic()
+            return str(response["ts"])
+
+
+class DetractorPoller:
+    """Polls every subscription when due; ``poll`` runs one subscription once (tests call it)."""
+
+    def __init__(self, services: Services, client: AsyncWebClient) -> None:
+        self.services = services
+        self.alerts = services.alerts
+        self.poster = SlackPoster(client, services.settings.channel_post_interval)
+        self.client = client
+
+    def interval(self, sub: Subscription) -> float:
+        """The operator's TICKETBOT_POLL_INTERVAL if set, else the subscription's own."""
+        return self.services.settings.poll_interval or float(sub.every_seconds)
+
+    async def run(self, stop: asyncio.Event, tick: float = 1.0) -> None:
+        """Poll what is due until ``stop`` is set; one failing subscription never stops the rest."""
+        while not stop.is_set():
+            for sub in await self.alerts.all():
+                if sub.next_poll is None or sub.next_poll <= now():
+                    try:
+                        await self.poll(sub.id)
+                    except Exception:
+                        log.exception("poll of subscription %s failed", sub.id)
+            try:
+                await self.remind_due()
+            except Exception:
+                log.exception("deadline reminders failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    stop.wait(), min(tick, self.services.settings.poll_interval or tick)
+                )
+
+    # One poll ----------------------------------------------------------------------------------
+
+    async def poll(self, sub_id: str) -> None:
+        """Fetch, diff, post and record for one subscription."""
+        sub = await self.alerts.get(sub_id)
+        if sub is None or not await self._ready(sub):
+            return
+        creds = await self.services.store.load_credentials(
+            sub.team_id, sub.subscriber, "questionpro"
+        )
+        assert isinstance(creds, QuestionProCredentials)
+        client = self.services.backends.for_credentials(creds)
+        assert isinstance(client, QuestionProBackend)
+        try:
+            await self._drain_threads(sub)
+            if not sub.baseline_done:
+                await self._baseline(sub, client)
+            else:
+                sweep = (
+                    sub.last_sweep is None
+                    or (now() - sub.last_sweep).total_seconds()
+                    >= self.services.settings.sweep_interval
+                )
+                await self._new_ones(sub, client, creds, full=sweep)
+                if sweep:
+                    sub.last_sweep = now()
+            await self._recovered(sub)
+        except (BackendAuthError, BackendPermissionError) as exc:
+            await self._pause(sub, "credentials", exc.user_message())
+        except BackendRateLimited as exc:
+            if exc.quota_exhausted:
+                await self._pause(sub, "credentials", exc.user_message())
+            else:  # not an outage: wait as long as QuestionPro asks, say nothing in the channel
+                wait = exc.retry_after or self.interval(sub)
+                sub.next_poll = now() + timedelta(seconds=wait)
+                log.info("QuestionPro rate limit for %s; next poll in %.0f s", sub.id, wait)
+        except BackendError as exc:
+            await self._outage(sub, exc)
+        except ChannelGoneError as exc:
+            await self._pause(sub, "channel", f"Slack says `{exc.error}` for <#{sub.channel_id}>")
+        except SlackApiError as exc:  # e.g. still rate limited after retries: next poll goes on
+            log.warning("slack refused a post for %s: %s", sub.id, exc.response.get("error"))
+        finally:
+            sub.last_poll = now()
+            if sub.failures == 0 and (sub.next_poll is None or sub.next_poll <= now()):
+                sub.next_poll = now() + timedelta(seconds=self.interval(sub))
+            await self.alerts.save(sub)
+
+    async def _ready(self, sub: Subscription) -> bool:
+        stamp = await self.services.store.credentials_stamp(
+            sub.team_id, sub.subscriber, "questionpro"
+        )
+        if sub.paused == "credentials" and stamp is not None and stamp != sub.credentials_stamp:
+            sub.paused = sub.paused_detail = None  # the subscriber reconnected
+            await self.alerts.save(sub)
+            await self._say(
+                sub,
+                f":arrow_forward: Detractor alerts resumed: <@{sub.subscriber}> "
+                "reconnected QuestionPro.",
+            )
+        if sub.paused:
+            return False
+        if stamp is None:
+            await self._pause(sub, "credentials", "QuestionPro is not connected any more")
+            return False
+        return True
+
+    async def _baseline(self, sub: Subscription, client: QuestionProBackend) -> None:
+        """First poll: everything that exists goes into the ledger unposted; one summary says how
+        many there are."""
+        page = sub.baseline_page + 1
+        while True:
+            batch = await client.detractors_page(
+                segment_id=sub.segment_id, status=sub.status, page=page
+            )
+            await self.alerts.record(
+                Alert(subscription_id=sub.id, detractor=d, channel_id=sub.channel_id)
+                for d in batch.items
+            )
+            sub.baseline_page = page  # after a failure, the baseline resumes past this page
+            await self.alerts.save(sub)
+            if not batch.has_more:
+                break
+            page += 1
+        total = batch.total if batch.total is not None else page * len(batch.items)
+        await self.poster.post(
+            sub.channel_id,
+            text=f"Watching QuestionPro detractors: {total} exist",
+            blocks=as_dicts(summary_blocks(sub, total)),
+        )
+        sub.baseline_done, sub.last_sweep = True, now()
+
+    async def _new_ones(
+        self,
+        sub: Subscription,
+        client: QuestionProBackend,
+        creds: QuestionProCredentials,
+        *,
+        full: bool,
+    ) -> None:
+        new: list[Detractor] = []
+        page = 1
+        while True:
+            batch = await client.detractors_page(
+                segment_id=sub.segment_id, status=sub.status, page=page
+            )
+            seen = await self.alerts.seen(sub.id, (d.ticket_id for d in batch.items))
+            unseen = [d for d in batch.items if d.ticket_id not in seen]
+            new += unseen
+            if not batch.has_more or (not unseen and not full):
+                break
+            page += 1
+        if not new:
+            return
+        new.sort(
+            key=lambda d: (d.created_at, d.ticket_id)
+        )  # oldest first: the channel reads in order
+        if sub.mode == "digest" or len(new) > self.services.settings.digest_threshold:
+            await self._digest(sub, new)
+            return
+        for detractor in new:
+            alert = Alert(
+                subscription_id=sub.id, detractor=detractor, channel_id=sub.channel_id, state="open"
+            )
+            alert.ts = await self.poster.post(
+                sub.channel_id,
+                text=f"Detractor: {alert_text(detractor)}",
+                blocks=as_dicts(alert_blocks(alert, ticket_web_url(creds, detractor.ticket_id))),
+            )
+            await self.alerts.record([alert])
+
+    async def _digest(self, sub: Subscription, new: Sequence[Detractor]) -> None:
+        parent = await self.poster.post(
+            sub.channel_id,
+            text=f"{len(new)} new detractors",
+            blocks=as_dicts(digest_blocks(len(new))),
+        )
+        await self.alerts.record(
+            Alert(subscription_id=sub.id, detractor=d, channel_id=sub.channel_id) for d in new
+        )
+        sub.pending_threads.append({"ts": parent, "ids": [d.ticket_id for d in new]})
+        await self.alerts.save(sub)
+        await self._drain_threads(sub)
+
+    async def _drain_threads(self, sub: Subscription) -> None:
+        """Post digest lists still owed to their threads (kept across failures and restarts)."""
+        while sub.pending_threads:
+            owed = sub.pending_threads[0]
+            found = [await self.alerts.alert(sub.id, i) for i in owed["ids"]]
+            detractors = [a.detractor for a in found if a is not None]
+            for blocks in digest_messages(detractors)[owed.get("done", 0) :]:
+                await self.poster.post(
+                    sub.channel_id, thread_ts=owed["ts"], text="Detractors", blocks=as_dicts(blocks)
+                )
+                owed["done"] = owed.get("done", 0) + 1
+                await self.alerts.save(sub)
+            sub.pending_threads.pop(0)
+            await self.alerts.save(sub)
+
+    # Outages, pauses, reminders ----------------------------------------------------------------
+
+    async def _outage(self, sub: Subscription, error: BackendError) -> None:
+        sub.failures += 1
+        backoff = min(MAX_BACKOFF, self.interval(sub) * 2 ** (sub.failures - 1))
+        sub.next_poll = now() + timedelta(seconds=backoff)
+        log.info(
+            "QuestionPro failed for %s (%s); next try in %.0f s", sub.id, error.message, backoff
+        )
+        if sub.outage_since is None:
+            sub.outage_since = now()
+            stamp = int(sub.outage_since.timestamp())
+            await self._say(
+                sub,
+                f":warning: QuestionPro is unreachable since <!date^{stamp}^{{time}}|"
+                f"{sub.outage_since:%H:%M} UTC> ({error.message}). Alerts will "
+                "catch up when it is back.",
+            )
+
+    async def _recovered(self, sub: Subscription) -> None:
+        if sub.outage_since is not None:
+            await self._say(
+                sub, ":white_check_mark: QuestionPro is back; detractor alerts are up to date."
+            )
+        sub.failures, sub.outage_since = 0, None
+
+    async def _pause(self, sub: Subscription, reason: str, detail: str) -> None:
+        sub.paused, sub.paused_detail = reason, detail  # type: ignore[assignment]
+        sub.credentials_stamp = await self.services.store.credentials_stamp(
+            sub.team_id, sub.subscriber, "questionpro"
+        )
+        await self.alerts.save(sub)
+        fix = (
+            "Run `/ticket connect questionpro` to fix your credentials; the alerts resume on "
+            "their own."
+            if reason == "credentials"
+            else "Unarchive the channel or invite me back, then subscribe again."
+        )
+        try:
+            await self.client.chat_postMessage(
+                channel=sub.subscriber,
+                text=f":pause_button: Detractor alerts for <#{sub.channel_id}> are paused: "
+                f"{detail}. {fix}",
+            )
+        except SlackApiError:
+            log.warning("could not tell %s that %s is paused", sub.subscriber, sub.id)
+
+    async def _say(self, sub: Subscription, text: str) -> None:
+        try:
+            await self.poster.post(sub.channel_id, text=text)
+        except (SlackApiError, ChannelGoneError):
+            log.warning("could not post a notice for %s", sub.id)
+
+    async def remind_due(self) -> None:
+        """Once per alert: a reminder in the thread of an open, unclaimed alert past 75% of its
+        time limit."""
+        for alert in await self.alerts.open_alerts():
+            d = alert.detractor
+            due_at = d.created_at + timedelta(hours=d.timelimit_hours * REMIND_AT)
+            if alert.state != "open" or alert.reminded or now() < due_at or alert.ts is None:
+                continue
+            stamp = int(d.deadline.timestamp())
+            await self.poster.post(
+                alert.channel_id,
+                thread_ts=alert.ts,
+                text=f":alarm_clock: 75% of the response time has passed and "
+                f"nobody has claimed this. Respond by <!date^{stamp}^"
+                f"{{date_short_pretty}} {{time}}|{d.deadline:%Y-%m-%d %H:%M} UTC>.",
+            )
+            alert.reminded = True
+            await self.alerts.record([alert])
+
+
+async def web_url(services: Services, sub: Subscription | None, ticket_id: int) -> str:
+    """The "Open in QuestionPro" link, for the subscriber's datacenter."""
+    creds = None
+    if sub is not None:
+        creds = await services.store.load_credentials(sub.team_id, sub.subscriber, "questionpro")
+    if not isinstance(creds, QuestionProCredentials):
+        creds = QuestionProCredentials(api_key="unknown-key")
+    return ticket_web_url(creds, ticket_id)
+
+
+async def change_alert(
+    services: Services, client: AsyncWebClient, alert: Alert, thread_line: str
+) -> None:
+    """Record a state change, redraw the alert for everyone, and say who did what in its thread."""
+    await services.alerts.record([alert])
+    if alert.ts is None:
+        return
+    sub = await services.alerts.get(alert.subscription_id)
+    url = await web_url(services, sub, alert.detractor.ticket_id)
+    await client.chat_update(
+        channel=alert.channel_id,
+        ts=alert.ts,
+        text=f"Detractor: {alert_text(alert.detractor)}",
+        blocks=as_dicts(alert_blocks(alert, url)),
+    )
+    await client.chat_postMessage(channel=alert.channel_id, thread_ts=alert.ts, text=thread_line)

@@ -1,0 +1,144 @@
+"""Detractor alerts: one alert, a first-poll summary, a digest and its list, notices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.blocks.limits import MESSAGE_BLOCKS, SECTION_TEXT, clip, escape
+from bot.ids import Action
+from bot.models import Detractor
+from bot.subscriptions import Alert, Subscription
+
+
+def slack_date(when: datetime, fallback: str) -> str:
+    """A date Slack shows in the reader's time zone."""
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _stars(rating: str) -> str:
+    return f"*{rating}*/10" if rating else "no rating"
+
+
+def alert_text(d: Detractor) -> str:
+    """The one-line summary used in notifications and digests."""
+    comment = escape(clip(d.comment or "(no comment)", 140))
+    return f"{_stars(d.rating)} · {comment} · {escape(d.email)}"
+
+
+def alert_blocks(alert: Alert, web_url: str) -> list[Block]:
+    """An alert with its state and the buttons that still make sense."""
+    d = alert.detractor
+    contact = escape(d.email) + (f" · {escape(d.phone)}" if d.phone else "")
+    lines = [
+        f":rotating_light: *Detractor* · rating {_stars(d.rating)}",
+        f">{escape(clip(d.comment or '(no comment)', 2000))}",
+        f"*Contact:* {contact}",
+        f"*QuestionPro:* ticket {d.ticket_id} · response {d.response_id}",
+        f"*Came in:* {slack_date(d.created_at, d.created_at.isoformat())} · "
+        f"*respond by:* {slack_date(d.deadline, d.deadline.isoformat())}",
+    ]
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), SECTION_TEXT)))
+    ]
+    state = _state_line(alert)
+    if state:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=state)]))
+    value = f"{alert.subscription_id}:{d.ticket_id}"
+    buttons = []
+    if alert.state == "open":
+        buttons.append(
+            ButtonElement(text="Claim", action_id=Action.ALERT_CLAIM, value=value, style="primary")
+        )
+    buttons.append(ButtonElement(text="Escalate", action_id=Action.ALERT_ESCALATE, value=value))
+    if alert.state != "resolved":
+        buttons.append(ButtonElement(text="Resolve", action_id=Action.ALERT_RESOLVE, value=value))
+    buttons.append(
+        ButtonElement(
+            text="Open in QuestionPro", action_id=Action.ALERT_OPEN, url=web_url, value=value
+        )
+    )
+    blocks.append(ActionsBlock(block_id=f"alert|{value}", elements=buttons))
+    return blocks
+
+
+def _state_line(alert: Alert) -> str:
+    parts = []
+    if alert.claimed_by:
+        parts.append(f":raising_hand: claimed by <@{alert.claimed_by}>")
+    if alert.state == "resolved":
+        note = f": “{escape(clip(alert.note, 300))}”" if alert.note else ""
+        parts.append(f":white_check_mark: resolved by <@{alert.resolved_by}>{note}")
+    if alert.escalated:
+        parts.append(":arrow_up: escalated to " + ", ".join(f"`{r}`" for r in alert.escalated))
+    return " · ".join(parts)
+
+
+def summary_blocks(sub: Subscription, existing: int) -> list[Block]:
+    """The first poll: how many detractors already exist, and a button to list them."""
+    text = (
+        f":eyes: Watching QuestionPro detractors here ({sub.describe()}). {existing:,} "
+        "already exist; new ones will show up as they arrive."
+    )
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=text))]
+    if existing:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Show them", action_id=Action.ALERTS_SHOW_EXISTING, value=sub.id
+                    )
+                ]
+            )
+        )
+    return blocks
+
+
+def digest_blocks(count: int) -> list[Block]:
+    """One message for many new detractors; the list follows in its thread."""
+    return [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f":rotating_light: *{count} new detractors* arrived at once. "
+                "The list is in this thread."
+            )
+        )
+    ]
+
+
+def digest_messages(detractors: Sequence[Detractor]) -> list[list[Block]]:
+    """The digest's list, packed into as few messages as Block Kit allows (sections of up to
+    3,000 characters, 50 sections a message)."""
+    messages: list[list[Block]] = []
+    blocks: list[Block] = []
+    lines: list[str] = []
+    size = 0
+
+    def flush_section() -> None:
+        nonlocal lines, size, blocks
+        if lines:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
+            lines, size = [], 0
+        if len(blocks) == MESSAGE_BLOCKS:
+            messages.append(blocks)
+            blocks = []
+
+    for d in detractors:
+        line = f"• `{d.ticket_id}` {alert_text(d)}"
+        if size + len(line) + 1 > SECTION_TEXT:
+            flush_section()
+        lines.append(line)
+        size += len(line) + 1
+    flush_section()
+    if blocks:
+        messages.append(blocks)
+    return messages

@@ -1,0 +1,379 @@
+"""Detractor alerts in Slack: subscribe, list and remove subscriptions; Claim, Escalate, Resolve."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alerts import CHANNEL_GONE, change_alert
+from bot.backends.questionpro import QuestionProBackend
+from bot.blocks import as_dicts
+from bot.blocks.alerts import digest_messages
+from bot.blocks.forms import metadata
+from bot.blocks.help import Usage
+from bot.blocks.limits import clip
+from bot.errors import NotConnectedError, UserInputError
+from bot.ids import FIELD_ACTION, Action, Callback
+from bot.services import Services
+from bot.subscriptions import Alert, Subscription
+from bot.tickets import Actor
+from handlers.common import metadata as read_metadata
+from handlers.common import team_and_user, view_values
+from handlers.create import open_create
+from handlers.errors import guarded
+from handlers.invocation import Invocation, Subcommand
+
+SHOW_EXISTING_MAX = 500
+_EVERY = re.compile(r"^(\d+)([smh]?)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "": 60}
+
+
+def parse_subscription(args: list[str]) -> dict[str, Any]:
+    """``detractors [segment:<id>] [status:<n>] [every:<5m>] [mode:each|digest]``."""
+    if not args or args[0].lower() != "detractors":
+        raise UserInputError(
+            "Subscribe to what? Only `detractors` so far: "
+            "`/ticket subscribe detractors segment:999 every:5m`."
+        )
+    found: dict[str, Any] = {}
+    for word in args[1:]:
+        key, _, value = word.lower().partition(":")
+        if key in {"segment", "status"} and value.isdigit():
+            found[f"{key}_id" if key == "segment" else key] = int(value)
+        elif key == "every" and (match := _EVERY.match(value)):
+            seconds = int(match.group(1)) * _SECONDS[match.group(2)]
+            if not 60 <= seconds <= 86400:
+                raise UserInputError("`every:` must be between 1m and 24h, e.g. `every:5m`.")
+            found["every_seconds"] = seconds
+        elif key == "mode" and value in {"each", "digest"}:
+            found["mode"] = value
+        else:
+            raise UserInputError(
+                f"I don't understand `{word}`. Use `segment:<id>`, `status:<n>`, "
+                "`every:<5m>` or `mode:each|digest`."
+            )
+    return found
+
+
+async def _subscribe(inv: Invocation) -> None:
+    wanted = parse_subscription(inv.args)
+    services, channel = inv.services, inv.body["channel_id"]
+    stamp = await services.store.credentials_stamp(inv.team_id, inv.user_id, "questionpro")
+    if stamp is None:
+        raise NotConnectedError("questionpro")
+    existing = await services.alerts.for_channel(inv.team_id, channel)
+    if any(s.segment_id == wanted.get("segment_id") for s in existing):
+        raise UserInputError("This channel already gets those alerts: see `/ticket subscriptions`.")
+    sub = Subscription(
+        team_id=inv.team_id,
+        channel_id=channel,
+        subscriber=inv.user_id,
+        credentials_stamp=stamp,
+        **wanted,
+    )
+    try:
+        await inv.client.chat_postMessage(
+            channel=channel,
+            text=f"<@{inv.user_id}> subscribed this channel to QuestionPro detractor alerts "
+            f"({sub.describe()}), fetched with their QuestionPro account.",
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") in CHANNEL_GONE:
+            raise UserInputError(
+                "I can't post in this channel. If it is private, invite me with "
+                "`/invite @ticketbot`, then subscribe again."
+            ) from None
+        raise
+    await services.alerts.save(sub)
+
+
+def subscriptions_blocks(subs: list[Subscription]) -> list[Block]:
+    """The channel's subscriptions, each with an Unsubscribe button."""
+    if not subs:
+        return [
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="This channel has no subscriptions. `/ticket subscribe detractors` "
+                    "adds one."
+                )
+            )
+        ]
+    blocks: list[Block] = []
+    for sub in subs[:49]:
+        state = f" · :pause_button: paused ({sub.paused_detail})" if sub.paused else ""
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(
+                        f"*QuestionPro detractors* · {sub.describe()} · by "
+                        f"<@{sub.subscriber}>{state}",
+                        2900,
+                    )
+                ),
+                accessory=ButtonElement(
+                    text="Unsubscribe", action_id=Action.UNSUBSCRIBE, value=sub.id, style="danger"
+                ),
+            )
+        )
+    return blocks
+
+
+async def _subscriptions(inv: Invocation) -> None:
+    subs = await inv.services.alerts.for_channel(inv.team_id, inv.body["channel_id"])
+    await inv.say(f"{len(subs)} subscription(s)", as_dicts(subscriptions_blocks(subs)))
+
+
+async def _may_remove(client: AsyncWebClient, sub: Subscription, user_id: str) -> None:
+    if user_id == sub.subscriber:
+        return
+    info = await client.users_info(user=user_id)
+    user = info.get("user") or {}
+    if not (user.get("is_admin") or user.get("is_owner")):
+        raise UserInputError(
+            f"Only <@{sub.subscriber}> (who subscribed) or a workspace admin can "
+            "remove this subscription."
+        )
+
+
+async def _remove(
+    client: AsyncWebClient, services: Services, sub: Subscription, user_id: str
+) -> None:
+    await _may_remove(client, sub, user_id)
+    await services.alerts.delete(sub)
+    # The channel may be gone; the subscription is removed either way.
+    with contextlib.suppress(SlackApiError):
+        await client.chat_postMessage(
+            channel=sub.channel_id,
+            text=f"<@{user_id}> unsubscribed this channel from QuestionPro "
+            f"detractor alerts ({sub.describe()}).",
+        )
+
+
+async def _unsubscribe(inv: Invocation) -> None:
+    wanted = parse_subscription(inv.args) if inv.args else {}
+    subs = await inv.services.alerts.for_channel(inv.team_id, inv.body["channel_id"])
+    if "segment_id" in wanted:
+        subs = [s for s in subs if s.segment_id == wanted["segment_id"]]
+    if not subs:
+        raise UserInputError(
+            "This channel has no such subscription; `/ticket subscriptions` lists them."
+        )
+    if len(subs) > 1:
+        raise UserInputError(
+            "This channel has several: say which, e.g. "
+            f"`/ticket unsubscribe detractors segment:{subs[0].segment_id}`, or use "
+            "the buttons of `/ticket subscriptions`."
+        )
+    await _remove(inv.client, inv.services, subs[0], inv.user_id)
+    await inv.say("Unsubscribed: no more detractor alerts for that subscription here.")
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "subscribe": Subcommand(
+        Usage(
+            "/ticket subscribe detractors [segment:<id>] [status:<n>] [every:<5m>] "
+            "[mode:each|digest]",
+            "Post QuestionPro detractors in this channel as they arrive.",
+            "/ticket subscribe detractors segment:999 every:5m",
+        ),
+        _subscribe,
+    ),
+    "subscriptions": Subcommand(
+        Usage("/ticket subscriptions", "This channel's subscriptions.", "/ticket subscriptions"),
+        _subscriptions,
+    ),
+    "unsubscribe": Subcommand(
+        Usage(
+            "/ticket unsubscribe detractors [segment:<id>]",
+            "Stop a subscription (its subscriber or an admin).",
+            "/ticket unsubscribe detractors segment:999",
+        ),
+        _unsubscribe,
+    ),
+}
+
+
+# Buttons ---------------------------------------------------------------------------------------
+
+
+async def _alert_of(services: Services, body: dict[str, Any]) -> Alert:
+    sub_id, _, ticket = body["actions"][0]["value"].partition(":")
+    alert = await services.alerts.alert(sub_id, int(ticket))
+    if alert is None:
+        raise UserInputError("That alert is no longer known (its subscription was removed).")
+    return alert
+
+
+async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
+    await ack()
+    alert, user = await _alert_of(services, body), team_and_user(body)[1]
+    if alert.state == "resolved" or (alert.claimed_by and alert.claimed_by != user):
+        who = alert.resolved_by if alert.state == "resolved" else alert.claimed_by
+        raise UserInputError(
+            f"<@{who}> already {'resolved' if alert.state == 'resolved' else 'claimed'} this one."
+        )
+    alert.claimed_by, alert.state = user, "claimed"
+    await change_alert(services, client, alert, f":raising_hand: <@{user}> claimed this.")
+
+
+async def resolve(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
+    """Opens a small form for an optional note."""
+    await ack()
+    alert = await _alert_of(services, body)
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=View(
+            type="modal",
+            callback_id=Callback.RESOLVE,
+            title="Resolve detractor",
+            submit="Resolve",
+            close="Cancel",
+            private_metadata=metadata(alert=body["actions"][0]["value"]),
+            blocks=[
+                SectionBlock(
+                    text=MarkdownTextObject(
+                        text=clip(f"*{alert.detractor.email}*: “{alert.detractor.comment}”", 2900)
+                    )
+                ),
+                InputBlock(
+                    block_id="note",
+                    label="Note (optional)",
+                    optional=True,
+                    element=PlainTextInputElement(
+                        action_id=FIELD_ACTION, multiline=True, max_length=1000
+                    ),
+                ),
+            ],
+        ),
+    )
+
+
+async def submit_resolve(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    await ack()
+    sub_id, _, ticket = read_metadata(body["view"])["alert"].partition(":")
+    alert = await services.alerts.alert(sub_id, int(ticket))
+    if alert is None:
+        raise UserInputError("That alert is no longer known.")
+    user, note = team_and_user(body)[1], (view_values(body["view"]).get("note") or "").strip()
+    alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
+    line = f":white_check_mark: <@{user}> resolved this" + (
+        f": “{clip(note, 500)}”" if note else "."
+    )
+    await change_alert(services, client, alert, line)
+
+
+async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
+    """The create form, prefilled with the detractor, for a backend the clicker connected."""
+    await ack()
+    alert = await _alert_of(services, body)
+    d = alert.detractor
+    contact = d.email + (f", {d.phone}" if d.phone else "")
+    values = {
+        "subject": clip(f"Detractor ({d.rating or '?'}/10): {d.comment or d.email}", 150),
+        "comment": f"{d.comment}\n\nCustomer: {contact}\nRating: {d.rating or 'none'}\n"
+        f"QuestionPro ticket {d.ticket_id}, response {d.response_id}",
+    }
+    await open_create(
+        client,
+        services,
+        Actor(*team_and_user(body)),
+        body["trigger_id"],
+        None,
+        values,
+        channel_id=alert.channel_id,
+        thread_ts=alert.ts,
+        alert=body["actions"][0]["value"],
+    )
+
+
+async def show_existing(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    """The first poll's "Show them": the newest existing detractors in the summary's thread."""
+    await ack()
+    sub = await services.alerts.get(body["actions"][0]["value"])
+    if sub is None:
+        raise UserInputError("That subscription was removed.")
+    creds = await services.store.load_credentials(sub.team_id, sub.subscriber, "questionpro")
+    if creds is None:
+        raise UserInputError(f"<@{sub.subscriber}> no longer has QuestionPro connected.")
+    backend = services.backends.for_credentials(creds)
+    assert isinstance(backend, QuestionProBackend)
+    shown, total = [], 0
+    async for detractor in backend.iter_detractors(segment_id=sub.segment_id, status=sub.status):
+        total += 1
+        if len(shown) < SHOW_EXISTING_MAX:
+            shown.append(detractor)
+        else:
+            break
+    thread = (body.get("container") or {}).get("message_ts") or body["message"]["ts"]
+    for blocks in digest_messages(shown):
+        await client.chat_postMessage(
+            channel=sub.channel_id, thread_ts=thread, text="Detractors", blocks=as_dicts(blocks)
+        )
+    if total > len(shown):
+        await client.chat_postMessage(
+            channel=sub.channel_id,
+            thread_ts=thread,
+            text=f"The newest {len(shown)} are shown; see QuestionPro for the rest.",
+        )
+
+
+async def unsubscribe_button(
+    ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
+) -> None:
+    await ack()
+    sub = await services.alerts.get(body["actions"][0]["value"])
+    if sub is None:
+        raise UserInputError("That subscription was already removed.")
+    await _remove(client, services, sub, team_and_user(body)[1])
+    remaining = await services.alerts.for_channel(sub.team_id, sub.channel_id)
+    await respond(
+        replace_original=True,
+        text="Unsubscribed.",
+        blocks=as_dicts(subscriptions_blocks(remaining)),
+    )
+
+
+async def open_link(ack: AsyncAck) -> None:
+    """A link button still sends a click; it only needs acknowledging."""
+    await ack()
+
+
+async def escalated(
+    services: Services, client: AsyncWebClient, alert_key: str, ref: str, user: str
+) -> None:
+    """After an escalation created a ticket: show its ref on the alert and in its thread."""
+    sub_id, _, ticket = alert_key.partition(":")
+    alert = await services.alerts.alert(sub_id, int(ticket))
+    if alert is None:
+        return
+    alert.escalated.append(ref)
+    await change_alert(services, client, alert, f":arrow_up: <@{user}> escalated this to `{ref}`.")
+
+
+def register(app: AsyncApp) -> None:
+    """Wire the alert buttons and the resolve form onto ``app``."""
+    app.action(Action.ALERT_CLAIM)(guarded(claim))
+    app.action(Action.ALERT_RESOLVE)(guarded(resolve))
+    app.action(Action.ALERT_ESCALATE)(guarded(escalate))
+    app.action(Action.ALERT_OPEN)(guarded(open_link))
+    app.action(Action.ALERTS_SHOW_EXISTING)(guarded(show_existing))
+    app.action(Action.UNSUBSCRIBE)(guarded(unsubscribe_button))
+    app.view(Callback.RESOLVE)(guarded(submit_resolve))
