@@ -98,6 +98,20 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias=AliasChoices("TICKETBOT_CHANNEL_POST_INTERVAL", "channel_post_interval"),
     )
+    import_chunk_size: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        validation_alias=AliasChoices("TICKETBOT_IMPORT_CHUNK", "import_chunk_size"),
+    )
+    import_max_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1,
+        validation_alias=AliasChoices("TICKETBOT_IMPORT_MAX_BYTES", "import_max_bytes"),
+    )
+    progress_interval: float = Field(
+        1.0, ge=0, validation_alias=AliasChoices("TICKETBOT_PROGRESS_INTERVAL", "progress_interval")
+    )
     log_level: str = Field(
         "INFO", validation_alias=AliasChoices("TICKETBOT_LOG_LEVEL", "log_level")
     )

@@ -160,7 +160,14 @@ class BackendRateLimited(BackendError):
 
 
 class BackendUnavailable(BackendError):
-    """The backend could not be reached or failed on its side."""
+    """The backend could not be reached or failed on its side. ``maybe_done`` when a change was
+    sent and its answer lost: it may or may not have been made."""
+
+    def __init__(
+        self, backend: str, message: str, *, status: int | None = None, maybe_done: bool = False
+    ) -> None:
+        self.maybe_done = maybe_done
+        super().__init__(backend, message, status=status)
 
     def user_message(self) -> str:
         return f"{self.label} is not answering right now ({self.message}). Try again shortly."

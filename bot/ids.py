@@ -34,6 +34,10 @@ class Action(StrEnum):
     ALERT_OPEN = "alert.open"
     ALERTS_SHOW_EXISTING = "alerts.show_existing"
     UNSUBSCRIBE = "alerts.unsubscribe"
+    # Transactions import; the value is the import job id.
+    IMPORT_CONFIRM = "import.confirm"
+    IMPORT_CANCEL = "import.cancel"
+    IMPORT_RETRY = "import.retry"
     CANCEL = "cancel"
     # The create modal.
     CREATE_PICK_BACKEND = "create.pick_backend"
@@ -49,6 +53,7 @@ class Callback(StrEnum):
     PRIORITY = "priority.submit"
     TAGS = "tags.submit"
     RESOLVE = "alert.resolve.submit"
+    IMPORT = "import.submit"
     # The message shortcut, as named in manifest.yml.
     CREATE_FROM_MESSAGE = "create_ticket_from_message"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.backends.registry import Backends
 from bot.config import Settings
+from bot.import_jobs import ImportJobs
 from bot.services import Services
 from bot.slack_files import SlackFiles
 from bot.store import Store
@@ -19,4 +20,5 @@ def build_services(settings: Settings) -> Services:
         backends=Backends(settings),
         files=SlackFiles(settings),
         alerts=AlertStore(store),
+        imports=ImportJobs(store, settings.data_dir),
     )

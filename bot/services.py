@@ -8,6 +8,7 @@ from typing import Protocol
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import Credentials
+from bot.import_jobs import ImportJobs
 from bot.slack_files import SlackFiles
 from bot.store import Store
 from bot.subscriptions import AlertStore
@@ -29,6 +30,7 @@ class Services:
     backends: Backends
     files: SlackFiles
     alerts: AlertStore
+    imports: ImportJobs
     options: OptionCache = field(default_factory=OptionCache)
 
     @property
@@ -41,4 +43,5 @@ class Services:
         await self.backends.aclose()
         await self.files.aclose()
         self.alerts.close()
+        self.imports.close()
         self.store.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import alerts, commands, connect, create, errors, ticket_actions
+from handlers import alerts, commands, connect, create, errors, imports, ticket_actions
 
 
 def register_all(app: AsyncApp) -> None:
     """Register every listener and the error handler on ``app``."""
     commands.register(app)
     alerts.register(app)
+    imports.register(app)
     connect.register(app)
     create.register(app)
     ticket_actions.register(app)

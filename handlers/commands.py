@@ -17,7 +17,7 @@ from bot.credentials import check_backend
 from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
-from handlers import alerts, create, ticket_commands
+from handlers import alerts, create, imports, ticket_commands
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
@@ -53,7 +53,7 @@ async def _disconnect(inv: Invocation) -> None:
     await inv.respond(response_type="ephemeral", text=text)
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {
+_ACCOUNTS: dict[str, Subcommand] = {
     "connect": Subcommand(
         Usage(
             "/ticket connect [backend]",
@@ -79,20 +79,20 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         _disconnect,
     ),
 }
-# Help lists them in this order: the everyday ones first.
-SUBCOMMANDS = {
-    name: {
-        **SUBCOMMANDS,
-        **ticket_commands.SUBCOMMANDS,
-        **create.SUBCOMMANDS,
-        **alerts.SUBCOMMANDS,
-    }[name]
-    for name in (
-        *("list", "show", "create", "comment", "status", "priority", "tag", "rename"),
-        *("batch", "unlink", "delete", "solve-unfinished", "subscribe", "subscriptions"),
-        *("unsubscribe", "connect", "accounts", "disconnect"),
-    )
+_EVERY = {
+    **_ACCOUNTS,
+    **ticket_commands.SUBCOMMANDS,
+    **create.SUBCOMMANDS,
+    **alerts.SUBCOMMANDS,
+    **imports.SUBCOMMANDS,
 }
+# Help lists them in this order: the everyday ones first.
+_ORDER = (
+    *("list", "show", "create", "comment", "status", "priority", "tag", "rename", "batch"),
+    *("unlink", "delete", "solve-unfinished", "subscribe", "subscriptions", "unsubscribe"),
+    *("import", "connect", "accounts", "disconnect"),
+)
+SUBCOMMANDS: dict[str, Subcommand] = {name: _EVERY[name] for name in _ORDER}
 
 HELP = Usage("/ticket help", "Show this list.", "/ticket help")
 

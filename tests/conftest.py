@@ -49,6 +49,7 @@ def settings(
         questionpro_base_url=sandboxes.questionpro.base_url,
         http_read_timeout=5.0,
         channel_post_interval=0.0,
+        progress_interval=0.0,
         _env_file=None,
     )
 

@@ -153,6 +153,7 @@ class BackendHTTP:
                         self.backend,
                         f"{_describe(exc)}; the change may or may not have been made, so it was "
                         "not sent again. Check the ticket before retrying",
+                        maybe_done=True,
                     ) from None
                 error, delay = (
                     BackendUnavailable(self.backend, _describe(exc)),

@@ -1,0 +1,152 @@
+"""Import jobs: the checked file spooled to disk, sent to QuestionPro in chunks, and a record of
+every import that `/ticket import history` lists."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from bot.backends.questionpro import QuestionProBackend
+from bot.errors import BackendError, BackendUnavailable
+from bot.importer import read_chunks
+from bot.store import Store, ensure_private_dir, open_table
+
+log = logging.getLogger("ticketbot.imports")
+
+
+class Chunk(BaseModel):
+    index: int
+    first_line: int
+    last_line: int
+    rows: int
+    status: Literal["pending", "ok", "failed", "unknown"] = "pending"
+    imported: int = 0
+    message: str = ""
+    email_status: str = ""
+
+
+class ImportJob(BaseModel):
+    id: str = Field(default_factory=lambda: secrets.token_hex(6))
+    team_id: str
+    user_id: str
+    channel_id: str | None = None
+    file_name: str
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    segment_code: str
+    encoding: str = ""
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    chunk_size: int = 1000
+    chunks: list[Chunk] = Field(default_factory=list)
+    state: Literal["checked", "importing", "done", "cancelled"] = "checked"
+    progress_ts: str | None = None
+    progress_channel: str | None = None
+
+    @property
+    def imported(self) -> int:
+        return sum(c.imported for c in self.chunks if c.status == "ok")
+
+    def rows_with(self, status: str) -> int:
+        return sum(c.rows for c in self.chunks if c.status == status)
+
+    @property
+    def outcome(self) -> str:
+        if self.state == "cancelled":
+            return "cancelled"
+        if self.state != "done":
+            return self.state
+        if self.rows_with("failed") or self.rows_with("unknown"):
+            return "partly imported"
+        return "imported"
+
+
+class ImportJobs:
+    """Job records (a store table) and their spool files (``<data dir>/imports``, 0700)."""
+
+    def __init__(self, store: Store, data_dir: Path) -> None:
+        self._table = open_table(store.path, "imports")
+        self.dir = data_dir / "imports"
+        ensure_private_dir(self.dir)
+
+    def close(self) -> None:
+        self._table.close()
+
+    def spool(self, job_id: str) -> Path:
+        return self.dir / f"{job_id}.jsonl"
+
+    def open_spool(self, job_id: str) -> Any:
+        """A new spool file readable by this user only (it holds customers' contact data)."""
+        fd = os.open(self.spool(job_id), os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        return os.fdopen(fd, "w", encoding="utf-8")
+
+    async def save(self, job: ImportJob) -> None:
+        def write() -> None:
+            self._table[job.id] = job.model_dump(mode="json")
+            self._table.commit()
+
+        await asyncio.to_thread(write)
+
+    async def get(self, job_id: str) -> ImportJob | None:
+        raw = await asyncio.to_thread(self._table.get, job_id)
+        return None if raw is None else ImportJob.model_validate(raw)
+
+    async def for_user(self, team_id: str, user_id: str, limit: int = 20) -> list[ImportJob]:
+        raws = await asyncio.to_thread(lambda: list(self._table.values()))
+        jobs = [ImportJob.model_validate(r) for r in raws]
+        mine = [j for j in jobs if (j.team_id, j.user_id) == (team_id, user_id)]
+        return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def discard_spool(self, job_id: str) -> None:
+        self.spool(job_id).unlink(missing_ok=True)
+
+
+async def run_import(
+    jobs: ImportJobs,
+    job: ImportJob,
+    backend: QuestionProBackend,
+    progress: Callable[[ImportJob, bool], Awaitable[None]],
+    only: set[int] | None = None,
+) -> ImportJob:
+    """Send the spooled contacts chunk by chunk (or only the chunks in ``only``). A chunk the
+    backend refused is "failed" (safe to send again); one whose answer was lost after sending is
+    "unknown" and never resent by a retry."""
+    job.state = "importing"
+    await jobs.save(job)
+    for index, rows in enumerate(read_chunks(jobs.spool(job.id), job.chunk_size)):
+        if index >= len(job.chunks):
+            job.chunks.append(
+                Chunk(
+                    index=index,
+                    first_line=rows[0][0],
+                    last_line=rows[-1][0],
+                    rows=len(rows),
+                )
+            )
+        chunk = job.chunks[index]
+        if (only is not None and index not in only) or chunk.status in {"ok", "unknown"}:
+            continue
+        try:
+            result = await backend.import_encoded([encoded for _line, encoded in rows])
+        except BackendUnavailable as exc:
+            chunk.status = "unknown" if exc.maybe_done else "failed"
+            chunk.message = exc.message
+        except BackendError as exc:
+            chunk.status, chunk.message = "failed", exc.message
+        else:
+            chunk.status, chunk.imported = "ok", result.imported
+            chunk.email_status, chunk.message = result.email_status, result.import_status
+        await jobs.save(job)
+        await progress(job, False)
+    job.state = "done"
+    await jobs.save(job)
+    await progress(job, True)
+    return job

@@ -1,0 +1,333 @@
+"""QuestionPro transactions import: CSV in, every row checked, valid contacts spooled to disk.
+
+Columns are matched by header, ignoring case, spaces, dashes and underscores: firstName,
+lastName, email, mobile, segmentCode, transactionDate, custom1…customN, and products either as
+numbered column groups (product1Name, product1Group, product1PCustom1…3, product2Name, …) or as
+one row per product (productName, productGroup, pCustom1…3) with the contact's rows one after
+another. The file is read row by row and valid contacts go to a JSON-lines file, so memory does not
+grow with the file (only each email seen is kept, to find duplicates).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from bot.errors import UserInputError
+
+EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z0-9-]{2,}$")
+MOBILE = re.compile(r"^\+[1-9]\d{6,14}$")
+_MOBILE_NOISE = str.maketrans("", "", " -().")
+_CONTACT = {
+    "firstname": "first_name",
+    "lastname": "last_name",
+    "email": "email",
+    "mobile": "mobile",
+    "segmentcode": "segment_code",
+    "transactiondate": "transaction_date",
+}
+_CUSTOM = re.compile(r"^custom(\d+)$")
+_NUMBERED = re.compile(r"^product(\d+)(name|group|pcustom[123]|custom[123])$")
+_SINGLE = re.compile(r"^(?:product)?(name|group)$|^p?custom([123])$")
+SHOWN_PROBLEMS = 20
+
+TEMPLATE = (
+    "firstName,lastName,email,mobile,segmentCode,transactionDate,custom1,custom2,"
+    "product1Name,product1Group,product1PCustom1,product1PCustom2,product2Name,product2Group\r\n"
+    "First,Contact,first@example.com,+10123456789,S1,14/01/2020,Additional,Information,"
+    "60 inch TV,LG,MS-18KNYA1,$699.99,Surface Pro Laptop,Microsoft\r\n"
+    "Second,Contact,second@example.com,+10123456780,,,Gold member,,Soundbar,Sony,,,,\r\n"
+)
+
+
+class ImportFileError(UserInputError):
+    """The file as a whole cannot be used (not CSV, empty, no email column, unknown columns…)."""
+
+
+@dataclass
+class Problem:
+    line: int
+    reasons: list[str]
+    raw: list[str]
+
+
+@dataclass
+class Checked:
+    """The outcome of checking a file: where the valid contacts are, and what was wrong."""
+
+    encoding: str
+    delimiter: str
+    rows: int = 0
+    valid: int = 0
+    problems: list[Problem] = field(default_factory=list)  # the first SHOWN_PROBLEMS
+    invalid: int = 0
+    header: list[str] = field(default_factory=list)
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", name).lower()
+
+
+def decode(data: bytes, filename: str = "") -> tuple[io.TextIOBase, str]:
+    """(a text stream over ``data``, how it is read): UTF-8 with or without BOM, else
+    Windows-1252. The encoding is checked in 1 MiB steps, so no decoded copy of the whole file
+    is ever held."""
+    if not data.strip():
+        raise ImportFileError("The file is empty. Export your sheet as CSV with a header row.")
+    head = data[:1024]
+    kind = _binary_kind(head)
+    if kind or b"\x00" in head:
+        raise ImportFileError(
+            f"{filename or 'That file'} is not a CSV file"
+            f"{f' (it looks like {kind})' if kind else ''}. Export your sheet as CSV and try again."
+        )
+    if data.startswith(codecs.BOM_UTF8):
+        encoding, how = "utf-8-sig", "UTF-8 with BOM"
+    elif _decodes(data, "utf-8"):
+        encoding, how = "utf-8", "UTF-8"
+    elif _decodes(data, "cp1252"):
+        encoding, how = "cp1252", "Windows-1252 (cp1252), as spreadsheets on Windows save it"
+    else:
+        raise ImportFileError(
+            "The file is neither UTF-8 nor Windows-1252 text. Save it as “CSV UTF-8” and try again."
+        )
+    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline=""), how
+
+
+def _decodes(data: bytes, encoding: str, step: int = 1 << 20) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for start in range(0, len(data), step):
+            decoder.decode(data[start : start + step], final=start + step >= len(data))
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _binary_kind(head: bytes) -> str | None:
+    for magic, kind in (
+        (b"\x89PNG", "a PNG image"),
+        (b"%PDF", "a PDF"),
+        (b"PK\x03\x04", "a ZIP or Excel .xlsx file"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"\xd0\xcf\x11\xe0", "an old Excel .xls file"),
+    ):
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def _delimiter(sample: str) -> str:
+    first = sample.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
+
+
+@dataclass
+class _Columns:
+    contact: dict[int, str]
+    custom: dict[int, int]
+    numbered: dict[int, tuple[int, str]]
+    single: dict[int, str]
+
+
+def _columns(header: list[str]) -> _Columns:
+    columns = _Columns({}, {}, {}, {})
+    unknown = []
+    for index, raw in enumerate(header):
+        name = _normal(raw)
+        if not name:
+            continue
+        if name in _CONTACT:
+            columns.contact[index] = _CONTACT[name]
+        elif match := _CUSTOM.match(name):
+            columns.custom[index] = int(match.group(1))
+        elif match := _NUMBERED.match(name):
+            part = match.group(2).removeprefix("p")
+            columns.numbered[index] = (int(match.group(1)), part)
+        elif match := _SINGLE.match(name):
+            columns.single[index] = match.group(1) or f"custom{match.group(2)}"
+        else:
+            unknown.append(raw.strip())
+    if "email" not in columns.contact.values():
+        raise ImportFileError("The file has no email column. Add a column named “email”.")
+    if unknown:
+        raise ImportFileError(
+            "Unknown column(s): " + ", ".join(f"“{u}”" for u in unknown[:10]) + ". Rename them "
+            "to firstName, lastName, email, mobile, segmentCode, transactionDate, custom1…, "
+            "product1Name… (see `/ticket import template`) or remove them."
+        )
+    return columns
+
+
+def parse_date(text: str) -> date:
+    """dd/mm/yyyy (QuestionPro's form) or yyyy-mm-dd; ValueError for dates that do not exist."""
+    if "/" in text:
+        day, month, year = text.split("/")
+    elif "-" in text:
+        year, month, day = text.split("-")
+    else:
+        raise ValueError(text)
+    return date(int(year), int(month), int(day))
+
+
+class Checker:
+    """Checks rows one at a time, merging consecutive rows of one contact as its products."""
+
+    def __init__(self, columns: _Columns, segment_code: str, transaction_date: date) -> None:
+        self.columns = columns
+        self.segment_code = segment_code
+        self.default_date = transaction_date.isoformat()
+        # hash(email) -> first line: a duplicate check that does not keep every address.
+        self.seen: dict[int, int] = {}
+
+    def row(self, line: int, cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
+        """(contact, []) for a good row, (None, reasons) for a bad one."""
+        get = lambda i: cells[i].strip() if i < len(cells) else ""  # noqa: E731
+        contact: dict[str, Any] = {name: get(i) for i, name in self.columns.contact.items()}
+        reasons = []
+        email = contact.get("email", "").lower()
+        contact["email"] = email
+        if not email:
+            reasons.append("email is missing")
+        elif not EMAIL.match(email):
+            reasons.append(f"“{email}” is not an email address")
+        mobile = contact.get("mobile", "").translate(_MOBILE_NOISE)
+        if mobile.startswith("00"):
+            mobile = "+" + mobile[2:]
+        if mobile and not MOBILE.match(mobile):
+            reasons.append(
+                f"mobile “{contact['mobile']}” is not in international format (+15551234567)"
+            )
+        contact["mobile"] = mobile
+        if not contact.get("segment_code"):
+            contact["segment_code"] = self.segment_code
+        raw_date = contact.get("transaction_date") or ""
+        try:
+            contact["transaction_date"] = (
+                parse_date(raw_date).isoformat() if raw_date else self.default_date
+            )
+        except ValueError:
+            reasons.append(f"transactionDate “{raw_date}” is not a real date (dd/mm/yyyy)")
+        customs = sorted(self.columns.custom.items(), key=lambda item: item[1])
+        contact["custom"] = [get(i) for i, _ in customs]
+        while contact["custom"] and not contact["custom"][-1]:
+            contact["custom"].pop()
+        products, problem = self._products(get)
+        reasons += problem
+        contact["products"] = products
+        contact["_line"] = line
+        return (None, reasons) if reasons else (contact, [])
+
+    def _products(self, get: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        groups: dict[int, dict[str, str]] = {}
+        for index, (number, part) in self.columns.numbered.items():
+            groups.setdefault(number, {})[part] = get(index)
+        if self.columns.single:
+            groups[0] = {part: get(index) for index, part in self.columns.single.items()}
+        products, problems = [], []
+        for number in sorted(groups):
+            group = groups[number]
+            if not any(group.values()):
+                continue
+            if not group.get("name"):
+                problems.append(f"product {number or ''} has no name".replace("  ", " "))
+                continue
+            custom = [group.get(f"custom{k}", "") for k in (1, 2, 3)]
+            while custom and not custom[-1]:
+                custom.pop()
+            products.append(
+                {"name": group["name"], "group": group.get("group", ""), "custom": custom}
+            )
+        return products, problems
+
+
+def check_file(
+    data: bytes,
+    filename: str,
+    segment_code: str,
+    transaction_date: date,
+    valid_out: IO[str],
+    invalid_out: IO[str],
+    encode: Callable[[dict[str, Any]], str] = json.dumps,
+) -> Checked:
+    """Check every row; valid contacts go to ``valid_out`` as ``<line>\t<encode(contact)>``,
+    bad rows with their reasons to ``invalid_out`` (CSV). Raises ImportFileError for problems of
+    the whole file. ``encode`` is the backend's own (so the spool is sent as it is)."""
+    stream, encoding = decode(data, filename)
+    delimiter = _delimiter(stream.read(4096))
+    stream.seek(0)
+    reader = csv.reader(stream, delimiter=delimiter)
+    header = next(reader, None)
+    if not header or not any(cell.strip() for cell in header):
+        raise ImportFileError("The file has no header row. The first row must name the columns.")
+    checker = Checker(_columns(header), segment_code, transaction_date)
+    checked = Checked(encoding=encoding, delimiter=delimiter, header=header)
+    bad_rows = csv.writer(invalid_out)
+    bad_rows.writerow(["line", "problems", *header])
+    pending: dict[str, Any] | None = None
+    for line, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        checked.rows += 1
+        contact, reasons = checker.row(line, cells)
+        if contact is not None:
+            email = contact["email"]
+            if pending is not None and email == pending["email"] and _same_person(pending, contact):
+                pending["products"] += contact["products"]  # one row per product
+                continue
+            first = checker.seen.setdefault(hash(email), line)
+            if first != line:
+                contact, reasons = None, [f"duplicate of line {first} (same email)"]
+        if contact is None:
+            checked.invalid += 1
+            if len(checked.problems) < SHOWN_PROBLEMS:
+                checked.problems.append(Problem(line, reasons, cells))
+            bad_rows.writerow([line, "; ".join(reasons), *cells])
+            continue
+        if pending is not None:
+            _write(valid_out, pending, checked, encode)
+        pending = contact
+    if pending is not None:
+        _write(valid_out, pending, checked, encode)
+    if checked.rows == 0:
+        raise ImportFileError("The file has a header but no rows.")
+    return checked
+
+
+def _same_person(first: dict[str, Any], later: dict[str, Any]) -> bool:
+    # A product row may leave the contact's fields empty or repeat them; it must not change them.
+    return bool(later["products"]) and all(
+        not later[k] or later[k] == first[k]
+        for k in ("first_name", "last_name", "mobile")
+        if k in later
+    )
+
+
+def _write(out: IO[str], contact: dict[str, Any], checked: Checked, encode: Any) -> None:
+    line = contact.pop("_line")
+    out.write(f"{line}\t{encode(contact)}\n")
+    checked.valid += 1
+
+
+def read_chunks(path: Path, size: int) -> Iterator[list[tuple[int, str]]]:
+    """The valid contacts as (source line, encoded contact), ``size`` at a time, read lazily."""
+    chunk: list[tuple[int, str]] = []
+    with path.open(encoding="utf-8") as spool:
+        for text in spool:
+            line, _, encoded = text.rstrip("\n").partition("\t")
+            chunk.append((int(line), encoded))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,282 @@
+"""`/ticket import`: a CSV of transactions checked row by row, previewed, then sent to QuestionPro
+in chunks with progress in the user's DM, a Retry for rejected chunks, and a history."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from datetime import date
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.backends.questionpro import QuestionProBackend, encode_contact
+from bot.blocks import as_dicts
+from bot.blocks.forms import done_modal, loading_modal, metadata
+from bot.blocks.help import Usage
+from bot.blocks.imports import (
+    history_blocks,
+    import_modal,
+    preview_blocks,
+    progress_text,
+    report_blocks,
+)
+from bot.errors import BotError, NotConnectedError, UserInputError
+from bot.ids import Action, Callback
+from bot.import_jobs import ImportJob, run_import
+from bot.importer import TEMPLATE, ImportFileError, check_file
+from bot.services import Services
+from bot.tickets import Actor, backend_for
+from handlers.common import metadata as read_metadata
+from handlers.common import team_and_user, tell_user, view_values
+from handlers.errors import guarded
+from handlers.invocation import Invocation, Subcommand
+
+log = logging.getLogger("ticketbot.imports")
+
+
+async def _send_to_dm(
+    client: AsyncWebClient, user_id: str, content: str, filename: str, comment: str
+) -> None:
+    dm = await client.conversations_open(users=user_id)
+    await client.files_upload_v2(
+        channel=dm["channel"]["id"],
+        content=content,
+        filename=filename,
+        title=filename,
+        initial_comment=comment,
+    )
+
+
+async def _import(inv: Invocation) -> None:
+    what = inv.args[0].lower() if inv.args else ""
+    if what == "template":
+        await _send_to_dm(
+            inv.client,
+            inv.user_id,
+            TEMPLATE,
+            "questionpro-import-template.csv",
+            "An example import file: one contact per row, products as numbered column groups.",
+        )
+        await inv.say(":page_facing_up: I sent you an example CSV in a direct message.")
+        return
+    if what == "history":
+        jobs = await inv.services.imports.for_user(inv.team_id, inv.user_id)
+        await inv.say(f"{len(jobs)} import(s)", as_dicts(history_blocks(jobs)))
+        return
+    if what:
+        raise UserInputError(
+            "Use `/ticket import`, `/ticket import template` or `/ticket import history`."
+        )
+    if await inv.services.store.credentials_stamp(inv.team_id, inv.user_id, "questionpro") is None:
+        raise NotConnectedError("questionpro")
+    await inv.client.views_open(
+        trigger_id=inv.body["trigger_id"],
+        view=import_modal(
+            metadata(channel_id=inv.body.get("channel_id")),
+            max_mib=inv.services.settings.import_max_bytes / 1024 / 1024,
+        ),
+    )
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "import": Subcommand(
+        Usage(
+            "/ticket import [template|history]",
+            "Import transactions (contacts) into QuestionPro from a CSV.",
+            "/ticket import",
+        ),
+        _import,
+    ),
+}
+
+
+def _form_errors(values: dict[str, Any], services: Services) -> dict[str, str]:
+    errors = {}
+    if not (values.get("segment_code") or "").strip():
+        errors["segment_code"] = "Give the segment code the contacts belong to."
+    files, text = values.get("file") or [], (values.get("text") or "").strip()
+    if files and text:
+        errors["text"] = "Give either a file or pasted text, not both."
+    elif not files and not text:
+        errors["file"] = "Attach a CSV file, or paste the CSV below."
+    for file in files:
+        try:
+            services.files.check_size(file, services.settings.import_max_bytes)
+        except BotError as exc:
+            errors["file"] = exc.user_message()
+    return errors
+
+
+async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
+    """Check the form in the ack; check the file after it; preview; send nothing yet."""
+    view = body["view"]
+    values, meta = view_values(view), read_metadata(view)
+    errors = _form_errors(values, services)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack(
+        response_action="update",
+        view=loading_modal("Import transactions", "Checking every row…", Callback.IMPORT),
+    )
+    team_id, user_id = team_and_user(body)
+    files = values.get("file") or []
+    job = ImportJob(
+        team_id=team_id,
+        user_id=user_id,
+        channel_id=meta.get("channel_id"),
+        file_name=files[0].get("name", "upload.csv") if files else "pasted text",
+        segment_code=values["segment_code"].strip(),
+        chunk_size=services.settings.import_chunk_size,
+    )
+    try:
+        data = (
+            (await services.files.download(files[0], services.settings.import_max_bytes)).content
+            if files
+            else values["text"].encode("utf-8")
+        )
+        checked, invalid_csv = await asyncio.to_thread(_check, services, job, data, values)
+    except (ImportFileError, UserInputError) as exc:
+        kept = {
+            "segment_code": values.get("segment_code"),
+            "text": values.get("text"),
+            "transaction_date": values.get("transaction_date"),
+        }
+        await client.views_update(
+            view_id=view["id"],
+            view=import_modal(
+                view["private_metadata"],
+                values=kept,
+                notice=f":warning: {exc.user_message()}",
+                max_mib=services.settings.import_max_bytes / 1024 / 1024,
+            ),
+        )
+        return
+    job.encoding, job.rows, job.valid, job.invalid = (
+        checked.encoding,
+        checked.rows,
+        checked.valid,
+        checked.invalid,
+    )
+    await services.imports.save(job)
+    await client.views_update(
+        view_id=view["id"],
+        view=done_modal(
+            "Import transactions",
+            f"Checked {checked.rows:,} row(s): {checked.valid:,} ready, "
+            f"{checked.invalid:,} with problems. The preview is in Slack now.",
+        ),
+    )
+    await tell_user(
+        client,
+        user_id,
+        f"{checked.valid} of {checked.rows} rows are ready to import",
+        channel_id=job.channel_id,
+        blocks=preview_blocks(job, checked),
+    )
+    if checked.invalid:
+        await _send_to_dm(
+            client,
+            user_id,
+            invalid_csv,
+            f"{job.id}-problems.csv",
+            f"All {checked.invalid:,} rows of {job.file_name} with problems, "
+            "with the reasons in the second column.",
+        )
+
+
+def _check(
+    services: Services, job: ImportJob, data: bytes, values: dict[str, Any]
+) -> tuple[Any, str]:
+    # CPU-bound (csv parsing, regexes): off the event loop so acks keep flowing meanwhile.
+    invalid = io.StringIO()
+    picked = date.fromisoformat(values.get("transaction_date") or date.today().isoformat())
+    with services.imports.open_spool(job.id) as spool:
+        checked = check_file(
+            data, job.file_name, job.segment_code, picked, spool, invalid, encode_contact
+        )
+    return checked, invalid.getvalue()
+
+
+async def _job(services: Services, body: dict, *, state: str | None) -> ImportJob:
+    job = await services.imports.get(body["actions"][0]["value"])
+    if job is None or job.user_id != team_and_user(body)[1]:
+        raise UserInputError("That import is not yours, or no longer exists.")
+    if state is not None and job.state != state:
+        raise UserInputError(f"That import is already {job.outcome}.")
+    return job
+
+
+async def _send(
+    services: Services, client: AsyncWebClient, job: ImportJob, only: set[int] | None
+) -> None:
+    backend = await backend_for(
+        services.store, services.backends, Actor(job.team_id, job.user_id), "questionpro"
+    )
+    assert isinstance(backend, QuestionProBackend)
+    if job.progress_ts is None:
+        dm = await client.chat_postMessage(channel=job.user_id, text=progress_text(job))
+        job.progress_channel, job.progress_ts = str(dm["channel"]), str(dm["ts"])
+    last = 0.0
+
+    async def progress(current: ImportJob, final: bool) -> None:
+        nonlocal last
+        if not final and time.monotonic() - last < services.settings.progress_interval:
+            return
+        last = time.monotonic()
+        blocks = as_dicts(report_blocks(current)) if final else None
+        await client.chat_update(
+            channel=current.progress_channel,
+            ts=current.progress_ts,
+            text=progress_text(current) if not final else "Import finished",
+            blocks=blocks,
+        )
+
+    await run_import(services.imports, job, backend, progress, only)
+
+
+async def confirm(
+    ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
+) -> None:
+    await ack()
+    job = await _job(services, body, state="checked")
+    await respond(
+        replace_original=True,
+        text=f":arrows_counterclockwise: Importing {job.valid:,} "
+        "contacts; progress is in your DM with me.",
+    )
+    await _send(services, client, job, None)
+
+
+async def retry(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
+    """Send again only the chunks QuestionPro rejected (never those whose outcome is unknown)."""
+    await ack()
+    job = await _job(services, body, state="done")
+    failed = {c.index for c in job.chunks if c.status == "failed"}
+    if not failed:
+        raise UserInputError("Nothing of that import is waiting to be sent again.")
+    for chunk in job.chunks:
+        if chunk.index in failed:
+            chunk.status, chunk.message = "pending", ""
+    await _send(services, client, job, failed)
+
+
+async def cancel(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:
+    await ack()
+    job = await _job(services, body, state="checked")
+    job.state = "cancelled"
+    await services.imports.save(job)
+    services.imports.discard_spool(job.id)
+    await respond(replace_original=True, text="Import cancelled; nothing was sent to QuestionPro.")
+
+
+def register(app: AsyncApp) -> None:
+    """Wire the import form and its buttons onto ``app``."""
+    app.view(Callback.IMPORT)(guarded(submit))
+    app.action(Action.IMPORT_CONFIRM)(guarded(confirm))
+    app.action(Action.IMPORT_RETRY)(guarded(retry))
+    app.action(Action.IMPORT_CANCEL)(guarded(cancel))
