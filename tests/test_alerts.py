@@ -396,3 +396,19 @@ async def test_an_interrupted_baseline_resumes_where_it_stopped(
     pages = [r.query["page"][0] for r in sandboxes.questionpro.requests_to("detractors")]
     assert pages == ["1", "2", "3", "3"]  # page 3 refused once, then fetched; 1-2 not again
     assert "300 already exist" in json.dumps(posts(bot, channel=CHANNEL)[-1]["blocks"])
+
+
+async def test_a_workspace_admin_may_remove_someone_elses_subscription(
+    bot: BotUnderTest, cx: SlackUser, poller: DetractorPoller
+) -> None:
+    sub = await subscribed(bot, cx, poller)
+    bot.slack.admins.add("U0ADMIN")
+    await bot.user("U0ADMIN", CHANNEL).click(Action.UNSUBSCRIBE, sub.id)
+    redrawn = (await bot.slack.wait_for("response_url"))[-1]
+    assert "no subscriptions" in json.dumps(redrawn["blocks"])
+    assert await bot.services.alerts.get(sub.id) is None
+    assert await posted_text(
+        bot,
+        "<@U0ADMIN> unsubscribed this channel from QuestionPro detractor "
+        "alerts (segment 999, every 5 min, each alert on its own).",
+    )

@@ -88,3 +88,15 @@ async def test_healthz(bot: BotUnderTest) -> None:
     response = await bot.http.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"ok": True}
+
+
+async def test_an_unexpected_failure_gives_an_error_id_not_a_trace(
+    bot: BotUnderTest, caplog
+) -> None:
+    bot.slack.fail("views.open", "internal_error")
+    await bot.user("U1").command("connect omnidesk")
+    said = (await bot.slack.wait_for("response_url"))[-1]["text"]
+    assert said.startswith(":x: Something went wrong on our side (error id `")
+    error_id = said.split("`")[1]
+    assert len(error_id) == 8 and "Traceback" not in said and "internal_error" not in said
+    assert f"unhandled error [{error_id}]" in caplog.text  # the full trace is in the log
