@@ -102,14 +102,14 @@ class DetractorPoller:
         return self.services.settings.poll_interval or float(sub.every_seconds)
 
     async def run(self, stop: asyncio.Event, tick: float = 1.0) -> None:
-        """Poll what is due until ``stop`` is set; one failing subscription never stops the rest."""
+        """Poll what is due until ``stop`` is set. Each subscription polls in its own task, so a
+        long baseline (or a slow account) never delays the others; one never runs twice at once."""
+        running: dict[str, asyncio.Task[None]] = {}
         while not stop.is_set():
             for sub in await self.alerts.all():
-                if sub.next_poll is None or sub.next_poll <= now():
-                    try:
-                        await self.poll(sub.id)
-                    except Exception:
-                        log.exception("poll of subscription %s failed", sub.id)
+                busy = sub.id in running and not running[sub.id].done()
+                if not busy and (sub.next_poll is None or sub.next_poll <= now()):
+                    running[sub.id] = asyncio.create_task(self._poll_logged(sub.id))
             try:
                 await self.remind_due()
             except Exception:
@@ -118,6 +118,16 @@ class DetractorPoller:
                 await asyncio.wait_for(
                     stop.wait(), min(tick, self.services.settings.poll_interval or tick)
                 )
+        # Stopping mid-poll is safe: an id is recorded only after its post was accepted.
+        for task in running.values():
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def _poll_logged(self, sub_id: str) -> None:
+        try:
+            await self.poll(sub_id)
+        except Exception:  # one failing subscription never stops the rest
+            log.exception("poll of subscription %s failed", sub_id)
 
     # One poll ----------------------------------------------------------------------------------
 

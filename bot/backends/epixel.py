@@ -140,13 +140,7 @@ class EpixelBackend(BaseBackend):
         self._http = http
         self._creds = creds
         self._base = creds.base_url.rstrip("/") + "/"
-        can_login = creds.username is not None and creds.password is not None
-        self._session = LoginSession(
-            tokens,
-            TokenCache.key(KEY, creds.base_url, creds.username or ""),
-            creds.access_token.get_secret_value() if creds.access_token else None,
-            self.login if can_login else None,
-        )
+        self._session = LoginSession.for_account(tokens, KEY, creds, creds.access_token, self.login)
 
     # Auth ------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.config import Settings
 from bot.errors import (
@@ -309,6 +309,25 @@ class LoginSession:
         login: Callable[[], Awaitable[str]] | None,
     ) -> None:
         self._cache, self._key, self._given, self._login = cache, cache_key, given, login
+
+    @classmethod
+    def for_account(
+        cls,
+        cache: TokenCache,
+        backend: str,
+        creds: Any,
+        given: SecretStr | None,
+        login: Callable[[], Awaitable[str]],
+    ) -> LoginSession:
+        """The session for credentials with a base URL, an optional token and an optional
+        username/password (Epixel's and ISPCRM's): logging in only when both were given."""
+        can_login = creds.username is not None and creds.password is not None
+        return cls(
+            cache,
+            TokenCache.key(backend, creds.base_url, creds.username or ""),
+            given.get_secret_value() if given is not None else None,
+            login if can_login else None,
+        )
 
     async def token(self) -> str:
         cached = self._cache.get(self._key)

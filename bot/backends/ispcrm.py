@@ -84,13 +84,7 @@ class IspcrmBackend(BaseBackend):
         self._http = http
         self._creds = creds
         self._base = creds.base_url.rstrip("/") + "/"
-        can_login = creds.username is not None and creds.password is not None
-        self._session = LoginSession(
-            tokens,
-            TokenCache.key(KEY, creds.base_url, creds.username or ""),
-            creds.token.get_secret_value() if creds.token else None,
-            self.login if can_login else None,
-        )
+        self._session = LoginSession.for_account(tokens, KEY, creds, creds.token, self.login)
 
     async def login(self) -> str:
         """POST subscriber/Login; returns the subscriber token."""
