@@ -10,6 +10,7 @@ ack-polling window after acking, Bolt resets the ack and Slack sees a 3 s timeou
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import secrets
@@ -18,6 +19,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import as_dicts
@@ -53,8 +55,10 @@ async def on_error(
     try:
         view = body.get("view") or {}
         if body.get("type") == "view_submission" and view.get("id"):
-            # The modal was acked into a "working…" state: don't leave it spinning.
-            await client.views_update(view_id=view["id"], view=done_modal("Not done", text))
+            # The modal was acked into a "working…" state: don't leave it spinning. (If it was
+            # closed instead, this fails and the message below still reaches the user.)
+            with contextlib.suppress(SlackApiError):
+                await client.views_update(view_id=view["id"], view=done_modal("Not done", text))
         if respond is not None and _has_response_url(body):
             blocks = (
                 connect_button_blocks(text, error.backend)

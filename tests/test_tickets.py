@@ -332,3 +332,17 @@ async def test_help_lists_every_ticket_command(bot: BotUnderTest) -> None:
         "solve-unfinished",
     ):
         assert f"/ticket {name}" in blocks
+
+
+async def test_a_modal_that_fails_after_its_ack_still_tells_the_user(
+    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
+) -> None:
+    ticket = next(iter(sandboxes.omnidesk.tickets))
+    await agent.click(Action.TICKET_PRIORITY, f"omnidesk:{ticket}")
+    modal = (await bot.slack.wait_for("views.open"))[-1]["view"]
+    bot.slack.fail("views.update", "internal_error")
+    await agent.submit(modal, {"priority": "high"})
+    told = (await bot.slack.wait_for("chat.postEphemeral"))[-1]
+    assert told["user"] == "U0AGENT"
+    assert told["text"].startswith(":x: Something went wrong on our side (error id `")
+    assert sandboxes.omnidesk.tickets[ticket]["priority"] == "high"  # the change itself was made
