@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         default=8701,
         help="first of four consecutive ports (default 8701; 0 picks free ones)",
     )
+    commands.add_parser("demo", help="run everything on loopback and show a first session")
     commands.add_parser("rotate-key", help="re-encrypt stored credentials under the newest key")
     commands.add_parser("generate-key", help="print a new key for TICKETBOT_SECRET_KEY")
     return parser
@@ -140,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate-key":
         print(Fernet.generate_key().decode())
+        return 0
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        configure_logging("WARNING")
+        asyncio.run(run_demo())
         return 0
     if args.command == "sandbox":
         configure_logging("WARNING")

@@ -16,7 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 # Values people paste from docs instead of real secrets; refusing them early beats a 401 later.
-_PLACEHOLDER = re.compile(r"^(xox[a-z]-)?(\.\.\.|<.*>|your[-_ ].*|changeme|placeholder|x+)$", re.I)
+_PLACEHOLDER = re.compile(
+    r"^(xox[a-z]-)?(\.\.\.|…|<.*>|your[-_ ].*|changeme|placeholder|x+)$", re.I
+)
 
 # Where each required secret lives in Slack's app settings, for the start-up message.
 _WHERE = {

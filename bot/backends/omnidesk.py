@@ -68,18 +68,16 @@ PRIORITIES = (
     Priority(value="high", label="High", neutral=NeutralPriority.HIGH),
     Priority(value="urgent", label="Urgent", neutral=NeutralPriority.URGENT),
 )
-# Fields of an item shown as details, in this order, when present.
-_DETAIL_FIELDS = (
-    "from",
-    "fromName",
-    "to",
-    "direction",
-    "brandID",
-    "channelID",
-    "assignedGroupID",
-    "formID",
-    "externalPrimaryID",
-)
+# Fields of an item shown as details, in this order, when present, with their labels.
+_DETAIL_LABELS = {
+    "to": "To",
+    "direction": "Direction",
+    "brandID": "Brand",
+    "channelID": "Channel",
+    "assignedGroupID": "Group",
+    "formID": "Form",
+    "externalPrimaryID": "External id",
+}
 
 
 def _message(body: Any) -> str:
@@ -127,10 +125,21 @@ def to_ticket(item: dict[str, Any]) -> Ticket:
         priority=_lookup(PRIORITIES, item.get("priority")),
         created_at=parse_timestamp(item.get("created_at")),
         updated_at=parse_timestamp(item.get("updated_at")),
-        author=str(item.get("fromName") or item.get("from") or "") or None,
+        author=_author(item),
         body=str(item.get("body") or "") or None,
-        details={k: str(item[k]) for k in _DETAIL_FIELDS if item.get(k) not in (None, "")},
+        details={
+            label: str(item[key])
+            for key, label in _DETAIL_LABELS.items()
+            if item.get(key) not in (None, "", 0, "0")
+        },
     )
+
+
+def _author(item: dict[str, Any]) -> str | None:
+    name, address = str(item.get("fromName") or "").strip(), str(item.get("from") or "").strip()
+    if name and address:
+        return f"{name} <{address}>"
+    return name or address or None
 
 
 def _items(body: Any) -> list[dict[str, Any]]:

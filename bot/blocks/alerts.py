@@ -20,9 +20,11 @@ from bot.models import Detractor
 from bot.subscriptions import Alert, Subscription
 
 
-def slack_date(when: datetime, fallback: str) -> str:
-    """A date Slack shows in the reader's time zone."""
-    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+def slack_date(when: datetime) -> str:
+    """A date Slack shows in the reader's time zone (the fallback is UTC)."""
+    return (
+        f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{when:%Y-%m-%d %H:%M} UTC>"
+    )
 
 
 def _stars(rating: str) -> str:
@@ -44,8 +46,7 @@ def alert_blocks(alert: Alert, web_url: str) -> list[Block]:
         f">{escape(clip(d.comment or '(no comment)', 2000))}",
         f"*Contact:* {contact}",
         f"*QuestionPro:* ticket {d.ticket_id} · response {d.response_id}",
-        f"*Came in:* {slack_date(d.created_at, d.created_at.isoformat())} · "
-        f"*respond by:* {slack_date(d.deadline, d.deadline.isoformat())}",
+        f"*Came in:* {slack_date(d.created_at)} · *respond by:* {slack_date(d.deadline)}",
     ]
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), SECTION_TEXT)))

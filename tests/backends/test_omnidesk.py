@@ -85,7 +85,7 @@ async def test_create_get_update(backends: Backends, sandboxes: Sandboxes) -> No
         "brandID": ["3"],
         "formID": ["12"],
     }
-    assert created.details["brandID"] == "3" and created.status and created.status.value == "new"
+    assert created.details["Brand"] == "3" and created.status and created.status.value == "new"
 
     fetched = await omni.get_ticket(created.ref.id)
     assert fetched == created
