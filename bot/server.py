@@ -17,16 +17,19 @@ log = logging.getLogger("ticketbot.http")
 
 EVENTS_PATH = "/slack/events"
 _BOLT_APP = web.AppKey("bolt_app", AsyncApp)
+_SUBCOMMANDS = web.AppKey("subcommands", frozenset)
 
 
-def describe(raw_body: bytes) -> str:
+def describe(raw_body: bytes, subcommands: frozenset[str] = frozenset()) -> str:
     """What a Slack request was, for the log: never the free text a user typed."""
     try:
         form = parse_qs(raw_body.decode("utf-8"))
         if "command" in form:
-            text = (form.get("text") or [""])[0].split()
-            # Only the subcommand: arguments can be anything, including pasted secrets.
-            return f"{form['command'][0]} {text[0][:20] if text else ''}".strip()
+            words = (form.get("text") or [""])[0].split()
+            # Only a known subcommand: anything else typed there could be a pasted secret.
+            sub = words[0].lower() if words else ""
+            shown = sub if sub in subcommands else "(other)" if sub else ""
+            return f"{form['command'][0]} {shown}".strip()
         payload: dict[str, Any] = json.loads((form.get("payload") or ["{}"])[0])
     except (UnicodeDecodeError, json.JSONDecodeError):
         return "unparsable"
@@ -56,15 +59,19 @@ async def _access_log(request: web.Request, handler: Any) -> web.StreamResponse:
     started = time.perf_counter()
     response = await handler(request)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    what = describe(await request.read()) if request.path == EVENTS_PATH else request.path
+    known = request.app.get(_SUBCOMMANDS, frozenset())
+    what = describe(await request.read(), known) if request.path == EVENTS_PATH else request.path
     log.info("%s %s -> %s in %.1f ms", request.method, what, response.status, elapsed_ms)
     return response
 
 
 def build_web_app(bolt_app: AsyncApp) -> web.Application:
     """An aiohttp application serving ``bolt_app`` over Slack's HTTP mode."""
+    from handlers.commands import SUBCOMMANDS  # the names only, to log them
+
     web_app = web.Application(middlewares=[_access_log])
     web_app[_BOLT_APP] = bolt_app
+    web_app[_SUBCOMMANDS] = frozenset([*SUBCOMMANDS, "help"])
     web_app.add_routes([web.post(EVENTS_PATH, _slack_events), web.get("/healthz", _healthz)])
     return web_app
 

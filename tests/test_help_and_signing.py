@@ -100,3 +100,13 @@ async def test_an_unexpected_failure_gives_an_error_id_not_a_trace(
     error_id = said.split("`")[1]
     assert len(error_id) == 8 and "Traceback" not in said and "internal_error" not in said
     assert f"unhandled error [{error_id}]" in caplog.text  # the full trace is in the log
+
+
+def test_the_request_log_names_known_subcommands_only() -> None:
+    from bot.server import describe
+
+    known = frozenset({"help", "connect"})
+    assert describe(b"command=%2Fticket&text=connect+omnidesk", known) == "/ticket connect"
+    assert describe(b"command=%2Fticket&text=hunter2-my-key+x", known) == "/ticket (other)"
+    payload = b"payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A%5B%7B%22action_id%22%3A%22ticket.show%22%7D%5D%7D"
+    assert describe(payload, known) == "block_actions ticket.show"

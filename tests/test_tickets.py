@@ -346,3 +346,14 @@ async def test_a_modal_that_fails_after_its_ack_still_tells_the_user(
     assert told["user"] == "U0AGENT"
     assert told["text"].startswith(":x: Something went wrong on our side (error id `")
     assert sandboxes.omnidesk.tickets[ticket]["priority"] == "high"  # the change itself was made
+
+
+async def test_list_mine_keeps_the_backends_whose_lists_are_yours(
+    bot: BotUnderTest, agent: SlackUser
+) -> None:
+    await agent.command("list mine")
+    page = await _said(bot, 1)
+    text = _dump(page["blocks"])
+    assert "Omnidesk: `mine` is not available" in text
+    refs = _refs(page)
+    assert refs and all(r.startswith(("epixel:", "ispcrm:")) for r in refs)
