@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from urllib.parse import urlencode
 
@@ -108,5 +109,6 @@ def test_the_request_log_names_known_subcommands_only() -> None:
     known = frozenset({"help", "connect"})
     assert describe(b"command=%2Fticket&text=connect+omnidesk", known) == "/ticket connect"
     assert describe(b"command=%2Fticket&text=hunter2-my-key+x", known) == "/ticket (other)"
-    payload = b"payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A%5B%7B%22action_id%22%3A%22ticket.show%22%7D%5D%7D"
-    assert describe(payload, known) == "block_actions ticket.show"
+    payload = {"type": "block_actions", "actions": [{"action_id": "ticket.show"}]}
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    assert describe(body, known) == "block_actions ticket.show"
