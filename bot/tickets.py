@@ -24,8 +24,12 @@ log = logging.getLogger(__name__)
 
 # Page size used when gathering tickets from several backends for a merged list.
 _MERGE_PAGE = 50
-# Backends whose listing is already the acting user's own tickets (so `mine` is a no-op there).
-_OWN_LISTS = {"epixel", "ispcrm"}
+
+
+# Any of these means a backend can change tickets (so it is not read-only).
+_CHANGES = frozenset({Capability.CREATE, Capability.UPDATE, Capability.COMMENT,
+                      Capability.SET_STATUS, Capability.SET_PRIORITY, Capability.TAG,
+                      Capability.DELETE})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ async def backend_for(store: Store, backends: Backends, actor: Actor, key: str) 
 def require(backend: BaseBackend, capability: Capability, what: str) -> None:
     """Raise a clear UnsupportedOperationError when ``backend`` cannot do ``what``."""
     if not backend.supports(capability):
-        extra = " Its tickets are read-only here." if backend.key == "ispcrm" else ""
+        read_only = not backend.capabilities & _CHANGES
+        extra = " Its tickets are read-only here." if read_only else ""
         raise UnsupportedOperationError(f"{backend.label} does not support {what}.{extra}")
 
 
@@ -85,8 +90,12 @@ async def list_tickets(
             "ISPCRM with `/ticket connect`."
         )
     warnings: list[str] = []
+    if query.text:
+        for key in [k for k, c in clients.items() if not c.supports(Capability.SEARCH)]:
+            warnings.append(f"{label(key)} cannot search, so it is left out.")
+            del clients[key]
     if mine:
-        for key in [k for k in clients if k not in _OWN_LISTS]:
+        for key in [k for k, c in clients.items() if not c.supports(Capability.OWN_TICKETS)]:
             warnings.append(
                 f"{label(key)}: `mine` is not available (its API has no per-agent "
                 "filter), so it is left out."

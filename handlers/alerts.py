@@ -20,6 +20,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts import CHANNEL_GONE, change_alert
+from bot.backends.base import Capability
 from bot.backends.questionpro import QuestionProBackend
 from bot.blocks import as_dicts
 from bot.blocks.alerts import digest_messages
@@ -30,7 +31,7 @@ from bot.errors import NotConnectedError, UserInputError
 from bot.ids import FIELD_ACTION, Action, Callback
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription
-from bot.tickets import Actor
+from bot.tickets import Actor, backend_for, require
 from handlers.common import metadata as read_metadata
 from handlers.common import team_and_user, view_values
 from handlers.create import open_create
@@ -75,6 +76,8 @@ async def _subscribe(inv: Invocation) -> None:
     stamp = await services.store.credentials_stamp(inv.team_id, inv.user_id, "questionpro")
     if stamp is None:
         raise NotConnectedError("questionpro")
+    backend = await backend_for(services.store, services.backends, inv.actor, "questionpro")
+    require(backend, Capability.DETRACTORS, "detractor alerts")
     existing = await services.alerts.for_channel(inv.team_id, channel)
     if any(s.segment_id == wanted.get("segment_id") for s in existing):
         raise UserInputError("This channel already gets those alerts: see `/ticket subscriptions`.")

@@ -22,9 +22,9 @@ from bot.credentials import check_backend
 from bot.errors import BackendValidationError, BotError, UserInputError
 from bot.ids import Action, Callback
 from bot.keys import label
-from bot.models import NewTicket, Ticket
+from bot.models import NewTicket, Ticket, TicketRef
 from bot.services import Services
-from bot.tickets import Actor, backend_for
+from bot.tickets import Actor, backend_for, require
 from handlers.common import metadata as read_metadata
 from handlers.common import selected_option, team_and_user, tell_user, view_values
 from handlers.errors import guarded
@@ -44,16 +44,15 @@ async def creatable(services: Services, actor: Actor) -> list[str]:
     ]
 
 
-def _warm_categories(services: Services, actor: Actor, backend_key: str | None) -> None:
+async def _warm_categories(services: Services, actor: Actor, backend_key: str | None) -> None:
+    """Start loading the category list the form's picker will ask for, if the backend has one."""
     if backend_key is None:
         return
-
-    async def fetch() -> list[Any]:
-        backend = await backend_for(services.store, services.backends, actor, backend_key)
-        return await backend.categories()
-
-    if backend_key == "epixel":
-        services.options.warm((actor.team_id, actor.user_id, backend_key, "categories"), fetch)
+    backend = await backend_for(services.store, services.backends, actor, backend_key)
+    if backend.supports(Capability.CATEGORIES):
+        services.options.warm(
+            (actor.team_id, actor.user_id, backend_key, "categories"), backend.categories
+        )
 
 
 async def open_create(
@@ -86,7 +85,7 @@ async def open_create(
             private_metadata=metadata(backend=backend, values=_carry(values), **context),
         ),
     )
-    _warm_categories(services, actor, backend)
+    await _warm_categories(services, actor, backend)
 
 
 def _carry(values: dict[str, Any]) -> dict[str, Any] | None:
@@ -168,66 +167,48 @@ async def pick_backend(
             private_metadata=metadata(**meta),
         ),
     )
-    _warm_categories(services, actor, backend)
+    await _warm_categories(services, actor, backend)
+
+
+async def _answer_options(
+    ack: AsyncAck, body: dict, services: Services, backend_key: str, kind: str
+) -> None:
+    """Answer Slack's options request from the list loaded when the form opened."""
+    actor = Actor(*team_and_user(body))
+
+    async def fetch() -> list[Any]:
+        backend = await backend_for(services.store, services.backends, actor, backend_key)
+        require(backend, Capability.CATEGORIES if kind == "categories" else Capability.TAG, kind)
+        return await (backend.categories() if kind == "categories" else backend.tags())
+
+    try:
+        items = await services.options.get(
+            (actor.team_id, actor.user_id, backend_key, kind), fetch, wait=2.0
+        )
+    except (BotError, TimeoutError):
+        text = f"{label(backend_key)} is not answering; close and try again"
+        await ack(options=[{"text": {"type": "plain_text", "text": clip(text, 75)}, "value": "-"}])
+        return
+    typed = (body.get("value") or "").lower()
+    await ack(
+        options=[
+            {"text": {"type": "plain_text", "text": clip(item.name, 75)}, "value": item.id}
+            for item in items
+            if typed in item.name.lower()
+        ][:100]
+    )
 
 
 async def category_options(ack: AsyncAck, body: dict, services: Services) -> None:
-    """Slack asks for the category options; the answer is the ack itself."""
-    actor = Actor(*team_and_user(body))
-
-    async def fetch() -> list[Any]:
-        backend = await backend_for(services.store, services.backends, actor, "epixel")
-        return await backend.categories()
-
-    key = (actor.team_id, actor.user_id, "epixel", "categories")
-    try:
-        categories = await services.options.get(key, fetch, wait=2.0)
-    except (BotError, TimeoutError):
-        await ack(
-            options=[
-                {
-                    "text": {
-                        "type": "plain_text",
-                        "text": "Epixel is not answering; close and try again",
-                    },
-                    "value": "-",
-                }
-            ]
-        )
-        return
-    typed = (body.get("value") or "").lower()
-    await ack(
-        options=[
-            {"text": {"type": "plain_text", "text": clip(c.name, 75)}, "value": c.id}
-            for c in categories
-            if typed in c.name.lower()
-        ][:100]
-    )
+    """The create form's category picker; the backend is the one the form was opened for."""
+    backend_key = read_metadata(body.get("view") or {}).get("backend") or ""
+    await _answer_options(ack, body, services, backend_key, "categories")
 
 
 async def tag_options(ack: AsyncAck, body: dict, services: Services) -> None:
-    """Options of the tags modal, from the list loaded when it opened."""
-    actor = Actor(*team_and_user(body))
-
-    async def fetch() -> list[Any]:
-        backend = await backend_for(services.store, services.backends, actor, "epixel")
-        return await backend.tags()
-
-    try:
-        tags = await services.options.get(
-            (actor.team_id, actor.user_id, "epixel", "tags"), fetch, wait=2.0
-        )
-    except (BotError, TimeoutError):
-        await ack(options=[])
-        return
-    typed = (body.get("value") or "").lower()
-    await ack(
-        options=[
-            {"text": {"type": "plain_text", "text": clip(t.name, 75)}, "value": t.id}
-            for t in tags
-            if typed in t.name.lower()
-        ][:100]
-    )
+    """The tags form's picker; the backend is the ticket's."""
+    ref = TicketRef.parse(read_metadata(body.get("view") or {}).get("ref") or "")
+    await _answer_options(ack, body, services, ref.backend, "tags")
 
 
 def _local_errors(backend: str, values: dict[str, Any], services: Services) -> dict[str, str]:
@@ -283,7 +264,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
     view, actor = body["view"], Actor(*team_and_user(body))
     meta, values = read_metadata(view), view_values(view)
     backend_key = meta.get("backend")
-    if backend_key not in {"epixel", "omnidesk"}:
+    if backend_key is None:  # the submit button only shows once a backend is picked
         await ack(response_action="errors", errors={})
         return
     errors = _local_errors(backend_key, values, services)

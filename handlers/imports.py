@@ -13,6 +13,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.backends.base import Capability
 from bot.backends.questionpro import QuestionProBackend, encode_contact
 from bot.blocks import as_dicts
 from bot.blocks.forms import done_modal, loading_modal, metadata
@@ -24,12 +25,12 @@ from bot.blocks.imports import (
     progress_text,
     report_blocks,
 )
-from bot.errors import BotError, NotConnectedError, UserInputError
+from bot.errors import BotError, UserInputError
 from bot.ids import Action, Callback
 from bot.import_jobs import ImportJob, run_import
 from bot.importer import TEMPLATE, ImportFileError, check_file
 from bot.services import Services
-from bot.tickets import Actor, backend_for
+from bot.tickets import Actor, backend_for, require
 from handlers.common import metadata as read_metadata
 from handlers.common import team_and_user, tell_user, view_values
 from handlers.errors import guarded
@@ -71,8 +72,8 @@ async def _import(inv: Invocation) -> None:
         raise UserInputError(
             "Use `/ticket import`, `/ticket import template` or `/ticket import history`."
         )
-    if await inv.services.store.credentials_stamp(inv.team_id, inv.user_id, "questionpro") is None:
-        raise NotConnectedError("questionpro")
+    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, "questionpro")
+    require(backend, Capability.IMPORT_TRANSACTIONS, "importing transactions")
     await inv.client.views_open(
         trigger_id=inv.body["trigger_id"],
         view=import_modal(

@@ -263,8 +263,8 @@ async def submit_comment(
         view=loading_modal("Comment", "Adding your comment…", Callback.COMMENT),
     )
     ref = TicketRef.parse(meta["ref"])
+    backend = await _backend(services, body, ref)  # a store read; its errors go to the user
     try:
-        backend = await _backend(services, body, ref)
         upload = await services.files.download(files[0], MAX_ATTACHMENT_BYTES) if files else None
         await backend.add_comment(ref.id, text, upload)
     except BotError as exc:
@@ -272,7 +272,7 @@ async def submit_comment(
             view_id=view["id"],
             view=comment_modal(
                 str(ref),
-                with_file=bool(files) or ref.backend == "epixel",
+                with_file=backend.supports(Capability.ATTACH),
                 private_metadata=view["private_metadata"],
                 notice=f":warning: {exc.user_message()}",
                 values={"comment": text},

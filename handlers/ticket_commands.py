@@ -222,8 +222,23 @@ async def _batch(inv: Invocation) -> None:
     await inv.say(bulk_result_text(f"Applied {done}", result, key))
 
 
+async def _first_able(inv: Invocation, capability: Capability) -> str:
+    """The first of the user's connected backends that can do ``capability``."""
+    connected = await inv.services.store.list_credentials(inv.team_id, inv.user_id)
+    for key, creds in connected.items():
+        if inv.services.backends.for_credentials(creds).supports(capability):
+            return key
+    raise UserInputError(
+        "None of your connected accounts can do that; `/ticket help` says which can."
+    )
+
+
 async def _solve_unfinished(inv: Invocation) -> None:
-    key = check_backend(inv.args[0]) if inv.args else "omnidesk"
+    key = (
+        check_backend(inv.args[0])
+        if inv.args
+        else await _first_able(inv, Capability.SOLVE_UNFINISHED)
+    )
     backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
     require(backend, Capability.SOLVE_UNFINISHED, "solving all unfinished tickets")
     await inv.say(

@@ -383,10 +383,7 @@ async def test_an_interrupted_baseline_resumes_where_it_stopped(
 ) -> None:
     sandboxes.questionpro.add_detractors(260)  # 300 in all: three pages
     sandboxes.questionpro.calls_per_minute = 2  # the third page is refused for a minute
-    await cx.command("subscribe detractors segment:999")
-    await bot.slack.wait_for("chat.postMessage")
-    (sub,) = await bot.services.alerts.for_channel(TEAM, CHANNEL)
-    await poller.poll(sub.id)
+    sub = await subscribed(bot, cx, poller)  # its first poll stops at page 3
     stopped = await bot.services.alerts.get(sub.id)
     assert stopped is not None and (stopped.baseline_page, stopped.baseline_done) == (2, False)
     sandboxes.questionpro.calls_per_minute = 300

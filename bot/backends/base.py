@@ -49,7 +49,7 @@ class Capability(StrEnum):
     DOWNLOAD_ATTACHMENT = "download_attachment"
     DETRACTORS = "detractors"
     IMPORT_TRANSACTIONS = "import_transactions"
-    BULK = "bulk"  # set_status / set_priority take several ids in one call
+    OWN_TICKETS = "own_tickets"  # the listing is already the acting user's own tickets
 
 
 @runtime_checkable

@@ -131,6 +131,7 @@ class EpixelBackend(BaseBackend):
             Capability.TAG,
             Capability.CATEGORIES,
             Capability.DOWNLOAD_ATTACHMENT,
+            Capability.OWN_TICKETS,
         }
     )
     statuses = STATUSES

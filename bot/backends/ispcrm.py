@@ -76,7 +76,9 @@ class IspcrmBackend(BaseBackend):
     """One subscriber's tickets. The API offers no changes, so neither does ticketbot."""
 
     key: ClassVar[str] = KEY
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.LIST, Capability.SHOW})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.LIST, Capability.SEARCH, Capability.SHOW, Capability.OWN_TICKETS}
+    )
     statuses = STATUSES
     priorities = PRIORITIES
 

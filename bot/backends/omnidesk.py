@@ -191,7 +191,6 @@ class OmnideskBackend(BaseBackend):
             Capability.BATCH,
             Capability.UNLINK_CUSTOMER,
             Capability.SOLVE_UNFINISHED,
-            Capability.BULK,
         }
     )
     statuses = STATUSES
