@@ -58,10 +58,18 @@ class ImportJob(BaseModel):
     def rows_with(self, status: str) -> int:
         return sum(c.rows for c in self.chunks if c.status == status)
 
+    def resumable(self, running: set[str]) -> bool:
+        """Whether "send the rest" has anything to do: rejected chunks, or an interrupted run."""
+        if self.id in running or self.state in {"checked", "cancelled"}:
+            return False
+        return self.state == "importing" or any(c.status == "failed" for c in self.chunks)
+
     @property
     def outcome(self) -> str:
         if self.state == "cancelled":
             return "cancelled"
+        if self.state == "importing":
+            return "importing or interrupted"
         if self.state != "done":
             return self.state
         if self.rows_with("failed") or self.rows_with("unknown"):

@@ -32,6 +32,9 @@ class Services:
     alerts: AlertStore
     imports: ImportJobs
     options: OptionCache = field(default_factory=OptionCache)
+    # Import jobs sending right now in this process; a job marked "importing" that is not here
+    # was interrupted (a restart) and may be resumed.
+    running_imports: set[str] = field(default_factory=set)
 
     @property
     def verifier(self) -> CredentialVerifier:

@@ -27,9 +27,17 @@ _MERGE_PAGE = 50
 
 
 # Any of these means a backend can change tickets (so it is not read-only).
-_CHANGES = frozenset({Capability.CREATE, Capability.UPDATE, Capability.COMMENT,
-                      Capability.SET_STATUS, Capability.SET_PRIORITY, Capability.TAG,
-                      Capability.DELETE})  # fmt: skip
+_CHANGES = frozenset(
+    {
+        Capability.CREATE,
+        Capability.UPDATE,
+        Capability.COMMENT,
+        Capability.SET_STATUS,
+        Capability.SET_PRIORITY,
+        Capability.TAG,
+        Capability.DELETE,
+    }
+)
 
 
 @dataclass(frozen=True)

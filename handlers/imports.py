@@ -66,7 +66,8 @@ async def _import(inv: Invocation) -> None:
         return
     if what == "history":
         jobs = await inv.services.imports.for_user(inv.team_id, inv.user_id)
-        await inv.say(f"{len(jobs)} import(s)", as_dicts(history_blocks(jobs)))
+        resumable = {j.id for j in jobs if j.resumable(inv.services.running_imports)}
+        await inv.say(f"{len(jobs)} import(s)", as_dicts(history_blocks(jobs, resumable)))
         return
     if what:
         raise UserInputError(
@@ -219,6 +220,7 @@ async def _send(
         services.store, services.backends, Actor(job.team_id, job.user_id), "questionpro"
     )
     assert isinstance(backend, QuestionProBackend)
+    require(backend, Capability.IMPORT_TRANSACTIONS, "importing transactions")
     if job.progress_ts is None:
         dm = await client.chat_postMessage(channel=job.user_id, text=progress_text(job))
         job.progress_channel, job.progress_ts = str(dm["channel"]), str(dm["ts"])
@@ -237,7 +239,11 @@ async def _send(
             blocks=blocks,
         )
 
-    await run_import(services.imports, job, backend, progress, only)
+    services.running_imports.add(job.id)
+    try:
+        await run_import(services.imports, job, backend, progress, only)
+    finally:
+        services.running_imports.discard(job.id)
 
 
 async def confirm(
@@ -254,16 +260,18 @@ async def confirm(
 
 
 async def retry(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
-    """Send again only the chunks QuestionPro rejected (never those whose outcome is unknown)."""
+    """Send what is left: chunks QuestionPro rejected, and after a restart those never sent.
+    Chunks whose outcome is unknown are never resent; nor is a job that is still running."""
     await ack()
-    job = await _job(services, body, state="done")
-    failed = {c.index for c in job.chunks if c.status == "failed"}
-    if not failed:
-        raise UserInputError("Nothing of that import is waiting to be sent again.")
+    job = await _job(services, body, state=None)
+    if not job.resumable(services.running_imports):
+        raise UserInputError(
+            "Nothing of that import is waiting to be sent (or it is still running)."
+        )
     for chunk in job.chunks:
-        if chunk.index in failed:
+        if chunk.status == "failed":
             chunk.status, chunk.message = "pending", ""
-    await _send(services, client, job, failed)
+    await _send(services, client, job, None)
 
 
 async def cancel(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:

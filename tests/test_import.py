@@ -8,6 +8,7 @@ import pytest
 
 from bot.credentials import QuestionProCredentials
 from bot.ids import Action, Callback
+from bot.import_jobs import Chunk
 from bot.importer import TEMPLATE
 from bot.sandbox import questionpro
 from bot.sandbox.run import Sandboxes
@@ -251,3 +252,30 @@ async def test_the_form_needs_a_segment_and_one_source(
             "file": "Attach a CSV file, or paste the CSV below.",
         },
     }
+
+
+async def test_an_import_interrupted_by_a_restart_can_send_the_rest(
+    bot: BotUnderTest, manager: SlackUser, sandboxes: Sandboxes
+) -> None:
+    await check(bot, manager, csv_rows(2_500))
+    preview = (await bot.slack.wait_for("chat.postEphemeral"))[-1]
+    job_id = button(preview, Action.IMPORT_CONFIRM)["value"]
+    # The process died after the first chunk: the record says so, the rest was never sent.
+    job = await bot.services.imports.get(job_id)
+    assert job is not None
+    job.state = "importing"
+    job.chunks = [
+        Chunk(index=0, first_line=2, last_line=1001, rows=1000, status="ok", imported=1000)
+    ]
+    await bot.services.imports.save(job)
+    sandboxes.questionpro.imported.extend({"email": f"already{i}"} for i in range(1000))
+
+    await manager.command("import history")
+    history = (await bot.slack.wait_for("response_url", count=1))[-1]
+    resume = next(b["accessory"] for b in history["blocks"] if b.get("accessory"))
+    assert resume["text"]["text"] == "Send the rest" and resume["value"] == job_id
+    await manager.click(resume["action_id"], resume["value"])
+    report = (await bot.slack.wait_for("chat.update", count=3))[-1]
+    assert "imported 2,500 of 2,500 contacts" in json.dumps(report["blocks"])
+    assert len(sandboxes.questionpro.requests_to("transactions/import")) == 2  # chunks 2 and 3
+    assert len(sandboxes.questionpro.imported) == 2_500

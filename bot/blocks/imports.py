@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import date
 from typing import Any
 
@@ -188,18 +189,26 @@ def report_blocks(job: ImportJob) -> list[Block]:
     return blocks
 
 
-def history_blocks(jobs: Sequence[ImportJob]) -> list[Block]:
+def history_blocks(
+    jobs: Sequence[ImportJob], resumable: AbstractSet[str] = frozenset()
+) -> list[Block]:
+    """The user's imports, newest first; one with something left to send gets a button."""
     if not jobs:
         return [SectionBlock(text=MarkdownTextObject(text="You have not imported anything yet."))]
-    lines = [
-        f"• <!date^{int(j.created_at.timestamp())}^{{date_short}} {{time}}|"
-        f"{j.created_at:%Y-%m-%d %H:%M}> "
-        f"*{escape(j.file_name)}*: {j.rows:,} rows, {j.valid:,} valid, {j.imported:,} imported "
-        f"({j.outcome})"
-        for j in jobs
-    ]
-    return [
-        SectionBlock(
-            text=MarkdownTextObject(text=clip("*Your imports*\n" + "\n".join(lines), SECTION_TEXT))
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text="*Your imports*"))]
+    for job in jobs[:40]:
+        when = job.created_at
+        stamp = f"<!date^{int(when.timestamp())}^{{date_short}} {{time}}|{when:%Y-%m-%d %H:%M}>"
+        text = (
+            f"{stamp} *{escape(job.file_name)}*: {job.rows:,} rows, {job.valid:,} valid, "
+            f"{job.imported:,} imported ({job.outcome})"
         )
-    ]
+        button = None
+        if job.id in resumable:
+            button = ButtonElement(
+                text="Send the rest", action_id=Action.IMPORT_RETRY, value=job.id
+            )
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT)), accessory=button)
+        )
+    return blocks
