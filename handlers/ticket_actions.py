@@ -6,11 +6,13 @@ channel shows the ticket as it is now.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -215,10 +217,24 @@ async def open_choice(
         f"changing {kind}",
     )
     choices = backend.statuses if kind == "status" else backend.priorities
-    await client.views_open(
-        trigger_id=body["trigger_id"],
-        view=choice_modal(kind, str(ref), choices, None, _modal_metadata(body, str(ref))),
+    meta = _modal_metadata(body, str(ref))
+    opened = await client.views_open(
+        trigger_id=body["trigger_id"], view=choice_modal(kind, str(ref), choices, None, meta)
     )
+    # Usable at once; the current value is preselected when the ticket arrives.
+    try:
+        ticket = await backend.get_ticket(ref.id)
+    except BotError:
+        return  # the form works without it; saving will report any real problem
+    current = ticket.status if kind == "status" else ticket.priority
+    if current is not None:
+        view = opened["view"]
+        with contextlib.suppress(SlackApiError):  # e.g. the form was closed meanwhile
+            await client.views_update(
+                view_id=view["id"],
+                hash=view.get("hash"),
+                view=choice_modal(kind, str(ref), choices, current.value, meta),
+            )
 
 
 async def open_tags(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:

@@ -162,8 +162,12 @@ async def test_close_button_and_priority_modal_update_the_message(
     assert ticket["status"] == "solved"
     assert Action.TICKET_REOPEN in _buttons(redrawn)
 
+    before = ticket["priority"]
     await agent.click(Action.TICKET_PRIORITY, ref)
     modal = (await bot.slack.wait_for("views.open"))[-1]["view"]
+    current = (await bot.slack.wait_for("views.update"))[-1]["view"]
+    select = next(b for b in current["blocks"] if b["type"] == "input")["element"]
+    assert select["initial_option"]["value"] == before  # the ticket's priority, preselected
     await agent.submit(modal, {"priority": "urgent"})
     redrawn = await _said(bot, 2)
     assert ticket["priority"] == "urgent"
@@ -340,6 +344,7 @@ async def test_a_modal_that_fails_after_its_ack_still_tells_the_user(
     ticket = next(iter(sandboxes.omnidesk.tickets))
     await agent.click(Action.TICKET_PRIORITY, f"omnidesk:{ticket}")
     modal = (await bot.slack.wait_for("views.open"))[-1]["view"]
+    await bot.slack.wait_for("views.update")  # the current priority, preselected
     bot.slack.fail("views.update", "internal_error")
     await agent.submit(modal, {"priority": "high"})
     told = (await bot.slack.wait_for("chat.postEphemeral"))[-1]
