@@ -289,7 +289,7 @@ async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: 
     contact = d.email + (f", {d.phone}" if d.phone else "")
     values = {
         "subject": clip(f"Detractor ({d.rating or '?'}/10): {d.comment or d.email}", 150),
-        "comment": f"{d.comment}\n\nCustomer: {contact}\nRating: {d.rating or 'none'}\n"
+        "body": f"{d.comment}\n\nCustomer: {contact}\nRating: {d.rating or 'none'}\n"
         f"QuestionPro ticket {d.ticket_id}, response {d.response_id}",
     }
     await open_create(

@@ -4,7 +4,7 @@ Slack's options request (answered in its ack, by Slack's design) is served witho
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Capability
-from bot.backends.epixel import MAX_ATTACHMENT_BYTES
+from bot.backends.forms import FormField, check_values, file_field, new_ticket
 from bot.blocks import as_dicts
 from bot.blocks.forms import create_modal, done_modal, loading_modal, metadata
 from bot.blocks.help import Usage
@@ -29,9 +29,6 @@ from handlers.common import metadata as read_metadata
 from handlers.common import selected_option, team_and_user, tell_user, view_values
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
-
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-NUMERIC_FIELDS = ("brandID", "channelID", "assignedGroupID", "formID")
 
 
 async def creatable(services: Services, actor: Actor) -> list[str]:
@@ -81,6 +78,7 @@ async def open_create(
         view=create_modal(
             choices,
             backend,
+            await _fields(services, actor, backend),
             values=values,
             private_metadata=metadata(backend=backend, values=_carry(values), **context),
         ),
@@ -91,9 +89,7 @@ async def open_create(
 def _carry(values: dict[str, Any]) -> dict[str, Any] | None:
     # A message's text and link travel with the modal so switching backend keeps them.
     kept = {
-        k: clip(str(v), 1200)
-        for k, v in values.items()
-        if k in {"subject", "comment", "source_link"}
+        k: clip(str(v), 1200) for k, v in values.items() if k in {"subject", "body", "source_link"}
     }
     return kept or None
 
@@ -133,7 +129,7 @@ async def from_message(
     first_line = next((line for line in text.splitlines() if line.strip()), "Ticket from Slack")
     values = {
         "subject": clip(first_line, 150),
-        "comment": f"{text}\n\nFrom Slack: {link}",
+        "body": f"{text}\n\nFrom Slack: {link}",
         "source_link": link,
     }
     await open_create(
@@ -163,6 +159,7 @@ async def pick_backend(
         view=create_modal(
             await creatable(services, actor),
             backend,
+            await _fields(services, actor, backend),
             values=values,
             private_metadata=metadata(**meta),
         ),
@@ -211,52 +208,21 @@ async def tag_options(ack: AsyncAck, body: dict, services: Services) -> None:
     await _answer_options(ack, body, services, ref.backend, "tags")
 
 
-def _local_errors(backend: str, values: dict[str, Any], services: Services) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    if backend == "epixel":
-        if not (values.get("subject") or "").strip():
-            errors["subject"] = "Give the ticket a subject."
-        if values.get("category") in (None, "-"):
-            errors["category"] = "Pick a category."
-        for file in values.get("attachment") or []:
-            try:
-                services.files.check_size(file, MAX_ATTACHMENT_BYTES)
-            except BotError as exc:
-                errors["attachment"] = exc.user_message()
-    elif backend == "omnidesk":
-        if not (values.get("title") or "").strip():
-            errors["title"] = "Give the ticket a title."
-        if values.get("from") and not EMAIL.match(values["from"].strip()):
-            errors["from"] = "Enter an email address like customer@example.com."
-        errors.update(
-            {
-                name: "Enter a number, or leave it empty."
-                for name in NUMERIC_FIELDS
-                if values.get(name) and not values[name].strip().isdigit()
-            }
-        )
-    return errors
+async def _fields(services: Services, actor: Actor, backend_key: str | None) -> Sequence[FormField]:
+    """The create form the backend declares (a store read to find the client, no backend call)."""
+    if backend_key is None:
+        return ()
+    return (await backend_for(services.store, services.backends, actor, backend_key)).create_form
 
 
-async def _new_ticket(backend: str, values: dict[str, Any], services: Services) -> NewTicket:
-    if backend == "epixel":
-        files = values.get("attachment") or []
-        upload = await services.files.download(files[0], MAX_ATTACHMENT_BYTES) if files else None
-        return NewTicket(
-            subject=values["subject"].strip(),
-            body=values.get("comment") or "",
-            priority=values.get("priority") or "2",
-            category=values.get("category"),
-            attachment=upload,
-        )
-    return NewTicket(
-        subject=values["title"].strip(),
-        requester=values.get("from"),
-        requester_name=values.get("fromName"),
-        recipient=values.get("to"),
-        direction=values.get("direction"),
-        extra={k: values[k].strip() for k in NUMERIC_FIELDS if values.get(k)},
-    )
+async def _new_ticket(
+    fields: Sequence[FormField], values: dict[str, Any], services: Services
+) -> NewTicket:
+    spec, files = file_field(fields), []
+    if spec is not None:
+        files = values.get(spec.name) or []
+    upload = await services.files.download(files[0], spec.max_bytes) if spec and files else None
+    return new_ticket(fields, values, upload)
 
 
 async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
@@ -267,7 +233,8 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
     if backend_key is None:  # the submit button only shows once a backend is picked
         await ack(response_action="errors", errors={})
         return
-    errors = _local_errors(backend_key, values, services)
+    fields = await _fields(services, actor, backend_key)
+    errors = check_values(fields, values)
     if errors:
         await ack(response_action="errors", errors=errors)
         return
@@ -277,17 +244,22 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
     )
     try:
         backend = await backend_for(services.store, services.backends, actor, backend_key)
-        ticket = await backend.create_ticket(await _new_ticket(backend_key, values, services))
+        ticket = await backend.create_ticket(await _new_ticket(fields, values, services))
     except BotError as exc:
-        shown = {**values, "category": selected_option(view, "category")}
-        fields = exc.fields if isinstance(exc, BackendValidationError) else {}
+        # A picked option is shown again as it was (value and text), everything else as typed.
+        shown = {
+            **values,
+            **{f.name: selected_option(view, f.name) for f in fields if f.kind == "categories"},
+        }
+        refused = exc.fields if isinstance(exc, BackendValidationError) else {}
         await client.views_update(
             view_id=view["id"],
             view=create_modal(
                 await creatable(services, actor),
                 backend_key,
+                fields,
                 values=shown,
-                errors={k: " ".join(v) for k, v in fields.items()},
+                errors={k: " ".join(v) for k, v in refused.items()},
                 notice=f":warning: {exc.user_message()}",
                 private_metadata=view["private_metadata"],
             ),

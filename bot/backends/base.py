@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
+from bot.backends.forms import FormField
 from bot.errors import UnsupportedOperationError, UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.models import (
@@ -90,6 +91,7 @@ class BaseBackend:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     statuses: ClassVar[Sequence[Status]] = ()
     priorities: ClassVar[Sequence[Priority]] = ()
+    create_form: ClassVar[Sequence[FormField]] = ()  # the fields of `/ticket create`
 
     @property
     def label(self) -> str:

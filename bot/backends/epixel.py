@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.backends.base import BaseBackend, Capability
+from bot.backends.forms import FormField
 from bot.backends.http import (
     BackendHTTP,
     LoginSession,
@@ -136,6 +137,27 @@ class EpixelBackend(BaseBackend):
     )
     statuses = STATUSES
     priorities = PRIORITIES
+    create_form = (
+        FormField("subject", "Subject", "subject", required=True, max_length=MAX_SUBJECT),
+        FormField(
+            "priority",
+            "Priority",
+            "priority",
+            "select",
+            default="2",
+            options=tuple((p.value, p.label) for p in PRIORITIES),
+        ),
+        FormField("category", "Category", "category", "categories", required=True),
+        FormField("comment", "Description", "body", "multiline", required=True),
+        FormField(
+            "attachment",
+            "Attachment",
+            "attachment",
+            "file",
+            max_bytes=MAX_ATTACHMENT_BYTES,
+            hint="One file, at most 2 MiB (Epixel's limit).",
+        ),
+    )
 
     def __init__(self, http: BackendHTTP, creds: EpixelCredentials, tokens: TokenCache) -> None:
         self._http = http

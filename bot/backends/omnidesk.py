@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.backends.base import BaseBackend, Capability
+from bot.backends.forms import FormField
 from bot.backends.http import BackendHTTP, body_of, generic_error, parse_json
 from bot.credentials import OmnideskCredentials
 from bot.errors import (
@@ -62,6 +63,7 @@ STATUSES = (
     Status(value="solved", label="Solved", neutral=NeutralStatus.CLOSED),
     Status(value="closed", label="Closed", neutral=NeutralStatus.CLOSED),
 )
+_NUMBER_HINT = "A number from your Omnidesk settings; leave empty for the default."
 PRIORITIES = (
     Priority(value="low", label="Low", neutral=NeutralPriority.LOW),
     Priority(value="medium", label="Medium", neutral=NeutralPriority.MEDIUM),
@@ -195,6 +197,31 @@ class OmnideskBackend(BaseBackend):
     )
     statuses = STATUSES
     priorities = PRIORITIES
+    create_form = (
+        FormField("title", "Title", "subject", required=True, max_length=500),
+        FormField(
+            "from", "Customer email", "requester", "email", placeholder="customer@example.com"
+        ),
+        FormField("fromName", "Customer name", "requester_name"),
+        FormField("to", "To (your support address)", "recipient"),
+        FormField(
+            "direction",
+            "Direction",
+            "direction",
+            "select",
+            default="inbound",
+            options=(("inbound", "Inbound"), ("outbound", "Outbound")),
+        ),
+        *(
+            FormField(name, label, f"extra:{name}", "number", hint=_NUMBER_HINT)
+            for name, label in (
+                ("brandID", "Brand ID"),
+                ("channelID", "Channel ID"),
+                ("assignedGroupID", "Group ID"),
+                ("formID", "Form ID"),
+            )
+        ),
+    )
 
     def __init__(self, http: BackendHTTP, creds: OmnideskCredentials) -> None:
         self._http = http

@@ -26,13 +26,12 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.block_elements import FileInputElement
 from slack_sdk.models.views import View
 
+from bot.backends.forms import FormField
 from bot.blocks.limits import MODAL_BLOCKS, PRIVATE_METADATA, clip
 from bot.ids import FIELD_ACTION, Action, Callback
 from bot.ids import Block as BlockId
 from bot.keys import label
 from bot.models import Priority, Status, Tag
-
-MAX_SUBJECT = 500
 
 
 def metadata(**values: Any) -> str:
@@ -113,14 +112,16 @@ def _with_errors(blocks: list[Block], errors: Mapping[str, str]) -> list[Block]:
 def create_modal(
     choices: Sequence[str],
     backend: str | None,
+    fields: Sequence[FormField] = (),
     *,
     values: Mapping[str, Any] | None = None,
     errors: Mapping[str, str] | None = None,
     notice: str | None = None,
     private_metadata: str = "{}",
 ) -> View:
-    """Create a ticket: the backend first (those the user connected that can create), then its
-    fields. ``values`` and ``errors`` re-render a failed attempt with everything kept."""
+    """Create a ticket: the backend first (those the user connected that can create), then the
+    fields that backend declares. ``values`` and ``errors`` re-render a failed attempt intact;
+    values may also be keyed by NewTicket field (``subject``, ``body``) to prefill any backend."""
     values = values or {}
     options = [Option(value=k, text=label(k)) for k in choices]
     picker = ActionsBlock(
@@ -137,12 +138,9 @@ def create_modal(
     blocks: list[Block] = [picker]
     if notice:
         blocks.append(SectionBlock(block_id=BlockId.NOTICE, text=MarkdownTextObject(text=notice)))
-    if backend == "epixel":
-        blocks += _epixel_fields(values)
-    elif backend == "omnidesk":
-        blocks += _omnidesk_fields(values)
-    else:
+    if backend is None:
         blocks.append(_context("Pick where the ticket should go."))
+    blocks += [_field(spec, values.get(spec.name) or values.get(spec.target)) for spec in fields]
     if "source_link" in values:
         blocks.append(_context(f"From this message: {values['source_link']}"))
     blocks = _with_errors(blocks, errors or {})
@@ -158,74 +156,45 @@ def create_modal(
     )
 
 
-def _epixel_fields(values: Mapping[str, Any]) -> list[Block]:
-    category = values.get("category")
-    initial = (
-        Option(value=category["value"], text=category["text"])
-        if isinstance(category, dict)
-        else None
-    )
-    return [
-        _text_input("subject", "Subject", values.get("subject"), max_length=MAX_SUBJECT),
-        _select(
-            "priority",
-            "Priority",
-            [("1", "Low"), ("2", "Medium"), ("3", "High")],
-            values.get("priority") or "2",
-        ),
-        InputBlock(
-            block_id="category",
-            label="Category",
+def _field(spec: FormField, value: Any) -> Block:
+    optional = not spec.required
+    if spec.kind == "select":
+        return _select(
+            spec.name, spec.label, spec.options, value or spec.default, optional=optional
+        )
+    if spec.kind == "categories":
+        initial = (
+            Option(value=value["value"], text=value["text"]) if isinstance(value, dict) else None
+        )
+        return InputBlock(
+            block_id=spec.name,
+            label=spec.label,
+            optional=optional,
             element=ExternalDataSelectElement(
                 action_id=Action.CATEGORY_OPTIONS,
                 min_query_length=0,
                 initial_option=initial,
-                placeholder="Type to search categories",
+                placeholder="Type to search",
             ),
-        ),
-        _text_input("comment", "Description", values.get("comment"), multiline=True),
-        InputBlock(
-            block_id="attachment",
-            label="Attachment",
+        )
+    if spec.kind == "file":
+        return InputBlock(
+            block_id=spec.name,
+            label=spec.label,
             optional=True,
-            hint="One file, at most 2 MiB (Epixel's limit).",
+            hint=spec.hint,
             element=FileInputElement(action_id=FIELD_ACTION, max_files=1),
-        ),
-    ]
-
-
-def _omnidesk_fields(values: Mapping[str, Any]) -> list[Block]:
-    numbers = "A number from your Omnidesk settings; leave empty for the default."
-    return [
-        _text_input("title", "Title", values.get("title") or values.get("subject"), max_length=500),
-        _text_input(
-            "from",
-            "Customer email",
-            values.get("from"),
-            optional=True,
-            placeholder="customer@example.com",
-        ),
-        _text_input("fromName", "Customer name", values.get("fromName"), optional=True),
-        _text_input("to", "To (your support address)", values.get("to"), optional=True),
-        _select(
-            "direction",
-            "Direction",
-            [("inbound", "Inbound"), ("outbound", "Outbound")],
-            values.get("direction") or "inbound",
-        ),
-        _text_input("brandID", "Brand ID", values.get("brandID"), optional=True, hint=numbers),
-        _text_input(
-            "channelID", "Channel ID", values.get("channelID"), optional=True, hint=numbers
-        ),
-        _text_input(
-            "assignedGroupID",
-            "Group ID",
-            values.get("assignedGroupID"),
-            optional=True,
-            hint=numbers,
-        ),
-        _text_input("formID", "Form ID", values.get("formID"), optional=True, hint=numbers),
-    ]
+        )
+    return _text_input(
+        spec.name,
+        spec.label,
+        value if isinstance(value, str) else None,
+        optional=optional,
+        multiline=spec.kind == "multiline",
+        max_length=spec.max_length,
+        hint=spec.hint,
+        placeholder=spec.placeholder,
+    )
 
 
 def comment_modal(
