@@ -6,12 +6,12 @@ The rest of ticketbot asks ``capabilities`` before offering an operation, never 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 from bot.backends.forms import FormField
-from bot.errors import UnsupportedOperationError, UserInputError
+from bot.errors import BackendError, UnsupportedOperationError, UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.models import (
     BulkResult,
@@ -169,3 +169,19 @@ def _resolve(text: str, choices: Sequence[V], what: str, label: str) -> V:
             return choice
     valid = ", ".join(f"`{c.label.lower()}`" for c in choices) or "none"
     raise UserInputError(f"`{text}` is not a {label} {what}. Valid values: {valid}.")
+
+
+async def one_by_one(
+    ticket_ids: Sequence[str], action: Callable[[str], Awaitable[object]]
+) -> BulkResult:
+    """Run ``action`` per ticket, for backends without bulk endpoints; collect what failed."""
+    succeeded: list[str] = []
+    failed: dict[str, str] = {}
+    for ticket_id in ticket_ids:
+        try:
+            await action(ticket_id)
+        except BackendError as exc:
+            failed[ticket_id] = exc.message
+        else:
+            succeeded.append(ticket_id)
+    return BulkResult(succeeded=succeeded, failed=failed)

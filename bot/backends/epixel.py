@@ -9,18 +9,18 @@ has typos such as ``creat/support/ticket/``).
 
 from __future__ import annotations
 
-import email.message
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import httpx
 
-from bot.backends.base import BaseBackend, Capability
+from bot.backends.base import BaseBackend, Capability, one_by_one
 from bot.backends.forms import FormField
 from bot.backends.http import (
     BackendHTTP,
     LoginSession,
     TokenCache,
+    attachment_filename,
     body_of,
     generic_error,
     parse_json,
@@ -119,22 +119,13 @@ class EpixelBackend(BaseBackend):
     """Support tickets for one Epixel user."""
 
     key: ClassVar[str] = KEY
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.LIST,
-            Capability.SEARCH,
-            Capability.SHOW,
-            Capability.CREATE,
-            Capability.COMMENT,
-            Capability.ATTACH,
-            Capability.SET_STATUS,
-            Capability.SET_PRIORITY,
-            Capability.TAG,
-            Capability.CATEGORIES,
-            Capability.DOWNLOAD_ATTACHMENT,
-            Capability.OWN_TICKETS,
-        }
-    )
+    # fmt: off
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({
+        Capability.LIST, Capability.SEARCH, Capability.SHOW, Capability.CREATE, Capability.COMMENT,
+        Capability.ATTACH, Capability.SET_STATUS, Capability.SET_PRIORITY, Capability.TAG,
+        Capability.CATEGORIES, Capability.DOWNLOAD_ATTACHMENT, Capability.OWN_TICKETS,
+    })
+    # fmt: on
     statuses = STATUSES
     priorities = PRIORITIES
     create_form = (
@@ -375,7 +366,7 @@ class EpixelBackend(BaseBackend):
 
         response = await self._session.run(send)
         return Download(
-            filename=_filename(response) or f"attachment-{attachment_id}",
+            filename=attachment_filename(response) or f"attachment-{attachment_id}",
             content=response.content,
             content_type=response.headers.get("Content-Type", "application/octet-stream"),
         )
@@ -384,7 +375,7 @@ class EpixelBackend(BaseBackend):
 
     async def set_status(self, ticket_ids: Sequence[str], status: Status) -> BulkResult:
         target = STATUS_TO_CLOSE if status.neutral is NeutralStatus.CLOSED else STATUS_TO_OPEN
-        return await _each(ticket_ids, lambda tid: self.change_status(tid, target))
+        return await one_by_one(ticket_ids, lambda tid: self.change_status(tid, target))
 
     async def set_priority(self, ticket_ids: Sequence[str], priority: Priority) -> BulkResult:
         async def one(ticket_id: str) -> None:
@@ -394,7 +385,7 @@ class EpixelBackend(BaseBackend):
                 ticket_id, tags=[t.id for t in current.tags], priority=priority.value
             )
 
-        return await _each(ticket_ids, one)
+        return await one_by_one(ticket_ids, one)
 
     async def set_tags(self, ticket_id: str, names: Sequence[str]) -> list[Tag]:
         """Replace the ticket's tags with those named (by id, name or keyword)."""
@@ -449,31 +440,8 @@ def _files(upload: Upload | None) -> dict[str, tuple[str, bytes, str]] | None:
     return {"attachment": (upload.filename, upload.content, upload.content_type)}
 
 
-def _filename(response: httpx.Response) -> str | None:
-    header = response.headers.get("Content-Disposition")
-    if not header:
-        return None
-    message = email.message.Message()
-    message["Content-Disposition"] = header
-    return message.get_filename()
-
-
 def _list(data: Any, key: str) -> list[dict[str, Any]]:
     items = data.get(key) if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise BackendUnexpectedResponse(KEY, f"the answer had no {key} list")
     return [item for item in items if isinstance(item, dict)]
-
-
-async def _each(ticket_ids: Sequence[str], action: Any) -> BulkResult:
-    """Run ``action`` per ticket (Epixel has no bulk endpoints); collect what failed and why."""
-    succeeded: list[str] = []
-    failed: dict[str, str] = {}
-    for ticket_id in ticket_ids:
-        try:
-            await action(ticket_id)
-        except BackendError as exc:
-            failed[ticket_id] = exc.message
-        else:
-            succeeded.append(ticket_id)
-    return BulkResult(succeeded=succeeded, failed=failed)

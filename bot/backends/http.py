@@ -9,6 +9,7 @@ read-only POSTs) are retried, on timeouts, 429, 500, 502, 503 and 504. A change 
 from __future__ import annotations
 
 import asyncio
+import email.message
 import email.utils
 import hashlib
 import logging
@@ -356,3 +357,13 @@ class LoginSession:
             if self._login is None:
                 raise
             return await call(await self._fresh_login(token))
+
+
+def attachment_filename(response: httpx.Response) -> str | None:
+    """The file name a download's Content-Disposition gives, if any."""
+    header = response.headers.get("Content-Disposition")
+    if not header:
+        return None
+    message = email.message.Message()
+    message["Content-Disposition"] = header
+    return message.get_filename()
