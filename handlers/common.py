@@ -84,3 +84,17 @@ async def tell_user(
                 "ephemeral to %s failed (%s); sending a DM", channel_id, exc.response.get("error")
             )
     await client.chat_postMessage(channel=user_id, **payload)
+
+
+async def send_file_to_dm(
+    client: AsyncWebClient, user_id: str, content: str | bytes, filename: str, comment: str
+) -> None:
+    """Upload a file into the bot's direct message with ``user_id``."""
+    dm = await client.conversations_open(users=user_id)
+    await client.files_upload_v2(
+        channel=dm["channel"]["id"],
+        content=content,
+        filename=filename,
+        title=filename,
+        initial_comment=comment,
+    )

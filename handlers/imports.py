@@ -32,30 +32,17 @@ from bot.importer import TEMPLATE, ImportFileError, check_file
 from bot.services import Services
 from bot.tickets import Actor, backend_for, require
 from handlers.common import metadata as read_metadata
-from handlers.common import team_and_user, tell_user, view_values
+from handlers.common import send_file_to_dm, team_and_user, tell_user, view_values
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
 log = logging.getLogger("ticketbot.imports")
 
 
-async def _send_to_dm(
-    client: AsyncWebClient, user_id: str, content: str, filename: str, comment: str
-) -> None:
-    dm = await client.conversations_open(users=user_id)
-    await client.files_upload_v2(
-        channel=dm["channel"]["id"],
-        content=content,
-        filename=filename,
-        title=filename,
-        initial_comment=comment,
-    )
-
-
 async def _import(inv: Invocation) -> None:
     what = inv.args[0].lower() if inv.args else ""
     if what == "template":
-        await _send_to_dm(
+        await send_file_to_dm(
             inv.client,
             inv.user_id,
             TEMPLATE,
@@ -181,7 +168,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         blocks=preview_blocks(job, checked),
     )
     if checked.invalid:
-        await _send_to_dm(
+        await send_file_to_dm(
             client,
             user_id,
             invalid_csv,

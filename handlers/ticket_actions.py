@@ -34,7 +34,7 @@ from bot.models import NeutralStatus, TicketRef
 from bot.services import Services
 from bot.tickets import Actor, backend_for, one_backend, require
 from handlers.common import metadata as read_metadata
-from handlers.common import team_and_user, view_values
+from handlers.common import send_file_to_dm, team_and_user, view_values
 from handlers.errors import guarded
 from handlers.ticket_commands import fetch_ticket, list_page
 
@@ -160,14 +160,8 @@ async def download(
     backend = await _backend(services, body, ref)
     require(backend, Capability.DOWNLOAD_ATTACHMENT, "downloading attachments")
     file = await backend.download_attachment(attachment_id)
-    user_id = team_and_user(body)[1]
-    dm = await client.conversations_open(users=user_id)
-    await client.files_upload_v2(
-        channel=dm["channel"]["id"],
-        content=file.content,
-        filename=file.filename,
-        title=file.filename,
-        initial_comment=f"{file.filename} from `{ref}`",
+    await send_file_to_dm(
+        client, team_and_user(body)[1], file.content, file.filename, f"{file.filename} from `{ref}`"
     )
     await respond(
         response_type="ephemeral",
