@@ -15,6 +15,20 @@ from bot.sandbox import epixel, ispcrm, omnidesk
 from bot.sandbox.run import Sandboxes, start_sandboxes
 from bot.sandbox.slack import SlackStandIn
 from tests.harness import SIGNING_SECRET, TEAM, BotUnderTest, SlackUser
+from tests.outside_reads import OutsideReads
+
+# Installed before any test runs, so every file a test opens is seen (tests/outside_reads.py).
+OUTSIDE_READS = OutsideReads().install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test read beside the repository, which a fresh clone does not have."""
+    if OUTSIDE_READS.seen:
+        names = ", ".join(sorted(set(OUTSIDE_READS.seen))[:5])
+        session.config.get_terminal_writer().line(
+            f"FAILED: tests read files outside the repository: {names}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The vendor documents in ../shared/seeds, read as data: their example bodies and JSON schemas."""
+"""The vendor documents the tests check against (tests/reference/vendor), read as data: their
+example bodies and JSON schemas."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-QUESTIONPRO_DETRACTORS = "000_cdb21583d6706aaf.txt"
-QUESTIONPRO_IMPORT = "001_9920a80e75bb1a48.txt"
+# Verbatim copies, so a clone needs nothing beside it (provenance: reference/README.md).
+SEEDS = Path(__file__).resolve().parent / "reference" / "vendor"
+QUESTIONPRO_DETRACTORS = "questionpro_detractor_tickets.txt"
+QUESTIONPRO_IMPORT = "questionpro_transactions_import.txt"
 
 # The seeds print the docs link unquoted and without its comma; repair just that.
 _UNQUOTED_DOCS = re.compile(r'"docs":\s*(www\.[^\s,]+)\s*\n')
