@@ -130,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
         default=8701,
         help="first of four consecutive ports (default 8701; 0 picks free ones)",
     )
+    commands.add_parser(
+        "console",
+        help="talk to the real bot in this terminal (sandboxes and a Slack stand-in on loopback; "
+        "no Slack workspace, vendor account or setting needed)",
+    )
     commands.add_parser("demo", help="run everything on loopback and show a first session")
     commands.add_parser("rotate-key", help="re-encrypt stored credentials under the newest key")
     commands.add_parser("generate-key", help="print a new key for TICKETBOT_SECRET_KEY")
@@ -142,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "generate-key":
         print(Fernet.generate_key().decode())
         return 0
+    if args.command == "console":
+        from bot.console import run_console
+
+        configure_logging("WARNING")
+        return asyncio.run(run_console())
     if args.command == "demo":
         from bot.demo import run_demo
 

@@ -1,25 +1,37 @@
-"""`ticketbot demo`, the README's first command: the whole bot on loopback, end to end."""
+"""`ticketbot demo`: the whole bot on loopback, end to end, rendered as a person reads Slack."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from bot.demo import run_demo
 
 
+def _data_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("ticketbot-local-*"))
+
+
 async def test_the_demo_plays_a_first_session(capsys: pytest.CaptureFixture[str]) -> None:
+    before = _data_dirs()
     await run_demo()
     shown = capsys.readouterr().out
     for expected in (
         "── /ticket help",
-        ":white_check_mark: Connected *Omnidesk*",
-        ":white_check_mark: Connected *Epixel support*",
-        ":white_check_mark: Connected *QuestionPro CX* (datacenter us",
-        "*Tickets 1–15* from your connected accounts",
-        "[Status] [Priority]",
-        ":white_check_mark: Status set to Pending: `omnidesk:1001`",
+        "✅ Connected Omnidesk",
+        "✅ Connected Epixel support",
+        "✅ Connected QuestionPro CX (datacenter us",
+        "Tickets 1–15 from your connected accounts",
+        "[1] Status [2] Priority",
+        "✅ Status set to Pending: omnidesk:1001",
         "40 already exist",
-        "[Claim] [Escalate] [Resolve] [Open in QuestionPro]",
+        "[1] Claim [2] Escalate [3] Resolve [4] Open in QuestionPro",
     ):
         assert expected in shown, expected
+    # Rendered, not raw mrkdwn; no address that is dead once the demo ends; nothing left behind.
+    assert ":white_check_mark:" not in shown and "*Tickets" not in shown and "<@U" not in shown
+    assert "http://127.0.0.1" not in shown.split("── /ticket help")[0]
+    assert _data_dirs() == before
     assert "Traceback" not in shown

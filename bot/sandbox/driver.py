@@ -79,7 +79,9 @@ class SlackUser:
     channel_id: str = "C0GENERAL"
     _triggers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    async def command(self, text: str, *, command: str = "/ticket") -> httpx.Response:
+    async def command(
+        self, text: str, *, command: str = "/ticket", response_url: str | None = None
+    ) -> httpx.Response:
         """Type ``/ticket <text>`` in ``channel_id``; returns the HTTP response (the ack)."""
         form = {
             "token": "legacy",
@@ -92,7 +94,7 @@ class SlackUser:
             "command": command,
             "text": text,
             "api_app_id": "A0TICKETBOT",
-            "response_url": self.bot.slack.response_url(self.user_id),
+            "response_url": response_url or self.bot.slack.response_url(self.user_id),
             "trigger_id": f"trigger.{self.user_id}.{next(self._triggers)}",
         }
         return await self.bot.post(urlencode(form))
@@ -148,6 +150,7 @@ class SlackUser:
         view: dict | None = None,
         message: bool = True,
         message_ts: str = "1700000000.000100",
+        response_url: str | None = None,
     ) -> httpx.Response:
         """Click a button (or pick an option) with ``action_id`` in a message or a modal."""
         action = {
@@ -170,5 +173,5 @@ class SlackUser:
                 "message_ts": message_ts,
             }
             payload["message"] = {"ts": message_ts, "type": "message"}
-            payload["response_url"] = self.bot.slack.response_url(self.user_id)
+            payload["response_url"] = response_url or self.bot.slack.response_url(self.user_id)
         return await self.interact(payload)

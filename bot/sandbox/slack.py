@@ -25,6 +25,8 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    answer: dict[str, Any] = field(default_factory=dict)  # what the stand-in answered
+    target: str = ""  # for ``response_url``: the name the URL was made with
 
 
 @dataclass
@@ -137,9 +139,20 @@ class SlackStandIn:
             await self._changed.wait_for(lambda: len(self.calls_to(method)) >= count)
         return self.calls_to(method)
 
-    async def _record(self, method: str, args: dict[str, Any]) -> None:
+    async def wait_for_calls(self, count: int, within: float) -> bool:
+        """Wait until ``count`` calls (of any method) were recorded; False if ``within`` ran out."""
+        try:
+            async with asyncio.timeout(within), self._changed:
+                await self._changed.wait_for(lambda: len(self.calls) >= count)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _record(
+        self, method: str, args: dict[str, Any], answer: dict | None = None, target: str = ""
+    ) -> None:
         async with self._changed:
-            self.calls.append(Call(method, args))
+            self.calls.append(Call(method, args, answer=answer or {}, target=target))
             self._changed.notify_all()
 
     # Handlers ----------------------------------------------------------------------------------
@@ -166,7 +179,7 @@ class SlackStandIn:
         answer = self._answer(method, args)
         if "ts" in answer:
             args["_ts"] = answer["ts"]  # so tests can match thread replies to their parent
-        await self._record(method, args)
+        await self._record(method, args, answer)
         return web.json_response(answer)
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -182,7 +195,7 @@ class SlackStandIn:
         return web.Response(text="OK")
 
     async def _response(self, request: web.Request) -> web.Response:
-        await self._record("response_url", await request.json())
+        await self._record("response_url", await request.json(), target=request.match_info["name"])
         return web.Response(text="ok")
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:

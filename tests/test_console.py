@@ -1,0 +1,133 @@
+"""`ticketbot console` driven the way a script would: lines piped in, the transcript read back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from bot.console.render import Style, message, mrkdwn
+
+
+def _console(*lines: str) -> str:
+    """Run the real CLI with ``lines`` on its standard input; its whole standard output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TICKETBOT_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "console"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    return done.stdout
+
+
+def _after(transcript: str, marker: str) -> str:
+    assert marker in transcript, transcript[-3000:]
+    return transcript.split(marker, 1)[1]
+
+
+def test_a_whole_session_through_a_pipe() -> None:
+    transcript = _console(
+        "/ticket list",
+        "5",  # Open on the fifth ticket: omnidesk:1040, the newest Omnidesk one
+        "1",  # Status
+        "3",  # Pending, in the form's list of statuses
+        "/ticket create omnidesk",
+        "",  # keep Omnidesk in the backend picker
+        "Printer on fire",
+        "pat@example.com",
+        "Pat Customer",
+        *[""] * 7,  # the optional fields keep their defaults
+        "/detractor",
+        "1",  # Claim, on the alert that arrives
+    )
+    listed = _after(transcript, "alex in #support> /ticket list")
+    assert "[5] Open" in listed.split("alex in #support>", 1)[0]
+    opened = _after(listed, "alex in #support> 5")
+    assert "omnidesk:1040" in opened.split("alex in #support>", 1)[0]
+    assert "[1] Status" in opened.split("alex in #support>", 1)[0]
+
+    status_form = _after(opened, "alex in #support> 1")
+    assert "┌ Set status" in status_form
+    redrawn = _after(status_form, "(updated)").split("alex in #support>", 1)[0]
+    assert "Pending" in redrawn and "omnidesk:1040" in redrawn
+
+    created = _after(transcript, "Printer on fire\n").split("alex in #support>", 1)[0]
+    assert "└ submitted" in created
+    assert "Created omnidesk:1041: Printer on fire" in created
+
+    alert = _after(transcript, "alex in #support> /detractor").split("alex in #support>", 1)[0]
+    assert "Detractor" in alert and "[1] Claim" in alert
+    claimed = _after(transcript, "alex in #support> 1\nticketbot in #support (updated)")
+    assert "claimed by @alex" in claimed.split("alex in #support>", 1)[0]
+
+
+def test_a_form_error_is_shown_and_the_same_field_asked_again() -> None:
+    transcript = _console(
+        "/ticket connect omnidesk",
+        "",  # keep Omnidesk
+        "not a url",
+        "omni-demo-full",
+        "/cancel",
+    )
+    form = _after(transcript, "alex in #support> /ticket connect omnidesk")
+    assert "Please fix:" in form
+    asked_again = form.split("Please fix:", 1)[1]
+    assert "⚠️" in asked_again and "(form closed; nothing was sent)" in asked_again
+
+
+def test_console_commands_switch_person_and_channel() -> None:
+    transcript = _console("/as sam", "/channel cx", "/ticket accounts", "/as nobody", "/help")
+    assert "You are now sam." in transcript
+    assert "sam in #cx> /ticket accounts" in transcript
+    assert "Nobody called 'nobody'" in transcript
+    assert "/as <name>" in transcript
+
+
+def test_mrkdwn_reads_as_slack_shows_it() -> None:
+    plain = Style(color=False)
+    text = "*Bold* _it_ `code` <https://x.example/1|order 1> <@U0ADMIN> <#C0CX|cx> &lt;b&gt; :eyes:"
+    names = {"U0ADMIN": "alex"}.get
+    assert mrkdwn(text, plain, lambda i: names(i) or i) == (
+        "Bold it code order 1 (https://x.example/1) @alex #cx <b> 👀"
+    )
+    assert mrkdwn("a*b*c and 2*3", plain) == "a*b*c and 2*3"
+    bold = mrkdwn("*Bold*", Style(color=True))
+    assert bold == "\x1b[1mBold\x1b[0m"
+
+
+def test_buttons_and_menu_options_are_numbered_in_reading_order() -> None:
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*T*"}, "accessory": _button("A")},
+        {
+            "type": "actions",
+            "elements": [
+                _button("B"),
+                {
+                    "type": "overflow",
+                    "action_id": "more",
+                    "options": [_option("C"), _option("D")],
+                },
+            ],
+        },
+    ]
+    drawn = message(blocks, "", Style(), first_number=3)
+    assert drawn.lines == ["T   [3] A", "  [4] B [5] C [6] D"]
+    assert [p.label for p in drawn.pressables] == ["A", "B", "C", "D"]
+    assert drawn.pressables[3].option == _option("D")
+
+
+def _button(label: str) -> dict:
+    return {
+        "type": "button",
+        "action_id": label.lower(),
+        "text": {"type": "plain_text", "text": label},
+    }
+
+
+def _option(label: str) -> dict:
+    return {"text": {"type": "plain_text", "text": label}, "value": label.lower()}
