@@ -19,6 +19,8 @@ from bot.logs import configure_logging
 
 log = logging.getLogger("ticketbot")
 
+DEFAULT_PORT = 3000
+
 
 def load_settings() -> Settings:
     """Settings from the environment, or ConfigError with one line per bad value."""
@@ -33,13 +35,34 @@ def load_settings() -> Settings:
         raise ConfigError("; ".join(lines)) from None
 
 
-async def _wait_for_stop() -> None:
+def _stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM; taken first, so a signal at any later point stops."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+async def _wait_for_stop() -> None:
+    await _stop_event().wait()
+
+
+def choose_socket_mode(settings: Settings, *, socket: bool, port: int | None) -> bool:
+    """Socket Mode or HTTP, from the flags and the secrets set; ConfigError says what to set."""
+    settings.require("SLACK_BOT_TOKEN")
+    if socket or (port is None and settings.slack_app_token is not None):
+        settings.require("SLACK_APP_TOKEN")
+        return True
+    if port is None and settings.slack_signing_secret is None:
+        raise ConfigError(
+            "neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set: Socket Mode needs "
+            f"SLACK_APP_TOKEN ({Settings.where('SLACK_APP_TOKEN')}); HTTP mode needs "
+            f"SLACK_SIGNING_SECRET ({Settings.where('SLACK_SIGNING_SECRET')})."
+        )
+    settings.require("SLACK_SIGNING_SECRET")
+    return False
 
 
 async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> None:
@@ -48,9 +71,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     from bot.app import build_app
     from bot.runtime import build_services
 
-    settings.require(
-        "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET"
-    )
+    stop = _stop_event()
     services = build_services(settings)
     stop_polling = asyncio.Event()
     poller_task: asyncio.Task[None] | None = None
@@ -59,23 +80,25 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         # Detractor alerts run in the serving process, with the same Slack client as listeners.
         poller_task = asyncio.create_task(DetractorPoller(services, app.client).run(stop_polling))
         if socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            from bot.socket_mode import SocketModeRunner
 
             assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            await handler.connect_async()
-            log.info("connected to Slack over Socket Mode")
+            token = settings.slack_app_token.get_secret_value()
+            log.info("connecting to Slack over Socket Mode via %s", settings.slack_api_url)
+            connection = asyncio.create_task(SocketModeRunner(app, token).run())
             try:
-                await _wait_for_stop()
+                await stop.wait()
             finally:
-                await handler.close_async()
+                connection.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connection
         else:
             from bot.server import EVENTS_PATH, build_web_app, start_site
 
             runner, bound = await start_site(build_web_app(app), host, port)
             log.info("serving Slack requests at http://%s:%s%s", host, bound, EVENTS_PATH)
             try:
-                await _wait_for_stop()
+                await stop.wait()
             finally:
                 await runner.cleanup()
     finally:
@@ -163,12 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings.log_level)
         if args.command == "serve":
-            socket_mode = args.socket or (
-                args.port is None and settings.slack_app_token is not None
-            )
-            asyncio.run(
-                serve(settings, host=args.host, port=args.port or 3000, socket_mode=socket_mode)
-            )
+            socket_mode = choose_socket_mode(settings, socket=args.socket, port=args.port)
+            port = DEFAULT_PORT if args.port is None else args.port
+            asyncio.run(serve(settings, host=args.host, port=port, socket_mode=socket_mode))
         elif args.command == "rotate-key":
             count = rotate_key(settings)
             print(f"Re-encrypted {count} credential(s) under the newest key.")
