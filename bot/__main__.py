@@ -137,25 +137,75 @@ def rotate_key(settings: Settings) -> int:
     return count
 
 
+# What each setting defaults to, where "unset" would not say enough.
+_DEFAULTS = {
+    "SLACK_BOT_TOKEN": "required",
+    "SLACK_APP_TOKEN": "required for Socket Mode",
+    "SLACK_SIGNING_SECRET": "required for HTTP mode",
+    "TICKETBOT_SECRET_KEY": "generated once into the data directory (rotate-key needs it set)",
+}
+
+
+def _environment(*names: str) -> str:
+    """The --help epilog: each environment variable a command reads, with its default."""
+    if not names:
+        return "environment: none needed."
+    lines = ["environment (or .env in the working directory; see .env.example):"]
+    for name in names:
+        info = Settings.model_fields[Settings.field_for(name)]
+        default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+        shown = _DEFAULTS.get(name) or ("unset" if default is None else f"default {default}")
+        lines.append(f"  {name:<40} {shown}")
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
     parser = argparse.ArgumentParser(prog="ticketbot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('ticketbot')}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve_cmd = commands.add_parser("serve", help="run the bot (HTTP or Socket Mode)")
-    serve_cmd.add_argument("--port", type=int, help="serve Slack's HTTP mode on this port")
+
+    def command(name: str, summary: str, *env: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=_environment(*env),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    every_setting = [Settings.env_name(field) for field in Settings.model_fields]
+    serve_cmd = command("serve", "run the bot (Socket Mode or HTTP)", *every_setting)
+    serve_cmd.add_argument(
+        "--port",
+        type=int,
+        help=f"serve Slack's HTTP mode on this port (0 picks a free one; default {DEFAULT_PORT} "
+        "in HTTP mode, which is used when SLACK_APP_TOKEN is not set)",
+    )
     serve_cmd.add_argument(
         "--host", default="127.0.0.1", help="address to bind for HTTP mode (default 127.0.0.1)"
     )
-    serve_cmd.add_argument("--socket", action="store_true", help="use Socket Mode")
-    sandbox_cmd = commands.add_parser("sandbox", help="run the four backend sandboxes on loopback")
+    serve_cmd.add_argument(
+        "--socket",
+        action="store_true",
+        help="use Socket Mode (the default when SLACK_APP_TOKEN is set and --port is not given)",
+    )
+    sandbox_cmd = command("sandbox", "run the four backend sandboxes on loopback")
     sandbox_cmd.add_argument(
         "--port",
         type=int,
         default=8701,
         help="first of four consecutive ports (default 8701; 0 picks free ones)",
     )
-    commands.add_parser("demo", help="run everything on loopback and show a first session")
-    commands.add_parser("rotate-key", help="re-encrypt stored credentials under the newest key")
-    commands.add_parser("generate-key", help="print a new key for TICKETBOT_SECRET_KEY")
+    command("demo", "run everything on loopback and show a first session")
+    command(
+        "rotate-key",
+        "re-encrypt stored credentials under the newest key",
+        "TICKETBOT_SECRET_KEY",
+        "TICKETBOT_DATA_DIR",
+    )
+    command("generate-key", "print a new key for TICKETBOT_SECRET_KEY")
     return parser
 
 

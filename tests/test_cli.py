@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
 import socket
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -16,6 +18,10 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.__main__ import _parser, main
+from bot.app import build_app
+from bot.config import Settings
+from bot.runtime import build_services
 from bot.sandbox.slack import SlackStandIn
 from bot.sandbox.socket_mode import SocketModeStandIn
 from tests.harness import APP_TOKEN, SIGNING_SECRET, signed_headers
@@ -240,3 +246,58 @@ async def test_a_token_of_the_wrong_shape_or_a_placeholder_is_refused_in_one_lin
     line = await _one_line_failure(tmp_path, "serve", **env)
     assert line.startswith(f"ticketbot: {name}: {says}")
     assert value not in line.removeprefix(f"ticketbot: {name}: ")  # the value is not echoed
+
+
+def test_version_is_the_installed_one(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ticketbot {version('ticketbot')}"
+
+
+# Which settings each command reads; a new command or setting must be added here and to its help.
+READS = {
+    "serve": [Settings.env_name(field) for field in Settings.model_fields],
+    "rotate-key": ["TICKETBOT_SECRET_KEY", "TICKETBOT_DATA_DIR"],
+}
+
+
+def test_every_commands_help_names_its_environment_and_defaults(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    commands = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in commands:
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = capsys.readouterr().out
+        if name not in READS:
+            assert "environment: none needed." in text, name
+            continue
+        for env_name in READS[name]:
+            line = next((x for x in text.splitlines() if x.strip().startswith(env_name)), "")
+            assert re.search(rf"{env_name}\s+(required|default |unset|generated)", line), (
+                name,
+                env_name,
+            )
+
+
+def test_env_example_lists_every_setting_with_a_comment() -> None:
+    lines = (Path(__file__).parents[1] / ".env.example").read_text().splitlines()
+    for field in Settings.model_fields:
+        name = Settings.env_name(field)
+        at = next((i for i, x in enumerate(lines) if re.match(rf"#? ?{name}=", x)), None)
+        assert at is not None, f"{name} is missing from .env.example"
+        while re.match(r"#? ?[A-Z_]+=", lines[at - 1]):  # a comment may explain a pair
+            at -= 1
+        assert lines[at - 1].startswith("# ") and len(lines[at - 1]) > 10, f"{name}: no comment"
+
+
+def test_bolt_gets_one_of_token_and_client_so_it_does_not_warn(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)  # as on every start with exported tokens
+    caplog.set_level(logging.WARNING)
+    app = build_app(settings, build_services(settings))
+    assert caplog.records == []
+    assert app.client.base_url == settings.slack_api_url
+    assert app.client.token == settings.slack_bot_token.get_secret_value()  # type: ignore[union-attr]
