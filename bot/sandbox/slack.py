@@ -203,6 +203,7 @@ class SlackStandIn:
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "apps.connections.open":
             if self.socket_mode_url is None:
+                # The stand-in's own word: no Socket Mode stand-in is attached to it.
                 return {"ok": False, "error": "socket_mode_not_enabled"}
             return {"ok": True, "url": self.socket_mode_url()}
         if method == "auth.test":
