@@ -19,6 +19,8 @@ from bot.logs import configure_logging
 
 log = logging.getLogger("ticketbot")
 
+DEFAULT_PORT = 3000
+
 
 def load_settings() -> Settings:
     """Settings from the environment, or ConfigError with one line per bad value."""
@@ -33,13 +35,34 @@ def load_settings() -> Settings:
         raise ConfigError("; ".join(lines)) from None
 
 
-async def _wait_for_stop() -> None:
+def _stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM; taken first, so a signal at any later point stops."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+async def _wait_for_stop() -> None:
+    await _stop_event().wait()
+
+
+def choose_socket_mode(settings: Settings, *, socket: bool, port: int | None) -> bool:
+    """Socket Mode or HTTP, from the flags and the secrets set; ConfigError says what to set."""
+    settings.require("SLACK_BOT_TOKEN")
+    if socket or (port is None and settings.slack_app_token is not None):
+        settings.require("SLACK_APP_TOKEN")
+        return True
+    if port is None and settings.slack_signing_secret is None:
+        raise ConfigError(
+            "neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set: Socket Mode needs "
+            f"SLACK_APP_TOKEN ({Settings.where('SLACK_APP_TOKEN')}); HTTP mode needs "
+            f"SLACK_SIGNING_SECRET ({Settings.where('SLACK_SIGNING_SECRET')})."
+        )
+    settings.require("SLACK_SIGNING_SECRET")
+    return False
 
 
 async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) -> None:
@@ -48,9 +71,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     from bot.app import build_app
     from bot.runtime import build_services
 
-    settings.require(
-        "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET"
-    )
+    stop = _stop_event()
     services = build_services(settings)
     stop_polling = asyncio.Event()
     poller_task: asyncio.Task[None] | None = None
@@ -59,23 +80,25 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         # Detractor alerts run in the serving process, with the same Slack client as listeners.
         poller_task = asyncio.create_task(DetractorPoller(services, app.client).run(stop_polling))
         if socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            from bot.socket_mode import SocketModeRunner
 
             assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            await handler.connect_async()
-            log.info("connected to Slack over Socket Mode")
+            token = settings.slack_app_token.get_secret_value()
+            log.info("connecting to Slack over Socket Mode via %s", settings.slack_api_url)
+            connection = asyncio.create_task(SocketModeRunner(app, token).run())
             try:
-                await _wait_for_stop()
+                await stop.wait()
             finally:
-                await handler.close_async()
+                connection.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connection
         else:
             from bot.server import EVENTS_PATH, build_web_app, start_site
 
             runner, bound = await start_site(build_web_app(app), host, port)
             log.info("serving Slack requests at http://%s:%s%s", host, bound, EVENTS_PATH)
             try:
-                await _wait_for_stop()
+                await stop.wait()
             finally:
                 await runner.cleanup()
     finally:
@@ -114,30 +137,80 @@ def rotate_key(settings: Settings) -> int:
     return count
 
 
+# What each setting defaults to, where "unset" would not say enough.
+_DEFAULTS = {
+    "SLACK_BOT_TOKEN": "required",
+    "SLACK_APP_TOKEN": "required for Socket Mode",
+    "SLACK_SIGNING_SECRET": "required for HTTP mode",
+    "TICKETBOT_SECRET_KEY": "generated once into the data directory (rotate-key needs it set)",
+}
+
+
+def _environment(*names: str) -> str:
+    """The --help epilog: each environment variable a command reads, with its default."""
+    if not names:
+        return "environment: none needed."
+    lines = ["environment (or .env in the working directory; see .env.example):"]
+    for name in names:
+        info = Settings.model_fields[Settings.field_for(name)]
+        default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+        shown = _DEFAULTS.get(name) or ("unset" if default is None else f"default {default}")
+        lines.append(f"  {name:<40} {shown}")
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
     parser = argparse.ArgumentParser(prog="ticketbot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('ticketbot')}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve_cmd = commands.add_parser("serve", help="run the bot (HTTP or Socket Mode)")
-    serve_cmd.add_argument("--port", type=int, help="serve Slack's HTTP mode on this port")
+
+    def command(name: str, summary: str, *env: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=_environment(*env),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    every_setting = [Settings.env_name(field) for field in Settings.model_fields]
+    serve_cmd = command("serve", "run the bot (Socket Mode or HTTP)", *every_setting)
+    serve_cmd.add_argument(
+        "--port",
+        type=int,
+        help=f"serve Slack's HTTP mode on this port (0 picks a free one; default {DEFAULT_PORT} "
+        "in HTTP mode, which is used when SLACK_APP_TOKEN is not set)",
+    )
     serve_cmd.add_argument(
         "--host", default="127.0.0.1", help="address to bind for HTTP mode (default 127.0.0.1)"
     )
-    serve_cmd.add_argument("--socket", action="store_true", help="use Socket Mode")
-    sandbox_cmd = commands.add_parser("sandbox", help="run the four backend sandboxes on loopback")
+    serve_cmd.add_argument(
+        "--socket",
+        action="store_true",
+        help="use Socket Mode (the default when SLACK_APP_TOKEN is set and --port is not given)",
+    )
+    sandbox_cmd = command("sandbox", "run the four backend sandboxes on loopback")
     sandbox_cmd.add_argument(
         "--port",
         type=int,
         default=8701,
         help="first of four consecutive ports (default 8701; 0 picks free ones)",
     )
-    commands.add_parser(
+    command(
         "console",
-        help="talk to the real bot in this terminal (sandboxes and a Slack stand-in on loopback; "
-        "no Slack workspace, vendor account or setting needed)",
+        "talk to the real bot in this terminal: sandboxes and a Slack stand-in on loopback, no "
+        "Slack workspace, vendor account or setting needed",
     )
-    commands.add_parser("demo", help="run everything on loopback and show a first session")
-    commands.add_parser("rotate-key", help="re-encrypt stored credentials under the newest key")
-    commands.add_parser("generate-key", help="print a new key for TICKETBOT_SECRET_KEY")
+    command("demo", "run everything on loopback and show a first session")
+    command(
+        "rotate-key",
+        "re-encrypt stored credentials under the newest key",
+        "TICKETBOT_SECRET_KEY",
+        "TICKETBOT_DATA_DIR",
+    )
+    command("generate-key", "print a new key for TICKETBOT_SECRET_KEY")
     return parser
 
 
@@ -173,12 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings.log_level)
         if args.command == "serve":
-            socket_mode = args.socket or (
-                args.port is None and settings.slack_app_token is not None
-            )
-            asyncio.run(
-                serve(settings, host=args.host, port=args.port or 3000, socket_mode=socket_mode)
-            )
+            socket_mode = choose_socket_mode(settings, socket=args.socket, port=args.port)
+            port = DEFAULT_PORT if args.port is None else args.port
+            asyncio.run(serve(settings, host=args.host, port=port, socket_mode=socket_mode))
         elif args.command == "rotate-key":
             count = rotate_key(settings)
             print(f"Re-encrypted {count} credential(s) under the newest key.")

@@ -18,18 +18,25 @@ from bot.services import Services
 from handlers import register_all
 
 
-def build_slack_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client: honours SLACK_API_URL and retries 429s after their Retry-After."""
+def configure_slack_client(client: AsyncWebClient, settings: Settings) -> AsyncWebClient:
+    """Point ``client`` at SLACK_API_URL and make it retry 429s after their Retry-After."""
+    client.base_url = settings.slack_api_url
+    client.retry_handlers = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+    ]
+    return client
+
+
+def _bot_token(settings: Settings) -> str:
     settings.require("SLACK_BOT_TOKEN")
     assert settings.slack_bot_token is not None
-    return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-        ],
-    )
+    return settings.slack_bot_token.get_secret_value()
+
+
+def build_slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client: honours SLACK_API_URL and retries 429s after their Retry-After."""
+    return configure_slack_client(AsyncWebClient(token=_bot_token(settings)), settings)
 
 
 def build_app(settings: Settings, services: Services, *, socket_mode: bool = False) -> AsyncApp:
@@ -41,13 +48,17 @@ def build_app(settings: Settings, services: Services, *, socket_mode: bool = Fal
     if not socket_mode:
         settings.require("SLACK_SIGNING_SECRET")
     signing_secret = settings.slack_signing_secret
+    # Bolt reads SLACK_BOT_TOKEN from the environment whenever no token is passed, and warns when
+    # that comes with a client; so it gets the token and builds the client, which we configure.
     app = AsyncApp(
-        client=build_slack_client(settings),
+        token=_bot_token(settings),
         signing_secret=signing_secret.get_secret_value() if signing_secret else None,
         request_verification_enabled=not socket_mode,
         # Unmatched requests (a button from an older version) should not look like our error.
         raise_error_for_unhandled_request=False,
     )
+
+    configure_slack_client(app.client, settings)
 
     async def inject_services(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
         context["services"] = services

@@ -10,15 +10,22 @@ import re
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 
 # Values people paste from docs instead of real secrets; refusing them early beats a 401 later.
 _PLACEHOLDER = re.compile(
-    r"^(xox[a-z]-)?(\.\.\.|…|<.*>|your[-_ ].*|changeme|placeholder|x+)$", re.I
+    r"^(xox[a-z]-|xapp-)?(\.\.\.|…|<.*>|your[-_ ].*|changeme|placeholder|x+|not[-_ ]a[-_ ]\w+)$",
+    re.I,
 )
+
+# Each Slack token's prefix, and what a value with another one was probably copied from.
+_TOKEN_SHAPES = {
+    "slack_bot_token": ("xoxb-", "the Bot User OAuth Token, from OAuth & Permissions"),
+    "slack_app_token": ("xapp-", "an app-level token, from Basic Information → App-Level Tokens"),
+}
 
 # Where each required secret lives in Slack's app settings, for the start-up message.
 _WHERE = {
@@ -127,6 +134,15 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("slack_bot_token", "slack_app_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        prefix, what = _TOKEN_SHAPES[str(info.field_name)]
+        if value is not None and not value.get_secret_value().strip().startswith(prefix):
+            # Never echo the value: it may be a real secret pasted into the wrong variable.
+            raise ValueError(f"must start with {prefix} (it is {what})")
+        return value
+
     @field_validator("slack_api_url", "questionpro_base_url")
     @classmethod
     def _trailing_slash(cls, value: str | None) -> str | None:
@@ -139,8 +155,14 @@ class Settings(BaseSettings):
         """Raise ConfigError naming the first missing setting and where to find its value."""
         for name in env_names:
             if getattr(self, self.field_for(name)) is None:
-                where = _WHERE.get(name, "see README.md, Settings")
-                raise ConfigError(f"{name} is not set: export it or add it to .env ({where}).")
+                raise ConfigError(
+                    f"{name} is not set: export it or add it to .env ({self.where(name)})."
+                )
+
+    @staticmethod
+    def where(env_name: str) -> str:
+        """Where the value of ``env_name`` comes from, for messages that ask for it."""
+        return _WHERE.get(env_name, "see README.md, Settings")
 
     @classmethod
     def field_for(cls, env_name: str) -> str:

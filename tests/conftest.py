@@ -14,7 +14,7 @@ from bot.runtime import build_services
 from bot.sandbox import epixel, ispcrm, omnidesk
 from bot.sandbox.run import Sandboxes, start_sandboxes
 from bot.sandbox.slack import SlackStandIn
-from tests.harness import SIGNING_SECRET, TEAM, BotUnderTest, SlackUser
+from tests.harness import SIGNING_SECRET, TEAM, BotUnderTest, SlackUser, SocketBotUnderTest
 from tests.outside_reads import OutsideReads
 
 # Installed before any test runs, so every file a test opens is seen (tests/outside_reads.py).
@@ -105,5 +105,16 @@ async def backends(settings: Settings) -> AsyncIterator[Backends]:
 @pytest.fixture
 async def bot(slack: SlackStandIn, settings: Settings) -> AsyncIterator[BotUnderTest]:
     under_test = await BotUnderTest(slack, settings, build_services(settings)).start()
+    yield under_test
+    await under_test.stop()
+
+
+@pytest.fixture(params=["http", "socket"])
+async def bot_over(
+    request: pytest.FixtureRequest, slack: SlackStandIn, settings: Settings
+) -> AsyncIterator[BotUnderTest]:
+    """The bot over each transport in turn: signed HTTP requests, then Socket Mode envelopes."""
+    kind = SocketBotUnderTest if request.param == "socket" else BotUnderTest
+    under_test = await kind(slack, settings, build_services(settings)).start()
     yield under_test
     await under_test.stop()

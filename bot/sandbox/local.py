@@ -89,6 +89,7 @@ class LocalWorld:
         settings = Settings(
             slack_bot_token="xoxb-local-0000-loopbackonly",  # the stand-in's, not Slack's
             slack_signing_secret=self._secret,
+            slack_app_token=None,  # the console and demo never use Socket Mode
             slack_api_url=self.slack.api_url,
             data_dir=self._data.name,
             secret_key=Fernet.generate_key().decode(),

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -62,6 +63,8 @@ class SlackStandIn:
         self.admins: set[str] = set()
         self.delay: dict[str, float] = {}  # seconds to wait before answering, per method
         self.uploads: dict[str, bytes] = {}
+        # Set by a Socket Mode stand-in: what apps.connections.open hands out.
+        self.socket_mode_url: Callable[[], str] | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -172,15 +175,27 @@ class SlackStandIn:
             fault.remaining -= 1
             await self._record(f"{method}!fault", args)
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
-        if request.headers.get("Authorization", "") != "" and not request.headers[
-            "Authorization"
-        ].startswith("Bearer xox"):
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if refused := self._auth_error(method, request.headers.get("Authorization", "")):
+            return web.json_response({"ok": False, "error": refused})
         answer = self._answer(method, args)
         if "ts" in answer:
             args["_ts"] = answer["ts"]  # so tests can match thread replies to their parent
         await self._record(method, args, answer)
         return web.json_response(answer)
+
+    def _auth_error(self, method: str, authorization: str) -> str | None:
+        # Like Slack: apps.connections.open takes only an app-level token, every other method
+        # only a bot token.
+        app_level = method == "apps.connections.open"
+        if app_level and not authorization:
+            return "not_authed"
+        if not authorization:
+            return None
+        if not authorization.startswith(("Bearer xapp-", "Bearer xox")):
+            return "invalid_auth"
+        if authorization.startswith("Bearer xapp-") != app_level:
+            return "not_allowed_token_type"
+        return None
 
     async def _download(self, request: web.Request) -> web.Response:
         if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
@@ -199,6 +214,11 @@ class SlackStandIn:
         return web.Response(text="ok")
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            if self.socket_mode_url is None:
+                # The stand-in's own word: no Socket Mode stand-in is attached to it.
+                return {"ok": False, "error": "socket_mode_not_enabled"}
+            return {"ok": True, "url": self.socket_mode_url()}
         if method == "auth.test":
             return {
                 "ok": True,
