@@ -19,6 +19,7 @@ from bot.errors import BackendError, NotConnectedError, UnsupportedOperationErro
 from bot.keys import label
 from bot.models import Ticket, TicketQuery, TicketRef
 from bot.store import Store
+from bot.text import is_number
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ async def _bounded(
 
 def _newest_first(ticket: Ticket) -> tuple[float, int]:
     stamp = ticket.created_at or datetime.min.replace(tzinfo=UTC)
-    numeric = int(ticket.ref.id) if ticket.ref.id.isdigit() else 0
+    numeric = int(ticket.ref.id) if is_number(ticket.ref.id) else 0
     # Backends without dates (Epixel's history) sort by id among themselves.
     return (-stamp.timestamp() if ticket.created_at else float("inf"), -numeric)
 

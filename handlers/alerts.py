@@ -31,6 +31,7 @@ from bot.errors import NotConnectedError, UserInputError
 from bot.ids import FIELD_ACTION, Action, Callback
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription
+from bot.text import is_number
 from bot.tickets import Actor, backend_for, require
 from handlers.common import metadata as read_metadata
 from handlers.common import team_and_user, view_values
@@ -53,7 +54,7 @@ def parse_subscription(args: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for word in args[1:]:
         key, _, value = word.lower().partition(":")
-        if key in {"segment", "status"} and value.isdigit():
+        if key in {"segment", "status"} and is_number(value):
             found[f"{key}_id" if key == "segment" else key] = int(value)
         elif key == "every" and (match := _EVERY.match(value)):
             seconds = int(match.group(1)) * _SECONDS[match.group(2)]

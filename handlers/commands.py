@@ -17,6 +17,7 @@ from bot.credentials import check_backend
 from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
+from bot.text import normalise_typed
 from handlers import alerts, create, imports, ticket_commands
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
@@ -109,7 +110,9 @@ def _help_response() -> tuple[str, list[dict]]:
 
 
 def split_command(text: str) -> tuple[str, list[str]]:
-    """``"Connect  omnidesk"`` -> ``("connect", ["omnidesk"])``; quotes group words."""
+    """``"Connect  omnidesk"`` -> ``("connect", ["omnidesk"])``; quotes group words, also the
+    typographic quotes a phone types, and a no-break space separates words like a space."""
+    text = normalise_typed(text)
     try:
         words = shlex.split(text)
     except ValueError:  # an unbalanced quote: fall back to plain words rather than fail
