@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -57,6 +58,38 @@ def team_and_user(body: dict[str, Any]) -> tuple[str, str]:
         return body["team_id"], body["user_id"]
     team = body.get("team") or {}
     return team.get("id") or body["user"].get("team_id", ""), body["user"]["id"]
+
+
+async def display_names(
+    client: AsyncWebClient, user_ids: list[str], *, within: float
+) -> dict[str, str]:
+    """{user id: the name Slack shows} for those ``users.info`` answers within ``within`` seconds;
+    a user it refuses (``user_not_found``) or answers too late is left out."""
+    if not user_ids:
+        return {}
+    tasks = {uid: asyncio.ensure_future(client.users_info(user=uid)) for uid in user_ids}
+    await asyncio.wait(tasks.values(), timeout=within)
+    names: dict[str, str] = {}
+    for uid, task in tasks.items():
+        if not task.done():
+            task.cancel()
+        elif task.exception() is None and (name := _shown_name(task.result().get("user") or {})):
+            names[uid] = name
+        elif task.exception() is not None:
+            log.info("users.info %s failed: %s", uid, type(task.exception()).__name__)
+    return names
+
+
+def _shown_name(user: dict[str, Any]) -> str:
+    # Slack shows the display name when one is set, else the full name.
+    profile = user.get("profile") or {}
+    return str(
+        profile.get("display_name")
+        or profile.get("real_name")
+        or user.get("real_name")
+        or user.get("name")
+        or ""
+    )
 
 
 async def tell_user(

@@ -24,11 +24,24 @@ from bot.ids import Action, Callback
 from bot.keys import label
 from bot.models import NewTicket, Ticket, TicketRef
 from bot.services import Services
+from bot.text import mentioned_users, slack_markup_to_text
 from bot.tickets import Actor, backend_for, require
+from handlers.common import (
+    display_names,
+    selected_option,
+    team_and_user,
+    tell_user,
+    view_values,
+)
 from handlers.common import metadata as read_metadata
-from handlers.common import selected_option, team_and_user, tell_user, view_values
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
+
+# The shortcut's trigger_id expires 3 s after Slack sent it, and the form opens only once: the
+# prefilled text cannot be corrected by a later views.update without wiping what the person has
+# started typing. So names get one short bounded look-up before the form opens; a name that is
+# not back in time stays the user id.
+NAMES_WITHIN = 1.0
 
 
 async def creatable(services: Services, actor: Actor) -> list[str]:
@@ -123,7 +136,9 @@ async def from_message(
     """Message shortcut: the create form prefilled with the message and a link to it."""
     await ack()
     message, channel = body["message"], body["channel"]["id"]
-    text = message.get("text") or ""
+    raw = message.get("text") or ""
+    names = await display_names(client, mentioned_users(raw), within=NAMES_WITHIN)
+    text = slack_markup_to_text(raw, names)
     domain = (body.get("team") or {}).get("domain", "app")
     link = f"https://{domain}.slack.com/archives/{channel}/p{message['ts'].replace('.', '')}"
     first_line = next((line for line in text.splitlines() if line.strip()), "Ticket from Slack")

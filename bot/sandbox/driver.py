@@ -79,14 +79,21 @@ class SlackUser:
     channel_id: str = "C0GENERAL"
     _triggers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    async def command(self, text: str, *, command: str = "/ticket") -> httpx.Response:
-        """Type ``/ticket <text>`` in ``channel_id``; returns the HTTP response (the ack)."""
+    def __post_init__(self) -> None:
+        # Whoever types or clicks is a member of the workspace, so users.info knows them.
+        self.bot.slack.add_user(self.user_id)
+
+    async def command(
+        self, text: str, *, command: str = "/ticket", channel_name: str = "general"
+    ) -> httpx.Response:
+        """Type ``/ticket <text>`` in ``channel_id``; returns the HTTP response (the ack).
+        ``channel_name`` is ``directmessage`` in a DM."""
         form = {
             "token": "legacy",
             "team_id": TEAM,
             "team_domain": "sandbox",
             "channel_id": self.channel_id,
-            "channel_name": "general",
+            "channel_name": channel_name,
             "user_id": self.user_id,
             "user_name": self.user_id.lower(),
             "command": command,
