@@ -97,12 +97,23 @@ async def _subscribe(inv: Invocation) -> None:
         )
     except SlackApiError as exc:
         if exc.response.get("error") in CHANNEL_GONE:
-            raise UserInputError(
-                "I can't post in this channel. If it is private, invite me with "
-                "`/invite @ticketbot`, then subscribe again."
-            ) from None
+            raise UserInputError(_cannot_post_hint(inv.body)) from None
         raise
     await services.alerts.save(sub)
+
+
+def _cannot_post_hint(body: dict[str, Any]) -> str:
+    # Nobody can invite an app into a direct message between people, so the usual hint would
+    # send them in circles there.
+    if body.get("channel_name") == "directmessage" or body["channel_id"].startswith("D"):
+        return (
+            "Alerts are posted in a channel, and I can't post in this direct message. Run "
+            "`/ticket subscribe detractors …` in the channel that should receive them."
+        )
+    return (
+        "I can't post in this channel. If it is private, invite me with "
+        "`/invite @ticketbot`, then subscribe again."
+    )
 
 
 def subscriptions_blocks(subs: list[Subscription]) -> list[Block]:
