@@ -43,10 +43,15 @@ _CHANGES = frozenset(
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: every backend call runs with this user's credentials."""
+    """Who is acting: every backend call runs with this person's credentials.
 
-    team_id: str
+    ``scope`` is the Enterprise Grid org when the request came from one (a person has one user id
+    across the org's workspaces), else the workspace; ``teams`` are the workspaces of the request
+    (where records written before Grid support are keyed)."""
+
+    scope: str
     user_id: str
+    teams: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass
@@ -60,7 +65,7 @@ class Listing:
 
 async def backend_for(store: Store, backends: Backends, actor: Actor, key: str) -> BaseBackend:
     """The acting user's client for ``key``, or NotConnectedError (with a Connect button)."""
-    creds = await store.load_credentials(actor.team_id, actor.user_id, key)
+    creds = await store.load_credentials(actor.scope, actor.user_id, key)
     if creds is None:
         raise NotConnectedError(key)
     return backends.for_credentials(creds)
@@ -87,7 +92,7 @@ async def list_tickets(
     """Ask every connected backend that can list (or just ``only``) at the same time and merge,
     newest first. A backend that fails or is slower than ``per_backend_seconds`` becomes one
     warning line; it never holds up or hides the others."""
-    connected = await store.list_credentials(actor.team_id, actor.user_id)
+    connected = await store.list_credentials(actor.scope, actor.user_id)
     if only is not None and only not in connected:
         raise NotConnectedError(only)
     keys = [only] if only else [k for k in connected]

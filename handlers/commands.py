@@ -32,7 +32,7 @@ async def _connect(inv: Invocation) -> None:
 
 
 async def _accounts(inv: Invocation) -> None:
-    accounts = await inv.services.store.list_credentials(inv.team_id, inv.user_id)
+    accounts = await inv.services.store.list_credentials(inv.actor.scope, inv.user_id)
     await inv.respond(
         response_type="ephemeral",
         text=f"{len(accounts)} connected account(s)",
@@ -44,7 +44,7 @@ async def _disconnect(inv: Invocation) -> None:
     if not inv.args:
         raise UserInputError("Say which backend to disconnect, e.g. `/ticket disconnect omnidesk`.")
     backend = check_backend(inv.args[0])
-    removed = await inv.services.store.delete_credentials(inv.team_id, inv.user_id, backend)
+    removed = await inv.services.store.delete_credentials(inv.actor.scope, inv.user_id, backend)
     label = BACKEND_LABELS[backend]
     text = (
         f"Disconnected {label}: your stored credentials were deleted."

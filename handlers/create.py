@@ -27,9 +27,9 @@ from bot.services import Services
 from bot.text import mentioned_users, slack_markup_to_text
 from bot.tickets import Actor, backend_for, require
 from handlers.common import (
+    actor_of,
     display_names,
     selected_option,
-    team_and_user,
     tell_user,
     view_values,
 )
@@ -46,7 +46,7 @@ NAMES_WITHIN = 1.0
 
 async def creatable(services: Services, actor: Actor) -> list[str]:
     """The user's connected backends that can create tickets (a store read, no backend call)."""
-    connected = await services.store.list_credentials(actor.team_id, actor.user_id)
+    connected = await services.store.list_credentials(actor.scope, actor.user_id)
     return [
         k
         for k, creds in connected.items()
@@ -61,7 +61,7 @@ async def _warm_categories(services: Services, actor: Actor, backend_key: str | 
     backend = await backend_for(services.store, services.backends, actor, backend_key)
     if backend.supports(Capability.CATEGORIES):
         services.options.warm(
-            (actor.team_id, actor.user_id, backend_key, "categories"), backend.categories
+            (actor.scope, actor.user_id, backend_key, "categories"), backend.categories
         )
 
 
@@ -150,7 +150,7 @@ async def from_message(
     await open_create(
         client,
         services,
-        Actor(*team_and_user(body)),
+        actor_of(body),
         body["trigger_id"],
         None,
         values,
@@ -163,7 +163,7 @@ async def pick_backend(
     ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
-    view, actor = body["view"], Actor(*team_and_user(body))
+    view, actor = body["view"], actor_of(body)
     meta = read_metadata(view)
     backend = check_backend(body["actions"][0]["selected_option"]["value"])
     meta["backend"] = backend
@@ -186,7 +186,7 @@ async def _answer_options(
     ack: AsyncAck, body: dict, services: Services, backend_key: str, kind: str
 ) -> None:
     """Answer Slack's options request from the list loaded when the form opened."""
-    actor = Actor(*team_and_user(body))
+    actor = actor_of(body)
 
     async def fetch() -> list[Any]:
         backend = await backend_for(services.store, services.backends, actor, backend_key)
@@ -195,7 +195,7 @@ async def _answer_options(
 
     try:
         items = await services.options.get(
-            (actor.team_id, actor.user_id, backend_key, kind), fetch, wait=2.0
+            (actor.scope, actor.user_id, backend_key, kind), fetch, wait=2.0
         )
     except (BotError, TimeoutError):
         text = f"{label(backend_key)} is not answering; close and try again"
@@ -242,7 +242,7 @@ async def _new_ticket(
 
 async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     """Check locally (inline errors in the ack), then create after the ack."""
-    view, actor = body["view"], Actor(*team_and_user(body))
+    view, actor = body["view"], actor_of(body)
     meta, values = read_metadata(view), view_values(view)
     backend_key = meta.get("backend")
     if backend_key is None:  # the submit button only shows once a backend is picked
