@@ -137,7 +137,7 @@ class DetractorPoller:
         if sub is None or not await self._ready(sub):
             return
         creds = await self.services.store.load_credentials(
-            sub.team_id, sub.subscriber, "questionpro"
+            sub.owner_scope, sub.subscriber, "questionpro"
         )
         assert isinstance(creds, QuestionProCredentials)
         client = self.services.backends.for_credentials(creds)
@@ -179,7 +179,7 @@ class DetractorPoller:
 
     async def _ready(self, sub: Subscription) -> bool:
         stamp = await self.services.store.credentials_stamp(
-            sub.team_id, sub.subscriber, "questionpro"
+            sub.owner_scope, sub.subscriber, "questionpro"
         )
         if sub.paused == "credentials" and stamp is not None and stamp != sub.credentials_stamp:
             sub.paused = sub.paused_detail = None  # the subscriber reconnected
@@ -317,7 +317,7 @@ class DetractorPoller:
     async def _pause(self, sub: Subscription, reason: str, detail: str) -> None:
         sub.paused, sub.paused_detail = reason, detail  # type: ignore[assignment]
         sub.credentials_stamp = await self.services.store.credentials_stamp(
-            sub.team_id, sub.subscriber, "questionpro"
+            sub.owner_scope, sub.subscriber, "questionpro"
         )
         await self.alerts.save(sub)
         fix = (
@@ -365,7 +365,9 @@ async def web_url(services: Services, sub: Subscription | None, ticket_id: int) 
     """The "Open in QuestionPro" link, for the subscriber's datacenter."""
     creds = None
     if sub is not None:
-        creds = await services.store.load_credentials(sub.team_id, sub.subscriber, "questionpro")
+        creds = await services.store.load_credentials(
+            sub.owner_scope, sub.subscriber, "questionpro"
+        )
     if not isinstance(creds, QuestionProCredentials):
         creds = QuestionProCredentials(api_key="unknown-key")
     return ticket_web_url(creds, ticket_id)

@@ -7,6 +7,7 @@ what Slack would show, rendered as `ticketbot console` renders it. Nothing is le
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bot.alerts import DetractorPoller
@@ -51,6 +52,15 @@ async def _after(slack: SlackStandIn, method: str, action: Any) -> dict[str, Any
     return (await slack.wait_for(method, count=before + 1, within=15))[-1]
 
 
+async def _subscription(world: LocalWorld, channel: str) -> Any:
+    """The channel's subscription, once the bot has saved it (it confirms in the channel first)."""
+    for _ in range(500):  # 10 s at most; the store sends no change events to wait on
+        if found := await world.services.alerts.for_channel(TEAM, channel):
+            return found[0]
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"no subscription was saved for {channel}")
+
+
 async def _script(world: LocalWorld) -> None:
     slack, boxes, agent = world.slack, world.sandboxes, SlackUser(world, PEOPLE[1].user_id)
     agent.channel_id = "C0SUPPORT"
@@ -88,7 +98,7 @@ async def _script(world: LocalWorld) -> None:
         slack, "chat.postMessage", cx.command("subscribe detractors segment:999")
     )
     poller = DetractorPoller(world.services, world.app.client)
-    (sub,) = await world.services.alerts.for_channel(TEAM, "C0CX")
+    sub = await _subscription(world, "C0CX")
     summary = await _after(slack, "chat.postMessage", poller.poll(sub.id))
     _show(
         "/ticket subscribe detractors segment:999  (in #cx)",

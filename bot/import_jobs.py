@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 from bot.backends.questionpro import QuestionProBackend
 from bot.errors import BackendError, BackendUnavailable
 from bot.importer import read_chunks
-from bot.store import Store, ensure_private_dir, open_table
+from bot.store import Store, ensure_private_dir, open_table, rescope
+from bot.tickets import Actor
 
 log = logging.getLogger("ticketbot.imports")
 
@@ -37,6 +38,7 @@ class ImportJob(BaseModel):
     id: str = Field(default_factory=lambda: secrets.token_hex(6))
     team_id: str
     user_id: str
+    scope: str | None = None  # the owner's key scope (the org on Grid); None in older records
     channel_id: str | None = None
     file_name: str
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -50,6 +52,11 @@ class ImportJob(BaseModel):
     state: Literal["checked", "importing", "done", "cancelled"] = "checked"
     progress_ts: str | None = None
     progress_channel: str | None = None
+
+    @property
+    def owner(self) -> Actor:
+        """Who started the import: only they see it and may resume it."""
+        return Actor(self.scope or self.team_id, self.user_id)
 
     @property
     def imported(self) -> int:
@@ -107,11 +114,16 @@ class ImportJobs:
         raw = await asyncio.to_thread(self._table.get, job_id)
         return None if raw is None else ImportJob.model_validate(raw)
 
-    async def for_user(self, team_id: str, user_id: str, limit: int = 20) -> list[ImportJob]:
+    async def for_user(self, actor: Actor, limit: int = 20) -> list[ImportJob]:
         raws = await asyncio.to_thread(lambda: list(self._table.values()))
         jobs = [ImportJob.model_validate(r) for r in raws]
-        mine = [j for j in jobs if (j.team_id, j.user_id) == (team_id, user_id)]
+        mine = [j for j in jobs if j.owner == actor]
         return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    async def adopt(self, scope: str, user_id: str, teams: tuple[str, ...]) -> int:
+        """Give the user's imports started in ``teams`` before Grid keys the key ``scope``;
+        returns how many changed (0 the second time)."""
+        return await asyncio.to_thread(rescope, self._table, "user_id", user_id, teams, scope)
 
     def discard_spool(self, job_id: str) -> None:
         self.spool(job_id).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.credentials import check_backend
 from bot.errors import BadTicketRefError, UnknownBackendError
+from bot.text import is_number
 
 T = TypeVar("T")
 
@@ -66,7 +67,7 @@ class TicketRef(_Model):
         except UnknownBackendError as exc:
             raise BadTicketRefError(str(exc)) from None
         parts = [part.strip() for part in ids.split(",")]
-        bad = [part for part in parts if not part.isdigit()]
+        bad = [part for part in parts if not is_number(part)]
         if bad:
             raise BadTicketRefError(
                 f"`{bad[0] or '(empty)'}` is not a ticket id: {key} ids are numbers, "

@@ -35,6 +35,8 @@ class Services:
     # Import jobs sending right now in this process; a job marked "importing" that is not here
     # was interrupted (a restart) and may be resumed.
     running_imports: set[str] = field(default_factory=set)
+    # Enterprise Grid people whose workspace-keyed records were adopted in this process.
+    adopted: set[tuple[str, str, tuple[str, ...]]] = field(default_factory=set)
 
     @property
     def verifier(self) -> CredentialVerifier:

@@ -52,6 +52,23 @@ def open_table(path: Path, table: str) -> SqliteDict:
     )
 
 
+def rescope(
+    table: SqliteDict, user_field: str, user_id: str, teams: tuple[str, ...], scope: str
+) -> int:
+    """Give ``scope`` to the user's records in ``table`` that are still keyed by one of ``teams``
+    (written before Enterprise Grid keys); returns how many changed, 0 when run again."""
+    changed = 0
+    for key, raw in list(table.items()):
+        team = raw.get("team_id")
+        mine = raw.get(user_field) == user_id and team in teams and team != scope
+        if mine and raw.get("scope") in (None, team):
+            table[key] = {**raw, "scope": scope}
+            changed += 1
+    if changed:
+        table.commit()
+    return changed
+
+
 def ensure_private_dir(path: Path) -> None:
     """Create ``path`` readable by this user only."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -98,7 +115,11 @@ def load_keys(settings: Settings) -> MultiFernet:
 
 
 class Store:
-    """Credentials keyed by (team_id, user_id, backend), encrypted at rest."""
+    """Credentials keyed by (scope, user_id, backend), encrypted at rest.
+
+    ``scope`` is the Enterprise Grid org id when the request has one, else the workspace id (the
+    key of every record written before Grid support, which stays valid for single workspaces).
+    """
 
     def __init__(self, path: Path, keys: MultiFernet) -> None:
         ensure_private_dir(path.parent)
@@ -141,32 +162,28 @@ class Store:
             ) from None
 
     @staticmethod
-    def _key(team_id: str, user_id: str, backend: str) -> str:
-        return f"{team_id}:{user_id}:{backend}"
+    def _key(scope: str, user_id: str, backend: str) -> str:
+        return f"{scope}:{user_id}:{backend}"
 
     # Credentials -----------------------------------------------------------------------------
 
-    async def save_credentials(self, team_id: str, user_id: str, creds: Credentials) -> None:
+    async def save_credentials(self, scope: str, user_id: str, creds: Credentials) -> None:
         """Encrypt and store; returns only after the write is committed to disk."""
         record = {
             "secret": self._keys.encrypt(json.dumps(creds.secret_values()).encode()).decode(),
             "connected_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
-        key = self._key(team_id, user_id, creds.backend)
+        key = self._key(scope, user_id, creds.backend)
         await asyncio.to_thread(self._write, self._credentials, key, record)
 
-    async def load_credentials(
-        self, team_id: str, user_id: str, backend: str
-    ) -> Credentials | None:
+    async def load_credentials(self, scope: str, user_id: str, backend: str) -> Credentials | None:
         """The user's credentials for ``backend``, or None."""
-        record = await asyncio.to_thread(
-            self._credentials.get, self._key(team_id, user_id, backend)
-        )
+        record = await asyncio.to_thread(self._credentials.get, self._key(scope, user_id, backend))
         return None if record is None else self._unseal(record)
 
-    async def list_credentials(self, team_id: str, user_id: str) -> dict[str, Credentials]:
+    async def list_credentials(self, scope: str, user_id: str) -> dict[str, Credentials]:
         """Every backend the user has connected, by backend key."""
-        prefix = f"{team_id}:{user_id}:"
+        prefix = f"{scope}:{user_id}:"
 
         def scan() -> dict[str, Credentials]:
             return {
@@ -177,26 +194,51 @@ class Store:
 
         return await asyncio.to_thread(scan)
 
-    async def credentials_stamp(self, team_id: str, user_id: str, backend: str) -> str | None:
+    async def credentials_stamp(self, scope: str, user_id: str, backend: str) -> str | None:
         """When the user last connected ``backend`` (None if not connected): tells a paused
         subscription that its subscriber has reconnected."""
-        record = await asyncio.to_thread(
-            self._credentials.get, self._key(team_id, user_id, backend)
-        )
+        record = await asyncio.to_thread(self._credentials.get, self._key(scope, user_id, backend))
         return None if record is None else str(record.get("connected_at"))
 
-    async def delete_credentials(self, team_id: str, user_id: str, backend: str) -> bool:
-        """Remove the user's credentials for ``backend``; False when there were none."""
-        key = self._key(team_id, user_id, backend)
+    async def delete_credentials(self, scope: str, user_id: str, backend: str) -> bool:
+        """Remove the user's credentials for ``backend``; False when there were none. A record
+        adopted from a workspace key takes that workspace copy with it."""
+        key = self._key(scope, user_id, backend)
 
         def delete() -> bool:
-            if key not in self._credentials:
+            record = self._credentials.get(key)
+            if record is None:
                 return False
             del self._credentials[key]
+            if record.get("adopted_from"):
+                self._credentials.pop(record["adopted_from"], None)
             self._credentials.commit()
             return True
 
         return await asyncio.to_thread(delete)
+
+    async def adopt_credentials(self, scope: str, user_id: str, teams: tuple[str, ...]) -> int:
+        """Copy the user's credentials kept under one of ``teams`` (before Enterprise Grid keys)
+        to ``scope`` where ``scope`` has none for that backend; returns how many were copied.
+
+        Nothing is deleted or rewritten: the workspace record stays as it was (an older version
+        of ticketbot can still read it), and the copy remembers it so that disconnecting removes
+        both. Running it again copies nothing."""
+        prefixes = [f"{team}:{user_id}:" for team in teams if team != scope]
+
+        def adopt() -> int:
+            copied = 0
+            for key, record in list(self._credentials.items()):
+                prefix = next((p for p in prefixes if key.startswith(p)), None)
+                target = prefix and self._key(scope, user_id, key.removeprefix(prefix))
+                if target and target not in self._credentials:
+                    self._credentials[target] = {**record, "adopted_from": key}
+                    copied += 1
+            if copied:
+                self._credentials.commit()
+            return copied
+
+        return await asyncio.to_thread(adopt) if prefixes else 0
 
     def _unseal(self, record: dict[str, Any]) -> Credentials:
         return credentials_from_store(json.loads(self._decrypt(record["secret"])))

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlitedict import SqliteDict
 
 from bot.models import Detractor
-from bot.store import Store, open_table
+from bot.store import Store, open_table, rescope
 
 
 def now() -> datetime:
@@ -31,6 +31,9 @@ class Subscription(BaseModel):
     team_id: str
     channel_id: str
     subscriber: str
+    # Whose credentials the poller uses: the subscriber's key scope (the org on Enterprise Grid).
+    # Records written before Grid support have None, meaning team_id.
+    scope: str | None = None
     segment_id: int | None = None
     status: int | None = None
     every_seconds: int = 300
@@ -47,6 +50,11 @@ class Subscription(BaseModel):
     paused_detail: str | None = None
     credentials_stamp: str | None = None
     pending_threads: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def owner_scope(self) -> str:
+        """The scope the subscriber's credentials are kept under."""
+        return self.scope or self.team_id
 
     def describe(self) -> str:
         """ "segment 999, status 0, every 5 min, each alert" for confirmations and lists."""
@@ -106,6 +114,11 @@ class AlertStore:
 
     async def for_channel(self, team_id: str, channel_id: str) -> list[Subscription]:
         return [s for s in await self.all() if (s.team_id, s.channel_id) == (team_id, channel_id)]
+
+    async def adopt(self, scope: str, user_id: str, teams: tuple[str, ...]) -> int:
+        """Point the user's subscriptions made in ``teams`` before Grid keys at ``scope``;
+        returns how many changed (0 the second time)."""
+        return await self._io(rescope, self._subscriptions, "subscriber", user_id, teams, scope)
 
     async def delete(self, sub: Subscription) -> None:
         """Remove the subscription; its ledger rows stay harmlessly (ids are never reused)."""

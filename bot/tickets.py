@@ -19,6 +19,7 @@ from bot.errors import BackendError, NotConnectedError, UnsupportedOperationErro
 from bot.keys import label
 from bot.models import Ticket, TicketQuery, TicketRef
 from bot.store import Store
+from bot.text import is_number
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,15 @@ _CHANGES = frozenset(
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: every backend call runs with this user's credentials."""
+    """Who is acting: every backend call runs with this person's credentials.
 
-    team_id: str
+    ``scope`` is the Enterprise Grid org when the request came from one (a person has one user id
+    across the org's workspaces), else the workspace; ``teams`` are the workspaces of the request
+    (where records written before Grid support are keyed)."""
+
+    scope: str
     user_id: str
+    teams: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass
@@ -59,7 +65,7 @@ class Listing:
 
 async def backend_for(store: Store, backends: Backends, actor: Actor, key: str) -> BaseBackend:
     """The acting user's client for ``key``, or NotConnectedError (with a Connect button)."""
-    creds = await store.load_credentials(actor.team_id, actor.user_id, key)
+    creds = await store.load_credentials(actor.scope, actor.user_id, key)
     if creds is None:
         raise NotConnectedError(key)
     return backends.for_credentials(creds)
@@ -86,7 +92,7 @@ async def list_tickets(
     """Ask every connected backend that can list (or just ``only``) at the same time and merge,
     newest first. A backend that fails or is slower than ``per_backend_seconds`` becomes one
     warning line; it never holds up or hides the others."""
-    connected = await store.list_credentials(actor.team_id, actor.user_id)
+    connected = await store.list_credentials(actor.scope, actor.user_id)
     if only is not None and only not in connected:
         raise NotConnectedError(only)
     keys = [only] if only else [k for k in connected]
@@ -165,7 +171,7 @@ async def _bounded(
 
 def _newest_first(ticket: Ticket) -> tuple[float, int]:
     stamp = ticket.created_at or datetime.min.replace(tzinfo=UTC)
-    numeric = int(ticket.ref.id) if ticket.ref.id.isdigit() else 0
+    numeric = int(ticket.ref.id) if is_number(ticket.ref.id) else 0
     # Backends without dates (Epixel's history) sort by id among themselves.
     return (-stamp.timestamp() if ticket.created_at else float("inf"), -numeric)
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import alerts, commands, connect, create, errors, imports, ticket_actions
+from handlers import (
+    alerts,
+    commands,
+    connect,
+    create,
+    errors,
+    identity,
+    imports,
+    ticket_actions,
+)
 
 
 def register_all(app: AsyncApp) -> None:
     """Register every listener and the error handler on ``app``."""
+    app.middleware(identity.adopt_org_records)
     commands.register(app)
     alerts.register(app)
     imports.register(app)

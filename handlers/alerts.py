@@ -31,9 +31,10 @@ from bot.errors import NotConnectedError, UserInputError
 from bot.ids import FIELD_ACTION, Action, Callback
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription
-from bot.tickets import Actor, backend_for, require
+from bot.text import is_number
+from bot.tickets import backend_for, require
+from handlers.common import actor_of, view_values
 from handlers.common import metadata as read_metadata
-from handlers.common import team_and_user, view_values
 from handlers.create import open_create
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
@@ -53,7 +54,7 @@ def parse_subscription(args: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for word in args[1:]:
         key, _, value = word.lower().partition(":")
-        if key in {"segment", "status"} and value.isdigit():
+        if key in {"segment", "status"} and is_number(value):
             found[f"{key}_id" if key == "segment" else key] = int(value)
         elif key == "every" and (match := _EVERY.match(value)):
             seconds = int(match.group(1)) * _SECONDS[match.group(2)]
@@ -73,7 +74,7 @@ def parse_subscription(args: list[str]) -> dict[str, Any]:
 async def _subscribe(inv: Invocation) -> None:
     wanted = parse_subscription(inv.args)
     services, channel = inv.services, inv.body["channel_id"]
-    stamp = await services.store.credentials_stamp(inv.team_id, inv.user_id, "questionpro")
+    stamp = await services.store.credentials_stamp(inv.actor.scope, inv.user_id, "questionpro")
     if stamp is None:
         raise NotConnectedError("questionpro")
     backend = await backend_for(services.store, services.backends, inv.actor, "questionpro")
@@ -85,6 +86,7 @@ async def _subscribe(inv: Invocation) -> None:
         team_id=inv.team_id,
         channel_id=channel,
         subscriber=inv.user_id,
+        scope=inv.actor.scope,
         credentials_stamp=stamp,
         **wanted,
     )
@@ -96,12 +98,23 @@ async def _subscribe(inv: Invocation) -> None:
         )
     except SlackApiError as exc:
         if exc.response.get("error") in CHANNEL_GONE:
-            raise UserInputError(
-                "I can't post in this channel. If it is private, invite me with "
-                "`/invite @ticketbot`, then subscribe again."
-            ) from None
+            raise UserInputError(_cannot_post_hint(inv.body)) from None
         raise
     await services.alerts.save(sub)
+
+
+def _cannot_post_hint(body: dict[str, Any]) -> str:
+    # Nobody can invite an app into a direct message between people, so the usual hint would
+    # send them in circles there.
+    if body.get("channel_name") == "directmessage" or body["channel_id"].startswith("D"):
+        return (
+            "Alerts are posted in a channel, and I can't post in this direct message. Run "
+            "`/ticket subscribe detractors …` in the channel that should receive them."
+        )
+    return (
+        "I can't post in this channel. If it is private, invite me with "
+        "`/invite @ticketbot`, then subscribe again."
+    )
 
 
 def subscriptions_blocks(subs: list[Subscription]) -> list[Block]:
@@ -223,7 +236,7 @@ async def _alert_of(services: Services, body: dict[str, Any]) -> Alert:
 
 async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     await ack()
-    alert, user = await _alert_of(services, body), team_and_user(body)[1]
+    alert, user = await _alert_of(services, body), actor_of(body).user_id
     if alert.state == "resolved" or (alert.claimed_by and alert.claimed_by != user):
         who = alert.resolved_by if alert.state == "resolved" else alert.claimed_by
         raise UserInputError(
@@ -273,7 +286,7 @@ async def submit_resolve(
     alert = await services.alerts.alert(sub_id, int(ticket))
     if alert is None:
         raise UserInputError("That alert is no longer known.")
-    user, note = team_and_user(body)[1], (view_values(body["view"]).get("note") or "").strip()
+    user, note = actor_of(body).user_id, (view_values(body["view"]).get("note") or "").strip()
     alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
     line = f":white_check_mark: <@{user}> resolved this" + (
         f": “{clip(note, 500)}”" if note else "."
@@ -295,7 +308,7 @@ async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: 
     await open_create(
         client,
         services,
-        Actor(*team_and_user(body)),
+        actor_of(body),
         body["trigger_id"],
         None,
         values,
@@ -313,7 +326,7 @@ async def show_existing(
     sub = await services.alerts.get(body["actions"][0]["value"])
     if sub is None:
         raise UserInputError("That subscription was removed.")
-    creds = await services.store.load_credentials(sub.team_id, sub.subscriber, "questionpro")
+    creds = await services.store.load_credentials(sub.owner_scope, sub.subscriber, "questionpro")
     if creds is None:
         raise UserInputError(f"<@{sub.subscriber}> no longer has QuestionPro connected.")
     backend = services.backends.for_credentials(creds)
@@ -345,7 +358,7 @@ async def unsubscribe_button(
     sub = await services.alerts.get(body["actions"][0]["value"])
     if sub is None:
         raise UserInputError("That subscription was already removed.")
-    await _remove(client, services, sub, team_and_user(body)[1])
+    await _remove(client, services, sub, actor_of(body).user_id)
     remaining = await services.alerts.for_channel(sub.team_id, sub.channel_id)
     await respond(
         replace_original=True,

@@ -17,6 +17,7 @@ from bot.credentials import check_backend
 from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
+from bot.text import normalise_typed
 from handlers import alerts, create, imports, ticket_commands
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
@@ -31,7 +32,7 @@ async def _connect(inv: Invocation) -> None:
 
 
 async def _accounts(inv: Invocation) -> None:
-    accounts = await inv.services.store.list_credentials(inv.team_id, inv.user_id)
+    accounts = await inv.services.store.list_credentials(inv.actor.scope, inv.user_id)
     await inv.respond(
         response_type="ephemeral",
         text=f"{len(accounts)} connected account(s)",
@@ -43,7 +44,7 @@ async def _disconnect(inv: Invocation) -> None:
     if not inv.args:
         raise UserInputError("Say which backend to disconnect, e.g. `/ticket disconnect omnidesk`.")
     backend = check_backend(inv.args[0])
-    removed = await inv.services.store.delete_credentials(inv.team_id, inv.user_id, backend)
+    removed = await inv.services.store.delete_credentials(inv.actor.scope, inv.user_id, backend)
     label = BACKEND_LABELS[backend]
     text = (
         f"Disconnected {label}: your stored credentials were deleted."
@@ -109,7 +110,9 @@ def _help_response() -> tuple[str, list[dict]]:
 
 
 def split_command(text: str) -> tuple[str, list[str]]:
-    """``"Connect  omnidesk"`` -> ``("connect", ["omnidesk"])``; quotes group words."""
+    """``"Connect  omnidesk"`` -> ``("connect", ["omnidesk"])``; quotes group words, also the
+    typographic quotes a phone types, and a no-break space separates words like a space."""
+    text = normalise_typed(text)
     try:
         words = shlex.split(text)
     except ValueError:  # an unbalanced quote: fall back to plain words rather than fail

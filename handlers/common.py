@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -10,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import as_dicts
+from bot.tickets import Actor
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +53,58 @@ def metadata(view: dict[str, Any]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def team_and_user(body: dict[str, Any]) -> tuple[str, str]:
-    """(team_id, user_id) of whoever sent this command or interaction."""
-    if "user_id" in body:  # slash commands
-        return body["team_id"], body["user_id"]
-    team = body.get("team") or {}
-    return team.get("id") or body["user"].get("team_id", ""), body["user"]["id"]
+def actor_of(body: dict[str, Any]) -> Actor:
+    """Whoever sent this command, click, submission or options request, keyed the same way
+    everywhere: by the Enterprise Grid org and user id when the request has an org (one person is
+    one person across the org's workspaces), else by workspace and user id."""
+    if "user_id" in body:  # slash commands: form fields; enterprise_id only on Grid
+        team, user, enterprise = (
+            body.get("team_id") or "",
+            body["user_id"],
+            body.get("enterprise_id"),
+        )
+        teams = (team,)
+    else:
+        # Interactive payloads: `team` is null for org-wide installs; `user.team_id` is the
+        # person's home workspace, which can differ from the workspace of the request.
+        team_obj, user_obj = body.get("team") or {}, body["user"]
+        user = user_obj["id"]
+        enterprise = (body.get("enterprise") or {}).get("id") or team_obj.get("enterprise_id")
+        teams = tuple(t for t in (team_obj.get("id"), user_obj.get("team_id")) if t)
+        team = teams[0] if teams else ""
+    return Actor(enterprise or team, user, tuple(dict.fromkeys(teams)))
+
+
+async def display_names(
+    client: AsyncWebClient, user_ids: list[str], *, within: float
+) -> dict[str, str]:
+    """{user id: the name Slack shows} for those ``users.info`` answers within ``within`` seconds;
+    a user it refuses (``user_not_found``) or answers too late is left out."""
+    if not user_ids:
+        return {}
+    tasks = {uid: asyncio.ensure_future(client.users_info(user=uid)) for uid in user_ids}
+    await asyncio.wait(tasks.values(), timeout=within)
+    names: dict[str, str] = {}
+    for uid, task in tasks.items():
+        if not task.done():
+            task.cancel()
+        elif task.exception() is None and (name := _shown_name(task.result().get("user") or {})):
+            names[uid] = name
+        elif task.exception() is not None:
+            log.info("users.info %s failed: %s", uid, type(task.exception()).__name__)
+    return names
+
+
+def _shown_name(user: dict[str, Any]) -> str:
+    # Slack shows the display name when one is set, else the full name.
+    profile = user.get("profile") or {}
+    return str(
+        profile.get("display_name")
+        or profile.get("real_name")
+        or user.get("real_name")
+        or user.get("name")
+        or ""
+    )
 
 
 async def tell_user(

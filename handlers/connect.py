@@ -20,7 +20,7 @@ from bot.errors import BackendAuthError, BotError
 from bot.ids import Action, Callback
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
-from handlers.common import metadata, team_and_user, tell_user, view_values
+from handlers.common import actor_of, metadata, tell_user, view_values
 from handlers.errors import guarded
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,10 @@ async def submit_connect(
             backend, f":hourglass_flowing_sand: Checking your {label} credentials…"
         ),
     )
-    team_id, user_id = team_and_user(body)
+    actor = actor_of(body)
     try:
         await services.verifier.verify(creds)
-        await services.store.save_credentials(team_id, user_id, creds)
+        await services.store.save_credentials(actor.scope, actor.user_id, creds)
     except BotError as exc:
         # Back to the form with everything the user typed, and the backend's own words.
         log.info("connect %s refused: %s", backend, type(exc).__name__)
@@ -82,7 +82,7 @@ async def submit_connect(
         return
     text = connected_text(creds)
     await client.views_update(view_id=view["id"], view=connect_progress_modal(backend, text))
-    await tell_user(client, user_id, text, channel_id=channel_id)
+    await tell_user(client, actor.user_id, text, channel_id=channel_id)
 
 
 def connect_failure_text(error: BotError) -> str:
@@ -101,9 +101,9 @@ async def disconnect(
     """Disconnect button on the accounts list: delete, then redraw the list in place."""
     await ack()
     backend = check_backend(body["actions"][0]["value"])
-    team_id, user_id = team_and_user(body)
-    await services.store.delete_credentials(team_id, user_id, backend)
-    remaining = await services.store.list_credentials(team_id, user_id)
+    actor = actor_of(body)
+    await services.store.delete_credentials(actor.scope, actor.user_id, backend)
+    remaining = await services.store.list_credentials(actor.scope, actor.user_id)
     await respond(
         replace_original=True,
         text=f"Disconnected {BACKEND_LABELS[backend]}.",

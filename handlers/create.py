@@ -24,16 +24,29 @@ from bot.ids import Action, Callback
 from bot.keys import label
 from bot.models import NewTicket, Ticket, TicketRef
 from bot.services import Services
+from bot.text import mentioned_users, slack_markup_to_text
 from bot.tickets import Actor, backend_for, require
+from handlers.common import (
+    actor_of,
+    display_names,
+    selected_option,
+    tell_user,
+    view_values,
+)
 from handlers.common import metadata as read_metadata
-from handlers.common import selected_option, team_and_user, tell_user, view_values
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
+
+# The shortcut's trigger_id expires 3 s after Slack sent it, and the form opens only once: the
+# prefilled text cannot be corrected by a later views.update without wiping what the person has
+# started typing. So names get one short bounded look-up before the form opens; a name that is
+# not back in time stays the user id.
+NAMES_WITHIN = 1.0
 
 
 async def creatable(services: Services, actor: Actor) -> list[str]:
     """The user's connected backends that can create tickets (a store read, no backend call)."""
-    connected = await services.store.list_credentials(actor.team_id, actor.user_id)
+    connected = await services.store.list_credentials(actor.scope, actor.user_id)
     return [
         k
         for k, creds in connected.items()
@@ -48,7 +61,7 @@ async def _warm_categories(services: Services, actor: Actor, backend_key: str | 
     backend = await backend_for(services.store, services.backends, actor, backend_key)
     if backend.supports(Capability.CATEGORIES):
         services.options.warm(
-            (actor.team_id, actor.user_id, backend_key, "categories"), backend.categories
+            (actor.scope, actor.user_id, backend_key, "categories"), backend.categories
         )
 
 
@@ -123,7 +136,9 @@ async def from_message(
     """Message shortcut: the create form prefilled with the message and a link to it."""
     await ack()
     message, channel = body["message"], body["channel"]["id"]
-    text = message.get("text") or ""
+    raw = message.get("text") or ""
+    names = await display_names(client, mentioned_users(raw), within=NAMES_WITHIN)
+    text = slack_markup_to_text(raw, names)
     domain = (body.get("team") or {}).get("domain", "app")
     link = f"https://{domain}.slack.com/archives/{channel}/p{message['ts'].replace('.', '')}"
     first_line = next((line for line in text.splitlines() if line.strip()), "Ticket from Slack")
@@ -135,7 +150,7 @@ async def from_message(
     await open_create(
         client,
         services,
-        Actor(*team_and_user(body)),
+        actor_of(body),
         body["trigger_id"],
         None,
         values,
@@ -148,7 +163,7 @@ async def pick_backend(
     ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
-    view, actor = body["view"], Actor(*team_and_user(body))
+    view, actor = body["view"], actor_of(body)
     meta = read_metadata(view)
     backend = check_backend(body["actions"][0]["selected_option"]["value"])
     meta["backend"] = backend
@@ -171,7 +186,7 @@ async def _answer_options(
     ack: AsyncAck, body: dict, services: Services, backend_key: str, kind: str
 ) -> None:
     """Answer Slack's options request from the list loaded when the form opened."""
-    actor = Actor(*team_and_user(body))
+    actor = actor_of(body)
 
     async def fetch() -> list[Any]:
         backend = await backend_for(services.store, services.backends, actor, backend_key)
@@ -180,7 +195,7 @@ async def _answer_options(
 
     try:
         items = await services.options.get(
-            (actor.team_id, actor.user_id, backend_key, kind), fetch, wait=2.0
+            (actor.scope, actor.user_id, backend_key, kind), fetch, wait=2.0
         )
     except (BotError, TimeoutError):
         text = f"{label(backend_key)} is not answering; close and try again"
@@ -227,7 +242,7 @@ async def _new_ticket(
 
 async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     """Check locally (inline errors in the ack), then create after the ack."""
-    view, actor = body["view"], Actor(*team_and_user(body))
+    view, actor = body["view"], actor_of(body)
     meta, values = read_metadata(view), view_values(view)
     backend_key = meta.get("backend")
     if backend_key is None:  # the submit button only shows once a backend is picked

@@ -26,7 +26,7 @@ from bot.blocks import as_dicts
 from bot.blocks.connect import connect_button_blocks
 from bot.blocks.forms import done_modal
 from bot.errors import BotError, NotConnectedError
-from handlers.common import metadata, team_and_user, tell_user
+from handlers.common import actor_of, metadata, tell_user
 
 log = logging.getLogger("ticketbot.errors")
 
@@ -72,7 +72,7 @@ async def on_error(
                 blocks=as_dicts(blocks) if blocks else None,
             )
             return
-        _team, user_id = team_and_user(body)
+        user_id = actor_of(body).user_id
         channel_id = metadata(body.get("view") or {}).get("channel_id") or (
             body.get("channel") or {}
         ).get("id")

@@ -30,9 +30,9 @@ from bot.ids import Action, Callback
 from bot.import_jobs import ImportJob, run_import
 from bot.importer import TEMPLATE, ImportFileError, check_file
 from bot.services import Services
-from bot.tickets import Actor, backend_for, require
+from bot.tickets import backend_for, require
+from handlers.common import actor_of, send_file_to_dm, tell_user, view_values
 from handlers.common import metadata as read_metadata
-from handlers.common import send_file_to_dm, team_and_user, tell_user, view_values
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
@@ -52,7 +52,7 @@ async def _import(inv: Invocation) -> None:
         await inv.say(":page_facing_up: I sent you an example CSV in a direct message.")
         return
     if what == "history":
-        jobs = await inv.services.imports.for_user(inv.team_id, inv.user_id)
+        jobs = await inv.services.imports.for_user(inv.actor)
         resumable = {j.id for j in jobs if j.resumable(inv.services.running_imports)}
         await inv.say(f"{len(jobs)} import(s)", as_dicts(history_blocks(jobs, resumable)))
         return
@@ -112,10 +112,12 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         response_action="update",
         view=loading_modal("Import transactions", "Checking every row…", Callback.IMPORT),
     )
-    team_id, user_id = team_and_user(body)
+    actor = actor_of(body)
+    user_id = actor.user_id
     files = values.get("file") or []
     job = ImportJob(
-        team_id=team_id,
+        team_id=actor.teams[0] if actor.teams else actor.scope,
+        scope=actor.scope,
         user_id=user_id,
         channel_id=meta.get("channel_id"),
         file_name=files[0].get("name", "upload.csv") if files else "pasted text",
@@ -193,7 +195,7 @@ def _check(
 
 async def _job(services: Services, body: dict, *, state: str | None) -> ImportJob:
     job = await services.imports.get(body["actions"][0]["value"])
-    if job is None or job.user_id != team_and_user(body)[1]:
+    if job is None or job.owner != actor_of(body):
         raise UserInputError("That import is not yours, or no longer exists.")
     if state is not None and job.state != state:
         raise UserInputError(f"That import is already {job.outcome}.")
@@ -203,9 +205,7 @@ async def _job(services: Services, body: dict, *, state: str | None) -> ImportJo
 async def _send(
     services: Services, client: AsyncWebClient, job: ImportJob, only: set[int] | None
 ) -> None:
-    backend = await backend_for(
-        services.store, services.backends, Actor(job.team_id, job.user_id), "questionpro"
-    )
+    backend = await backend_for(services.store, services.backends, job.owner, "questionpro")
     assert isinstance(backend, QuestionProBackend)
     require(backend, Capability.IMPORT_TRANSACTIONS, "importing transactions")
     if job.progress_ts is None:

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.help import Usage
 from bot.services import Services
 from bot.tickets import Actor
+from handlers.common import actor_of
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class Invocation:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.team_id, self.user_id)
+        """The person, keyed as everywhere (the org on Enterprise Grid); ``team_id`` stays the
+        workspace, which is what channels belong to."""
+        return actor_of(self.body)
 
     async def say(self, text: str, blocks: list | None = None) -> None:
         """Answer the person who typed the command, only them."""

@@ -33,14 +33,14 @@ from bot.ids import Action, Callback
 from bot.models import NeutralStatus, TicketRef
 from bot.services import Services
 from bot.tickets import Actor, backend_for, one_backend, require
+from handlers.common import actor_of, send_file_to_dm, view_values
 from handlers.common import metadata as read_metadata
-from handlers.common import send_file_to_dm, team_and_user, view_values
 from handlers.errors import guarded
 from handlers.ticket_commands import fetch_ticket, list_page
 
 
 def _actor(body: dict[str, Any]) -> Actor:
-    return Actor(*team_and_user(body))
+    return actor_of(body)
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -161,7 +161,7 @@ async def download(
     require(backend, Capability.DOWNLOAD_ATTACHMENT, "downloading attachments")
     file = await backend.download_attachment(attachment_id)
     await send_file_to_dm(
-        client, team_and_user(body)[1], file.content, file.filename, f"{file.filename} from `{ref}`"
+        client, actor_of(body).user_id, file.content, file.filename, f"{file.filename} from `{ref}`"
     )
     await respond(
         response_type="ephemeral",
@@ -241,7 +241,8 @@ async def open_tags(ack: AsyncAck, body: dict, client: AsyncWebClient, services:
         trigger_id=body["trigger_id"],
         view=loading_modal("Tags", "Loading the tags…", Callback.TAGS),
     )
-    key = (*team_and_user(body), ref.backend, "tags")
+    actor = actor_of(body)
+    key = (actor.scope, actor.user_id, ref.backend, "tags")
     services.options.warm(key, backend.tags)
     ticket = await backend.get_ticket(ref.id)
     known = {t.id: t for t in await services.options.get(key, backend.tags, wait=10)}

@@ -224,7 +224,7 @@ async def _batch(inv: Invocation) -> None:
 
 async def _first_able(inv: Invocation, capability: Capability) -> str:
     """The first of the user's connected backends that can do ``capability``."""
-    connected = await inv.services.store.list_credentials(inv.team_id, inv.user_id)
+    connected = await inv.services.store.list_credentials(inv.actor.scope, inv.user_id)
     for key, creds in connected.items():
         if inv.services.backends.for_credentials(creds).supports(capability):
             return key

@@ -341,6 +341,32 @@ async def test_a_private_channel_without_the_bot_says_how_to_invite_it(
     assert await bot.services.alerts.for_channel(TEAM, CHANNEL) == []
 
 
+async def test_subscribing_in_a_direct_message_says_to_use_a_channel(
+    bot: BotUnderTest, cx: SlackUser
+) -> None:
+    # Slack refuses posts to a one-to-one DM the bot is not part of, and nobody can invite it.
+    bot.slack.fail("chat.postMessage", "channel_not_found", times=1)
+    dm = bot.user("U0CX", "D0CXBOB")
+    await dm.command("subscribe detractors", channel_name="directmessage")
+    said = (await bot.slack.wait_for("response_url"))[-1]
+    assert said["text"] == (
+        "Alerts are posted in a channel, and I can't post in this direct message. Run "
+        "`/ticket subscribe detractors …` in the channel that should receive them."
+    )
+    assert await bot.services.alerts.for_channel(TEAM, "D0CXBOB") == []
+
+
+async def test_a_segment_or_status_in_other_digits_is_refused(
+    bot: BotUnderTest, cx: SlackUser
+) -> None:
+    for word in ("segment:²", "status:١"):
+        count = len(bot.slack.calls_to("response_url")) + 1
+        await cx.command(f"subscribe detractors {word}")
+        said = (await bot.slack.wait_for("response_url", count=count))[-1]
+        assert said["text"].startswith(f"I don't understand `{word}`."), said["text"]
+    assert await bot.services.alerts.for_channel(TEAM, CHANNEL) == []
+
+
 async def test_subscribing_needs_questionpro_connected(bot: BotUnderTest) -> None:
     await bot.user("U0NEW", CHANNEL).command("subscribe detractors")
     said = (await bot.slack.wait_for("response_url"))[-1]

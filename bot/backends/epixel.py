@@ -50,6 +50,7 @@ from bot.models import (
     TicketRef,
     Upload,
 )
+from bot.text import is_number
 
 KEY = "epixel"
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024  # "maximum size 2Mib"
@@ -324,7 +325,7 @@ class EpixelBackend(BaseBackend):
             raise BackendUnexpectedResponse(
                 KEY, "the ticket was created but does not show in your history yet"
             )
-        return max(found, key=lambda t: int(t.ref.id) if t.ref.id.isdigit() else 0)
+        return max(found, key=lambda t: int(t.ref.id) if is_number(t.ref.id) else 0)
 
     async def update_ticket(
         self, ticket_id: str, *, tags: Sequence[str], priority: str | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.models import NewTicket, Upload
+from bot.text import is_number
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -43,7 +44,7 @@ def check_values(fields: Sequence[FormField], values: Mapping[str, Any]) -> dict
             errors[spec.name] = f"{spec.label} is required."
         elif spec.kind == "email" and text and not EMAIL.match(text):
             errors[spec.name] = "Enter an email address like customer@example.com."
-        elif spec.kind == "number" and text and not text.isdigit():
+        elif spec.kind == "number" and text and not is_number(text):
             errors[spec.name] = "Enter a number, or leave it empty."
         elif spec.kind == "file":
             for file in value or []:

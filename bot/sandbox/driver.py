@@ -77,18 +77,34 @@ class SlackUser:
     bot: BotEndpoint
     user_id: str
     channel_id: str = "C0GENERAL"
+    # Enterprise Grid: the workspace the request comes from, the org, and whether the app is
+    # installed org-wide (then interactive payloads carry ``team: null``).
+    team_id: str = TEAM
+    enterprise_id: str | None = None
+    org_install: bool = False
     _triggers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
+    def __post_init__(self) -> None:
+        # Whoever types or clicks is a member of the workspace, so users.info knows them.
+        self.bot.slack.add_user(self.user_id)
+
     async def command(
-        self, text: str, *, command: str = "/ticket", response_url: str | None = None
+        self,
+        text: str,
+        *,
+        command: str = "/ticket",
+        channel_name: str = "general",
+        response_url: str | None = None,
     ) -> httpx.Response:
-        """Type ``/ticket <text>`` in ``channel_id``; returns the HTTP response (the ack)."""
+        """Type ``/ticket <text>`` in ``channel_id``; returns the HTTP response (the ack).
+        ``channel_name`` is ``directmessage`` in a DM."""
         form = {
             "token": "legacy",
-            "team_id": TEAM,
+            "team_id": self.team_id,
             "team_domain": "sandbox",
+            **self._enterprise_fields(),
             "channel_id": self.channel_id,
-            "channel_name": "general",
+            "channel_name": channel_name,
             "user_id": self.user_id,
             "user_name": self.user_id.lower(),
             "command": command,
@@ -99,11 +115,27 @@ class SlackUser:
         }
         return await self.bot.post(urlencode(form))
 
+    def _enterprise_fields(self) -> dict[str, str]:
+        if self.enterprise_id is None:
+            return {}
+        return {
+            "enterprise_id": self.enterprise_id,
+            "enterprise_name": "Sandbox Org",
+            "is_enterprise_install": "true" if self.org_install else "false",
+        }
+
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
         """Send an interactivity payload (block_actions, view_submission, …) as this user."""
+        team: dict[str, Any] | None = {"id": self.team_id, "domain": "sandbox"}
+        enterprise = None
+        if self.enterprise_id is not None:
+            enterprise = {"id": self.enterprise_id, "name": "Sandbox Org"}
+            team = None if self.org_install else {**team, "enterprise_id": self.enterprise_id}
         base = {
-            "team": {"id": TEAM, "domain": "sandbox"},
-            "user": {"id": self.user_id, "team_id": TEAM, "username": self.user_id.lower()},
+            "team": team,
+            "enterprise": enterprise,
+            "is_enterprise_install": self.org_install,
+            "user": {"id": self.user_id, "team_id": self.team_id, "username": self.user_id.lower()},
             "api_app_id": "A0TICKETBOT",
             "token": "legacy",
             "trigger_id": f"trigger.{self.user_id}.{next(self._triggers)}",

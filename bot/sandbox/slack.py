@@ -61,6 +61,7 @@ class SlackStandIn:
         self._changed = asyncio.Condition()
         self.files: dict[str, tuple[str, bytes]] = {}
         self.admins: set[str] = set()
+        self.users: dict[str, dict[str, Any]] = {}  # the workspace's members, for users.info
         self.delay: dict[str, float] = {}  # seconds to wait before answering, per method
         self.uploads: dict[str, bytes] = {}
         # Set by a Socket Mode stand-in: what apps.connections.open hands out.
@@ -117,6 +118,45 @@ class SlackStandIn:
             "url_private": f"{self.base_url}/files/{file_id}/{name}",
             "url_private_download": f"{self.base_url}/files/{file_id}/{name}",
         }
+
+    def add_user(
+        self,
+        user_id: str,
+        name: str | None = None,
+        *,
+        real_name: str = "",
+        display_name: str = "",
+        team_id: str = "T0SANDBOX",
+    ) -> dict[str, Any]:
+        """Make ``user_id`` a member of the workspace (once; later calls change nothing)."""
+        name = name or user_id.lower()
+        real_name = real_name or name.title()
+        return self.users.setdefault(
+            user_id,
+            {
+                "id": user_id,
+                "team_id": team_id,
+                "name": name,
+                "deleted": False,
+                "real_name": real_name,
+                "tz": "Europe/Berlin",
+                "tz_label": "Central European Time",
+                "tz_offset": 3600,
+                "profile": {
+                    "real_name": real_name,
+                    "real_name_normalized": real_name,
+                    "display_name": display_name,
+                    "display_name_normalized": display_name,
+                    "team": team_id,
+                },
+                "is_owner": False,
+                "is_primary_owner": False,
+                "is_restricted": False,
+                "is_ultra_restricted": False,
+                "is_bot": False,
+                "is_app_user": False,
+            },
+        )
 
     # Faults ------------------------------------------------------------------------------------
 
@@ -259,11 +299,10 @@ class SlackStandIn:
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "U"))[1:]}}
         if method == "users.info":
-            user = str(args.get("user"))
-            return {
-                "ok": True,
-                "user": {"id": user, "is_admin": user in self.admins, "is_owner": False},
-            }
+            user = self.users.get(str(args.get("user")))
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {**user, "is_admin": user["id"] in self.admins}}
         if method == "chat.getPermalink":
             ts = str(args.get("message_ts", "")).replace(".", "")
             return {
