@@ -84,7 +84,7 @@ async def run_demo() -> None:
     )
     services = build_services(settings)
     app = build_app(settings, services)
-    runner, port = await start_site(build_web_app(app), "127.0.0.1", 0)
+    runner, port = await start_site(build_web_app(app, services), "127.0.0.1", 0)
     bot = _LocalBot(slack, f"http://127.0.0.1:{port}")
     agent = SlackUser(bot, "U0DEMO", "C0SUPPORT")  # type: ignore[arg-type]
     print(

@@ -27,7 +27,7 @@ from bot.services import Services
 from bot.tickets import Actor, backend_for, require
 from handlers.common import metadata as read_metadata
 from handlers.common import selected_option, team_and_user, tell_user, view_values
-from handlers.errors import guarded
+from handlers.errors import guarded, guarded_options
 from handlers.invocation import Invocation, Subcommand
 
 
@@ -304,7 +304,7 @@ async def _announce(
 def register(app: AsyncApp) -> None:
     """Wire the create modal, its options and the message shortcut onto ``app``."""
     app.action(Action.CREATE_PICK_BACKEND)(guarded(pick_backend))
-    app.options(Action.CATEGORY_OPTIONS)(category_options)
-    app.options(Action.TAG_OPTIONS)(tag_options)
+    app.options(Action.CATEGORY_OPTIONS)(guarded_options(category_options))
+    app.options(Action.TAG_OPTIONS)(guarded_options(tag_options))
     app.view(Callback.CREATE)(guarded(submit))
     app.shortcut(Callback.CREATE_FROM_MESSAGE)(guarded(from_message))
