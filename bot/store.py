@@ -27,6 +27,7 @@ from sqlitedict import SqliteDict
 from bot.config import Settings
 from bot.credentials import Credentials, credentials_from_store
 from bot.errors import ConfigError, StoreError, StoreKeyError
+from bot.single_instance import DataDirLock
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ class Store:
 
     def __init__(self, path: Path, keys: MultiFernet) -> None:
         ensure_private_dir(path.parent)
+        # Before touching any table: a second process must not even open them.
+        self._lock = DataDirLock(path.parent).acquire()
         _touch_private(path)
         self.path = path
         self._keys = keys
@@ -131,7 +134,11 @@ class Store:
         self._requests = open_table(path, "requests")  # key -> expiry (epoch seconds)
         self._requests_lock = threading.Lock()
         self._swept_at = 0.0
-        self._check_key()
+        try:
+            self._check_key()
+        except StoreError:
+            self.close()
+            raise
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
@@ -143,6 +150,7 @@ class Store:
         self._meta.close()
         self._credentials.close()
         self._requests.close()
+        self._lock.release()
 
     def _check_key(self) -> None:
         canary = self._meta.get("canary")
