@@ -6,6 +6,7 @@ support agent's first minutes through signed Slack requests, printing what Slack
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from typing import Any
@@ -154,7 +155,12 @@ async def _script(
         slack, "chat.postMessage", cx.command("subscribe detractors segment:999")
     )
     poller = DetractorPoller(services, app.client)
-    (sub,) = await services.alerts.for_channel("T0SANDBOX", "C0CX")
+    # The confirmation is posted before the subscription is saved: wait for the save.
+    for _ in range(500):
+        if subs := await services.alerts.for_channel("T0SANDBOX", "C0CX"):
+            break
+        await asyncio.sleep(0.02)
+    (sub,) = subs
     await poller.poll(sub.id)
     summary = await _said(slack, "chat.postMessage")
     _show(
