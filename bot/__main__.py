@@ -95,7 +95,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         else:
             from bot.server import EVENTS_PATH, build_web_app, start_site
 
-            runner, bound = await start_site(build_web_app(app), host, port)
+            runner, bound = await start_site(build_web_app(app, services), host, port)
             log.info("serving Slack requests at http://%s:%s%s", host, bound, EVENTS_PATH)
             try:
                 await stop.wait()

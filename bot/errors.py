@@ -3,7 +3,8 @@
     BotError                       anything ticketbot raises on purpose; has a user_message()
     ├── ConfigError                a setting is missing or wrong (start-up only)
     ├── StoreError                 the local store cannot be used
-    │   └── StoreKeyError          the store was encrypted with another key
+    │   ├── StoreKeyError          the store was encrypted with another key
+    │   └── DataDirInUseError      another process holds the data directory's lock
     ├── UserInputError             what the user typed cannot be used; says what to type instead
     │   ├── UnknownBackendError    a backend key that does not exist
     │   ├── BadTicketRefError      a ticket ref that is not <backend>:<id>
@@ -44,6 +45,10 @@ class StoreError(BotError):
 
 class StoreKeyError(StoreError):
     """The store holds data encrypted under a key we were not given."""
+
+
+class DataDirInUseError(StoreError):
+    """Another process holds the data directory: the embedded store is single-instance."""
 
 
 class UserInputError(BotError):

@@ -1,5 +1,9 @@
 """The HTTP side: Slack's requests at POST /slack/events, a health check at GET /healthz, and one
-log line per request naming what it was and how long it took."""
+log line per request naming what it was and how long it took.
+
+Every request to /slack/events passes ``bot.gate`` (signature, replays, shape) before Bolt parses
+a byte of it; a request the gate stops is answered here and logged with the gate's reason only.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,17 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.gate import Gate
+from bot.services import Services
+
 log = logging.getLogger("ticketbot.http")
 
 EVENTS_PATH = "/slack/events"
 _BOLT_APP = web.AppKey("bolt_app", AsyncApp)
 _SUBCOMMANDS = web.AppKey("subcommands", frozenset)
+_GATE = web.AppKey("gate", Gate)
+# Set on a request the gate stopped: the log names the reason, not the (untrusted) body.
+_STOPPED = web.RequestKey("stopped", str)
 
 
 def describe(raw_body: bytes, subcommands: frozenset[str] = frozenset()) -> str:
@@ -33,17 +43,28 @@ def describe(raw_body: bytes, subcommands: frozenset[str] = frozenset()) -> str:
         payload: dict[str, Any] = json.loads((form.get("payload") or ["{}"])[0])
     except (UnicodeDecodeError, json.JSONDecodeError):
         return "unparsable"
+    if not isinstance(payload, dict):
+        return "unparsable"
     kind = payload.get("type", "unknown")
-    if actions := payload.get("actions"):
+    actions, view, event = payload.get("actions"), payload.get("view"), payload.get("event")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
         return f"{kind} {actions[0].get('action_id', '?')}"
-    if callback := payload.get("callback_id") or (payload.get("view") or {}).get("callback_id"):
+    if callback := payload.get("callback_id") or (
+        isinstance(view, dict) and view.get("callback_id")
+    ):
         return f"{kind} {callback}"
-    if event := payload.get("event"):
+    if isinstance(event, dict):
         return f"event {event.get('type', '?')}"
-    return kind
+    return str(kind)
 
 
 async def _slack_events(request: web.Request) -> web.Response:
+    body = await request.read()
+    verdict = await request.app[_GATE].check(body, request.headers, request.content_type)
+    if verdict.refused:
+        request[_STOPPED] = verdict.reason
+        assert verdict.status is not None
+        return web.Response(status=verdict.status)
     bolt_app = request.app[_BOLT_APP]
     bolt_request = await to_bolt_request(request)
     bolt_response = await bolt_app.async_dispatch(bolt_request)
@@ -60,17 +81,29 @@ async def _access_log(request: web.Request, handler: Any) -> web.StreamResponse:
     response = await handler(request)
     elapsed_ms = (time.perf_counter() - started) * 1000
     known = request.app.get(_SUBCOMMANDS, frozenset())
-    what = describe(await request.read(), known) if request.path == EVENTS_PATH else request.path
+    if stopped := request.get(_STOPPED):
+        what = f"{request.path} ({stopped})"
+    elif request.path == EVENTS_PATH:
+        what = describe(await request.read(), known)
+    else:
+        what = request.path
     log.info("%s %s -> %s in %.1f ms", request.method, what, response.status, elapsed_ms)
     return response
 
 
-def build_web_app(bolt_app: AsyncApp) -> web.Application:
-    """An aiohttp application serving ``bolt_app`` over Slack's HTTP mode."""
+def build_web_app(bolt_app: AsyncApp, services: Services) -> web.Application:
+    """An aiohttp application serving ``bolt_app`` over Slack's HTTP mode.
+
+    ``services`` gives the signing secret and the store that remembers processed requests.
+    """
     from handlers.commands import SUBCOMMANDS  # the names only, to log them
 
+    services.settings.require("SLACK_SIGNING_SECRET")
+    secret = services.settings.slack_signing_secret
+    assert secret is not None
     web_app = web.Application(middlewares=[_access_log])
     web_app[_BOLT_APP] = bolt_app
+    web_app[_GATE] = Gate(secret.get_secret_value(), services.store)
     web_app[_SUBCOMMANDS] = frozenset([*SUBCOMMANDS, "help"])
     web_app.add_routes([web.post(EVENTS_PATH, _slack_events), web.get("/healthz", _healthz)])
     return web_app

@@ -14,10 +14,12 @@ import asyncio
 import json
 import logging
 import os
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlitedict import SqliteDict
@@ -25,6 +27,7 @@ from sqlitedict import SqliteDict
 from bot.config import Settings
 from bot.credentials import Credentials, credentials_from_store
 from bot.errors import ConfigError, StoreError, StoreKeyError
+from bot.single_instance import DataDirLock
 
 log = logging.getLogger(__name__)
 
@@ -114,21 +117,50 @@ def load_keys(settings: Settings) -> MultiFernet:
     return parse_keys(key_file.read_text())
 
 
+class RequestMemory(Protocol):
+    """The part of the store interface that remembers which Slack requests were processed.
+
+    Part of the store (not of the process) so that it survives a restart, and so that a store
+    shared by several instances can answer for all of them.
+    """
+
+    async def remember_request(self, key: str, ttl_seconds: float) -> bool:
+        """Record ``key`` for ``ttl_seconds``; True the first time, False while it is remembered.
+
+        Check and record are one atomic step: of two concurrent calls, exactly one gets True.
+        """
+        ...
+
+
+# Expired request keys are swept at most this often, so a burst does not rescan the table.
+_SWEEP_SECONDS = 60.0
+
+
 class Store:
     """Credentials keyed by (scope, user_id, backend), encrypted at rest.
 
     ``scope`` is the Enterprise Grid org id when the request has one, else the workspace id (the
     key of every record written before Grid support, which stays valid for single workspaces).
+    It also holds the request memory (``RequestMemory``).
     """
 
     def __init__(self, path: Path, keys: MultiFernet) -> None:
         ensure_private_dir(path.parent)
+        # Before touching any table: a second process must not even open them.
+        self._lock = DataDirLock(path.parent).acquire()
         _touch_private(path)
         self.path = path
         self._keys = keys
         self._meta = open_table(path, "meta")
         self._credentials = open_table(path, "credentials")
-        self._check_key()
+        self._requests = open_table(path, "requests")  # key -> expiry (epoch seconds)
+        self._requests_lock = threading.Lock()
+        self._swept_at = 0.0
+        try:
+            self._check_key()
+        except StoreError:
+            self.close()
+            raise
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
@@ -139,6 +171,8 @@ class Store:
         """Close every table; pending writes were already committed."""
         self._meta.close()
         self._credentials.close()
+        self._requests.close()
+        self._lock.release()
 
     def _check_key(self) -> None:
         canary = self._meta.get("canary")
@@ -250,6 +284,26 @@ class Store:
             table.commit()
         except Exception as exc:  # sqlite errors carry paths, not secrets
             raise StoreError(f"Could not save to the local store: {exc}") from exc
+
+    # Request memory (replays) ---------------------------------------------------------------
+
+    async def remember_request(self, key: str, ttl_seconds: float) -> bool:
+        """See ``RequestMemory``: True the first time ``key`` is seen within ``ttl_seconds``."""
+        return await asyncio.to_thread(self._remember, key, ttl_seconds)
+
+    def _remember(self, key: str, ttl_seconds: float) -> bool:
+        now = time.time()
+        with self._requests_lock:  # one process per store (the data-dir lock), so this is enough
+            expires = self._requests.get(key)
+            if expires is not None and expires > now:
+                return False
+            self._requests[key] = now + ttl_seconds
+            if now - self._swept_at >= _SWEEP_SECONDS:
+                self._swept_at = now
+                for old in [k for k, until in self._requests.items() if until <= now]:
+                    del self._requests[old]
+            self._requests.commit()
+            return True
 
     # Key rotation ----------------------------------------------------------------------------
 

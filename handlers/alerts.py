@@ -321,15 +321,18 @@ async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: 
 async def show_existing(
     ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
 ) -> None:
-    """The first poll's "Show them": the newest existing detractors in the summary's thread."""
+    """The first poll's "Show them": the newest existing detractors in the summary's thread.
+
+    Fetched with the clicker's own QuestionPro account, never the subscriber's: anyone in the
+    channel can click, and the subscriber's key must not read on their behalf.
+    """
     await ack()
     sub = await services.alerts.get(body["actions"][0]["value"])
     if sub is None:
         raise UserInputError("That subscription was removed.")
-    creds = await services.store.load_credentials(sub.owner_scope, sub.subscriber, "questionpro")
-    if creds is None:
-        raise UserInputError(f"<@{sub.subscriber}> no longer has QuestionPro connected.")
-    backend = services.backends.for_credentials(creds)
+    clicker = actor_of(body)
+    backend = await backend_for(services.store, services.backends, clicker, "questionpro")
+    require(backend, Capability.DETRACTORS, "detractor alerts")
     assert isinstance(backend, QuestionProBackend)
     shown, total = [], 0
     async for detractor in backend.iter_detractors(segment_id=sub.segment_id, status=sub.status):

@@ -14,6 +14,7 @@ from bot.blocks.connect import (
     connect_modal,
     connect_progress_modal,
     connected_text,
+    refused_connect_modal,
 )
 from bot.credentials import CredentialInputError, check_backend, parse_credentials
 from bot.errors import BackendAuthError, BotError
@@ -71,13 +72,11 @@ async def submit_connect(
         await services.verifier.verify(creds)
         await services.store.save_credentials(actor.scope, actor.user_id, creds)
     except BotError as exc:
-        # Back to the form with everything the user typed, and the backend's own words.
+        # Back to the form with the backend's own words; secrets cleared (see the README).
         log.info("connect %s refused: %s", backend, type(exc).__name__)
+        notice = f":warning: {connect_failure_text(exc)}"
         await client.views_update(
-            view_id=view["id"],
-            view=connect_modal(
-                backend, channel_id, values=values, notice=f":warning: {connect_failure_text(exc)}"
-            ),
+            view_id=view["id"], view=refused_connect_modal(backend, channel_id, values, notice)
         )
         return
     text = connected_text(creds)

@@ -34,7 +34,7 @@ from handlers.common import (
     view_values,
 )
 from handlers.common import metadata as read_metadata
-from handlers.errors import guarded
+from handlers.errors import guarded, guarded_options
 from handlers.invocation import Invocation, Subcommand
 
 # The shortcut's trigger_id expires 3 s after Slack sent it, and the form opens only once: the
@@ -319,7 +319,7 @@ async def _announce(
 def register(app: AsyncApp) -> None:
     """Wire the create modal, its options and the message shortcut onto ``app``."""
     app.action(Action.CREATE_PICK_BACKEND)(guarded(pick_backend))
-    app.options(Action.CATEGORY_OPTIONS)(category_options)
-    app.options(Action.TAG_OPTIONS)(tag_options)
+    app.options(Action.CATEGORY_OPTIONS)(guarded_options(category_options))
+    app.options(Action.TAG_OPTIONS)(guarded_options(tag_options))
     app.view(Callback.CREATE)(guarded(submit))
     app.shortcut(Callback.CREATE_FROM_MESSAGE)(guarded(from_message))

@@ -104,6 +104,29 @@ def guarded(func: Callable[..., Awaitable[None]]) -> Callable[[AsyncArgs], Await
     return listener
 
 
+def guarded_options(
+    func: Callable[..., Awaitable[None]],
+) -> Callable[[AsyncArgs], Awaitable[None]]:
+    """Wrap an options listener: on any failure Slack gets an empty list instead of a 500.
+
+    Nobody is told in a message: an options request is a select being opened, and the select
+    itself says "no options"; the log keeps the reason.
+    """
+    names = inspect.getfullargspec(func).args
+
+    async def listener(args: AsyncArgs) -> None:
+        try:
+            await func(**{name: _injected(args, name) for name in names})
+        except Exception as error:
+            log.info("options request failed: %s", type(error).__name__)
+            if args.ack.response is None:
+                await args.ack(options=[])
+
+    listener.__name__ = func.__name__
+    listener.__qualname__ = func.__qualname__
+    return listener
+
+
 def _injected(args: AsyncArgs, name: str) -> Any:
     return getattr(args, name) if hasattr(args, name) else args.context.get(name)
 

@@ -50,7 +50,7 @@ class BotUnderTest:
 
     async def start(self) -> BotUnderTest:
         app = self.app = build_app(self.settings, self.services)
-        self.runner, port = await start_site(build_web_app(app), "127.0.0.1", 0)
+        self.runner, port = await start_site(build_web_app(app, self.services), "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{port}"
         self.http = httpx.AsyncClient(base_url=self.url, timeout=10)
         return self

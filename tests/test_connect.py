@@ -180,7 +180,10 @@ async def test_live_check_refuses_a_wrong_key_in_the_vendors_words(
         "Omnidesk refused these credentials (Invalid API key). Check them and submit again."
         in notice["text"]["text"]
     )
-    assert _initial_values(view) == values  # nothing the user typed is lost
+    # The URL is kept; the key is not sent back into the form, and the form says so.
+    assert _initial_values(view) == {"base_url": values["base_url"], "api_key": None}
+    assert "omni-wrong-key-0000" not in str(view)
+    assert "Enter the API key again." in str(view["blocks"])
     assert await bot.services.store.list_credentials(TEAM, "U0ALICE") == {}
     assert bot.slack.calls_to("chat.postEphemeral") == []
 
@@ -216,3 +219,15 @@ async def test_live_check_with_wrong_epixel_password(
     view = await _notice_after(bot, "U0ALICE", "epixel", values)
     assert "No active account found with the given credentials" in str(view["blocks"])
     assert "not-it" not in str(bot.slack.calls_to("chat.postEphemeral"))
+    # Names and URLs stay; every secret typed is cleared with a hint; none typed, no hint.
+    assert _initial_values(view) == {
+        "base_url": values["base_url"],
+        "api_key": None,
+        "access_token": None,
+        "username": "agent@example.com",
+        "password": None,
+    }
+    assert "not-it" not in str(view) and "epx-demo-apikey" not in str(view)
+    hints = str(view["blocks"])
+    assert "Enter the API key again." in hints and "Enter the password again." in hints
+    assert "Enter the access token again." not in hints

@@ -111,6 +111,32 @@ def connect_modal(
     )
 
 
+def refused_connect_modal(
+    backend: str, channel_id: str | None, values: Mapping[str, str | None], notice: str
+) -> View:
+    """The form again after the live check refused it: URLs, names and choices kept, secrets
+    (keys, tokens, passwords) cleared with a hint under each one that was typed.
+
+    Putting a secret back would send it out of the bot again, into a view Slack keeps and
+    returns with every later payload of that modal; a refused key is usually the wrong one anyway.
+    """
+    secret = {spec.name: spec.label for spec in CONNECT_FIELDS[backend] if spec.kind == "secret"}
+    hints = {name: f"Enter the {_in_sentence(label)} again." for name, label in secret.items()}
+    return connect_modal(
+        backend,
+        channel_id,
+        values={k: v for k, v in values.items() if k not in secret},
+        notice=notice,
+        field_errors={name: hint for name, hint in hints.items() if values.get(name)},
+    )
+
+
+def _in_sentence(label: str) -> str:
+    # "Password" -> "password", but "API key" stays: acronyms keep their capitals.
+    first, space, rest = label.partition(" ")
+    return (first if first.isupper() else first.lower()) + space + rest
+
+
 def connect_progress_modal(backend: str, text: str) -> View:
     """Shown while a submission is checked against the backend (after the ack)."""
     return View(

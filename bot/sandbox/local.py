@@ -101,7 +101,9 @@ class LocalWorld:
         )
         self.services = build_services(settings)
         self.app = build_app(settings, self.services)
-        self._runner, port = await start_site(build_web_app(self.app), "127.0.0.1", 0)
+        self._runner, port = await start_site(
+            build_web_app(self.app, self.services), "127.0.0.1", 0
+        )
         self._http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
 
     def start_poller(self) -> None:
