@@ -6,6 +6,7 @@ support agent's first minutes through signed Slack requests, printing what Slack
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from typing import Any
@@ -78,6 +79,7 @@ async def run_demo() -> None:
         data_dir=tempfile.mkdtemp(prefix="ticketbot-demo-"),
         secret_key=Fernet.generate_key().decode(),
         questionpro_base_url=sandboxes.questionpro.base_url,
+        backend_allowlist="127.0.0.1",  # the sandboxes listen on loopback
         channel_post_interval=0,
         progress_interval=0,
         _env_file=None,
@@ -103,6 +105,16 @@ async def run_demo() -> None:
         "\nEverything above went through the real bot over HTTP, as signed Slack requests. "
         "To run it for your workspace, see README.md, Slack setup."
     )
+
+
+async def _subscriptions(services: Any, channel: str) -> list[Any]:
+    # The bot saves a subscription only after its confirmation is posted: wait for the save.
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (subs := await services.alerts.for_channel("T0SANDBOX", channel)):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the subscription was not saved")
+        await asyncio.sleep(0.01)
+    return subs
 
 
 async def _said(slack: SlackStandIn, method: str) -> dict[str, Any]:
@@ -154,7 +166,7 @@ async def _script(
         slack, "chat.postMessage", cx.command("subscribe detractors segment:999")
     )
     poller = DetractorPoller(services, app.client)
-    (sub,) = await services.alerts.for_channel("T0SANDBOX", "C0CX")
+    (sub,) = await _subscriptions(services, "C0CX")
     await poller.poll(sub.id)
     summary = await _said(slack, "chat.postMessage")
     _show(

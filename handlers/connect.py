@@ -55,7 +55,7 @@ async def submit_connect(
     backend, channel_id = check_backend(meta.get("backend") or ""), meta.get("channel_id")
     values = view_values(view)
     try:
-        creds = parse_credentials(backend, values)
+        creds = parse_credentials(backend, values, policy=services.backends.guard.policy)
     except CredentialInputError as exc:
         await ack(response_action="errors", errors=exc.fields)
         return
@@ -73,10 +73,15 @@ async def submit_connect(
     except BotError as exc:
         # Back to the form with everything the user typed, and the backend's own words.
         log.info("connect %s refused: %s", backend, type(exc).__name__)
+        field = getattr(exc, "field", None)  # a refusal about one field is shown on that field
         await client.views_update(
             view_id=view["id"],
             view=connect_modal(
-                backend, channel_id, values=values, notice=f":warning: {connect_failure_text(exc)}"
+                backend,
+                channel_id,
+                values=values,
+                notice=None if field else f":warning: {connect_failure_text(exc)}",
+                field_errors={field: str(exc)} if field else None,
             ),
         )
         return

@@ -47,6 +47,7 @@ def settings(
         data_dir=tmp_path / "data",
         secret_key=secret_key,
         questionpro_base_url=sandboxes.questionpro.base_url,
+        backend_allowlist="127.0.0.1",  # the sandboxes listen on loopback
         http_read_timeout=5.0,
         channel_post_interval=0.0,
         progress_interval=0.0,
