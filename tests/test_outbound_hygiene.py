@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -20,7 +20,7 @@ from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import OmnideskCredentials
 from bot.errors import BackendError, UserInputError
-from bot.logs import configure_logging, redact
+from bot.logs import redact
 from bot.models import TicketQuery
 from bot.sandbox.slack import SlackStandIn
 from bot.slack_files import FileTooLargeError, SlackFiles
@@ -135,16 +135,6 @@ async def test_a_download_larger_than_the_cap_is_cut_off_while_streaming(
 
 
 # A password in a URL and the log ----------------------------------------------------------------
-
-
-@pytest.fixture
-def operator_log() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    configure_logging("DEBUG", stream)
-    yield stream
-    root.handlers[:], root.level = saved[0], saved[1]
 
 
 async def test_a_password_in_a_url_is_not_logged(

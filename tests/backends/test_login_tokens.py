@@ -37,15 +37,21 @@ async def _connect(bot: BotUnderTest, user_id: str, values: dict[str, str]) -> d
     return (await bot.slack.wait_for("views.update", count=before + 1))[-1]["view"]
 
 
-async def test_someone_typing_alices_username_never_gets_her_token(
-    bot: BotUnderTest, sandboxes: Sandboxes
-) -> None:
+async def _alice_connects(bot: BotUnderTest, sandboxes: Sandboxes) -> dict[str, str]:
+    """Alice connects Epixel with her username and password; what she typed."""
     base = {"base_url": sandboxes.epixel.base_url, "api_key": epixel.DEMO_API_KEY}
     alice = {**base, "username": epixel.DEMO_USER, "password": epixel.DEMO_PASSWORD}
     assert "Connected" in str(await _connect(bot, "U0ALICE", alice))
+    return alice
+
+
+async def test_someone_typing_alices_username_never_gets_her_token(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    alice = await _alice_connects(bot, sandboxes)
     alices_tokens = {h for h in _bearers(sandboxes, "category-list") if h}
 
-    mallory = {**base, "username": epixel.DEMO_USER, "password": "a-guess"}
+    mallory = {**alice, "password": "a-guess"}
     form = await _connect(bot, "U0MALLORY", mallory)
     assert "No active account found with the given credentials" in str(form)
     assert await bot.services.store.list_credentials(TEAM, "U0MALLORY") == {}
@@ -59,9 +65,7 @@ async def test_someone_typing_alices_username_never_gets_her_token(
 async def test_the_live_check_logs_in_afresh_even_with_a_token_cached(
     bot: BotUnderTest, sandboxes: Sandboxes
 ) -> None:
-    base = {"base_url": sandboxes.epixel.base_url, "api_key": epixel.DEMO_API_KEY}
-    alice = {**base, "username": epixel.DEMO_USER, "password": epixel.DEMO_PASSWORD}
-    assert "Connected" in str(await _connect(bot, "U0ALICE", alice))
+    alice = await _alice_connects(bot, sandboxes)
     # The password is changed at Epixel; a token for the old one is still cached (and valid).
     sandboxes.epixel.passwords[epixel.DEMO_USER] = "changed-at-epixel"
     form = await _connect(bot, "U0ALICE2", alice)

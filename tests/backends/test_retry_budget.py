@@ -10,11 +10,10 @@ import pytest
 from bot.backends.http import RetryPolicy
 from bot.backends.registry import Backends
 from bot.config import Settings
-from bot.credentials import OmnideskCredentials
 from bot.errors import BackendUnavailable
 from bot.models import TicketQuery
-from bot.sandbox import omnidesk
 from bot.sandbox.run import Sandboxes
+from tests.backends.test_faults import _omnidesk
 
 BUDGET, SLACK = 1.0, 0.3
 
@@ -26,11 +25,6 @@ async def budgeted(settings: Settings) -> AsyncIterator[Backends]:
     registry = Backends(settings, policy=policy)
     yield registry
     await registry.aclose()
-
-
-def _omnidesk(backends: Backends, sandboxes: Sandboxes):
-    creds = OmnideskCredentials(base_url=sandboxes.omnidesk.base_url, api_key=omnidesk.FULL_KEY)
-    return backends.for_credentials(creds)
 
 
 async def test_a_backend_slower_than_the_budget_is_cut_off_at_the_budget(
