@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.netguard import AddressPolicy
 
 # Values people paste from docs instead of real secrets; refusing them early beats a 401 later.
 _PLACEHOLDER = re.compile(
@@ -65,6 +66,11 @@ class Settings(BaseSettings):
     questionpro_base_url: str | None = Field(
         None,
         validation_alias=AliasChoices("TICKETBOT_QUESTIONPRO_BASE_URL", "questionpro_base_url"),
+    )
+
+    backend_allowlist: str = Field(
+        "",
+        validation_alias=AliasChoices("TICKETBOT_BACKEND_ALLOWLIST", "backend_allowlist"),
     )
 
     questionpro_calls_per_minute: int = Field(
@@ -142,6 +148,17 @@ class Settings(BaseSettings):
             # Never echo the value: it may be a real secret pasted into the wrong variable.
             raise ValueError(f"must start with {prefix} (it is {what})")
         return value
+
+    @field_validator("backend_allowlist")
+    @classmethod
+    def _allowlist_parses(cls, value: str) -> str:
+        AddressPolicy.parse(value)  # a typo should stop start-up, not silently allow nothing
+        return value
+
+    @property
+    def address_policy(self) -> AddressPolicy:
+        """Which non-public backend hosts the operator allowed (TICKETBOT_BACKEND_ALLOWLIST)."""
+        return AddressPolicy.parse(self.backend_allowlist)
 
     @field_validator("slack_api_url", "questionpro_base_url")
     @classmethod

@@ -6,7 +6,6 @@ inline errors come from these models' validation, so the two never drift apart.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from pydantic import (
 )
 
 from bot.errors import UnknownBackendError
+from bot.netguard import AddressPolicy
 
 # QuestionPro's API host per datacenter (BACKENDS.md). Beyond US/EU/CA the hosts come from a vendor
 # SDK, not the vendor's Environment page: unconfirmed, so they live here as one table.
@@ -36,25 +36,19 @@ QUESTIONPRO_DATACENTERS: dict[str, tuple[str, str]] = {
 }
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base_url(value: str) -> str:
-    """Accept an https URL with a host (plain http only on loopback, for the sandbox)."""
+    """Accept an http(s) URL with a host and no user:password@. Which hosts may be reached, and
+    over plain http, is the operator's policy (``AddressPolicy.check_base_url``), not shape."""
     value = value.strip()
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(
             "Enter a full URL starting with https://, for example https://example.com/api"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError("Use https:// so your key is not sent in clear text.")
+    if "@" in parts.netloc:
+        raise ValueError(
+            "Leave the user name and password out of the URL; there are fields for them."
+        )
     if parts.query or parts.fragment:
         raise ValueError("Leave out the ?query and #fragment; give the API's base URL only.")
     return value.rstrip("/")
@@ -247,14 +241,27 @@ class CredentialInputError(Exception):
         super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
 
 
-def parse_credentials(backend: str, values: dict[str, Any]) -> Credentials:
-    """Validate raw modal values into the backend's credentials model, or raise per-field errors."""
+def parse_credentials(
+    backend: str, values: dict[str, Any], *, policy: AddressPolicy | None = None
+) -> Credentials:
+    """Validate raw modal values into the backend's credentials model, or raise per-field errors.
+    ``policy`` (the operator's allowlist; none allowed when omitted) judges the base URL."""
     model = CREDENTIAL_MODELS[check_backend(backend)]
     cleaned = {k: v for k, v in values.items() if v not in (None, "")}
+    fields: dict[str, str] = {}
     try:
-        return model.model_validate(cleaned)  # type: ignore[return-value]
+        creds = model.model_validate(cleaned)
     except ValidationError as exc:
-        raise CredentialInputError(_field_messages(exc, model)) from None
+        fields = _field_messages(exc, model)
+    base_url = cleaned.get("base_url")
+    if "base_url" in model.model_fields and isinstance(base_url, str) and "base_url" not in fields:
+        try:
+            (policy or AddressPolicy()).check_base_url(base_url.strip())
+        except ValueError as exc:
+            fields["base_url"] = str(exc)
+    if fields:
+        raise CredentialInputError(fields)
+    return creds  # type: ignore[return-value]
 
 
 def credentials_from_store(data: dict[str, Any]) -> Credentials:

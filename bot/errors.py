@@ -8,7 +8,8 @@
     ├── UserInputError             what the user typed cannot be used; says what to type instead
     │   ├── UnknownBackendError    a backend key that does not exist
     │   ├── BadTicketRefError      a ticket ref that is not <backend>:<id>
-    │   └── NotConnectedError      the user has not connected that backend
+    │   ├── NotConnectedError      the user has not connected that backend
+    │   └── BaseUrlRefusedError    a base URL on a private/local network, not allowlisted
     └── BackendError               a backend refused or failed a call; names the backend
         ├── BackendAuthError       wrong or expired credentials
         ├── BackendPermissionError the credentials lack a permission (named when known)
@@ -184,6 +185,12 @@ class BackendUnexpectedResponse(BackendError):
     def user_message(self) -> str:
         status = f" (HTTP {self.status})" if self.status else ""
         return f"{self.label} sent an unexpected response{status}: {self.message}."
+
+
+class BaseUrlRefusedError(UserInputError):
+    """A backend base URL that resolves to an address ticketbot must not connect to."""
+
+    field = "base_url"  # the connect form shows the message on this field
 
 
 class UnsupportedOperationError(UserInputError):

@@ -11,6 +11,7 @@ from typing import TextIO
 _SECRET_PATTERNS = [
     (re.compile(r"xox[abposr]-[A-Za-z0-9-]+"), "xox?-[redacted]"),
     (re.compile(r"xapp-[A-Za-z0-9-]+"), "xapp-[redacted]"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s]*:[^/@\s]*@"), r"\1[redacted]@"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
     (re.compile(r"(?i)((?:api[-_]?key|apikey|token|password)=)[^&\s'\"]+"), r"\1[redacted]"),
     (

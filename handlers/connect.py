@@ -56,7 +56,7 @@ async def submit_connect(
     backend, channel_id = check_backend(meta.get("backend") or ""), meta.get("channel_id")
     values = view_values(view)
     try:
-        creds = parse_credentials(backend, values)
+        creds = parse_credentials(backend, values, policy=services.backends.guard.policy)
     except CredentialInputError as exc:
         await ack(response_action="errors", errors=exc.fields)
         return
@@ -74,9 +74,16 @@ async def submit_connect(
     except BotError as exc:
         # Back to the form with the backend's own words; secrets cleared (see the README).
         log.info("connect %s refused: %s", backend, type(exc).__name__)
-        notice = f":warning: {connect_failure_text(exc)}"
+        field = getattr(exc, "field", None)  # a refusal about one field is shown on that field
         await client.views_update(
-            view_id=view["id"], view=refused_connect_modal(backend, channel_id, values, notice)
+            view_id=view["id"],
+            view=refused_connect_modal(
+                backend,
+                channel_id,
+                values,
+                None if field else f":warning: {connect_failure_text(exc)}",
+                {field: str(exc)} if field else None,
+            ),
         )
         return
     text = connected_text(creds)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import io
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from bot.backends.http import RetryPolicy
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import EpixelCredentials, IspcrmCredentials, OmnideskCredentials
+from bot.logs import configure_logging
 from bot.runtime import build_services
 from bot.sandbox import epixel, ispcrm, omnidesk
 from bot.sandbox.run import Sandboxes, start_sandboxes
@@ -61,6 +64,7 @@ def settings(
         data_dir=tmp_path / "data",
         secret_key=secret_key,
         questionpro_base_url=sandboxes.questionpro.base_url,
+        backend_allowlist="127.0.0.1",  # the sandboxes listen on loopback
         http_read_timeout=5.0,
         channel_post_interval=0.0,
         progress_interval=0.0,
@@ -118,3 +122,14 @@ async def bot_over(
     under_test = await kind(slack, settings, build_services(settings)).start()
     yield under_test
     await under_test.stop()
+
+
+@pytest.fixture
+def operator_log() -> Iterator[io.StringIO]:
+    """The operator's logging (as `ticketbot serve` sets it up, at DEBUG) for one test."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream)
+    yield stream
+    root.handlers[:], root.level = saved[0], saved[1]

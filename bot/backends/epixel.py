@@ -18,13 +18,12 @@ from bot.backends.base import BaseBackend, Capability, one_by_one
 from bot.backends.forms import FormField
 from bot.backends.http import (
     BackendHTTP,
-    LoginSession,
-    TokenCache,
     attachment_filename,
     body_of,
     generic_error,
     parse_json,
 )
+from bot.backends.tokens import LoginSession, TokenCache
 from bot.credentials import EpixelCredentials
 from bot.errors import (
     BackendAuthError,
@@ -92,12 +91,14 @@ def _field_messages(errors: Any) -> dict[str, list[str]]:
 def epixel_error(response: httpx.Response, body: Any = None) -> BackendError:
     """Map Epixel's envelope; ``body`` when the envelope came inside an HTTP 200."""
     data = body if isinstance(body, dict) else body_of(response)
+    if not {"status_code", "errors"} <= data.keys():
+        # Not Epixel's envelope: another server's words (a base URL pointed elsewhere) are
+        # never shown, only the HTTP status.
+        return generic_error(KEY, response)
     fields = _field_messages(data.get("errors"))
     status = data.get("status_code") if isinstance(data.get("status_code"), int) else None
     status = status or response.status_code
     message = "; ".join(m for msgs in fields.values() for m in msgs)
-    if not data:
-        return generic_error(KEY, response)
     if status == 401 and "limit" in message.lower():
         # Documented as a 401, but it is not about credentials: the user has too many open.
         return BackendValidationError(KEY, message, fields=fields, status=status)
@@ -213,6 +214,7 @@ class EpixelBackend(BaseBackend):
 
     async def verify(self) -> None:
         """The category list: the cheapest call that needs both the key and the token."""
+        await self._session.login_afresh()
         await self.categories()
 
     # Endpoints -------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import email.message
 import email.utils
-import hashlib
 import logging
 import random
 import time
@@ -22,8 +21,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot.config import Settings
 from bot.errors import (
@@ -36,6 +36,7 @@ from bot.errors import (
     BackendUnexpectedResponse,
     BackendValidationError,
 )
+from bot.netguard import ALLOWLIST_ENV, AddressGuard, GuardedTransport, was_refused
 
 log = logging.getLogger("ticketbot.backends")
 
@@ -43,21 +44,32 @@ M = TypeVar("M", bound=BaseModel)
 
 # 500 too: a read that failed on the server side is safe to ask again.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Below this much time left, another attempt could not get an answer: report instead.
+MIN_ATTEMPT_SECONDS = 0.05
 USER_AGENT = "ticketbot/0.1 (+https://github.com/ticketbot)"
 
 
-def make_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The one AsyncClient a backend's calls share (connection pooling across users)."""
+def make_http_client(
+    settings: Settings,
+    guard: AddressGuard | None = None,
+    network: httpcore.AsyncNetworkBackend | None = None,
+) -> httpx.AsyncClient:
+    """The one AsyncClient a backend's calls share (connection pooling across users). Every
+    connection it opens goes through ``guard`` (public addresses or the operator's allowlist);
+    ``network`` replaces the real sockets, for tests that must prove nothing was connected."""
     timeout = httpx.Timeout(
         settings.http_read_timeout,
         connect=settings.http_connect_timeout,
         pool=settings.http_read_timeout,
     )
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    guard = guard or AddressGuard(settings.address_policy)
     return httpx.AsyncClient(
         timeout=timeout,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        transport=GuardedTransport(guard, limits=limits, network=network),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,  # a redirect could carry our auth headers to another host
+        trust_env=False,  # a proxy from the environment would connect where the guard cannot see
     )
 
 
@@ -96,9 +108,11 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 
 
 def redact_url(url: str | httpx.URL) -> str:
-    """scheme://host/path without the query: query strings may carry keys (Omnidesk's apiKey)."""
+    """scheme://host/path, without the query (query strings may carry keys, like Omnidesk's
+    apiKey) and without user:password@ (a password typed into a URL)."""
     parts = urlsplit(str(url))
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 class RateLimiter:
@@ -138,13 +152,24 @@ class BackendHTTP:
     async def send(
         self, method: str, url: str, *, idempotent: bool, **kwargs: Any
     ) -> httpx.Response:
-        """Send with retries; returns a 2xx response or raises a BackendError."""
-        started = time.monotonic()
+        """Send with retries; returns a 2xx response or raises a BackendError. The whole call,
+        waits and attempts included, ends within ``policy.max_seconds``."""
+        deadline = time.monotonic() + self.policy.max_seconds
         for attempt in range(self.policy.attempts):
             last = attempt == self.policy.attempts - 1
             try:
-                response = await self._send_once(method, url, **kwargs)
+                response = await self._attempt(method, url, deadline, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if was_refused(exc):
+                    # Same words as an unreachable host: the user learns nothing about the
+                    # network behind the bot; the operator's log says what happened.
+                    log.warning(
+                        "%s: refused to connect to %s: not a public address and not in %s",
+                        self.backend,
+                        redact_url(url),
+                        ALLOWLIST_ENV,
+                    )
+                    raise BackendUnavailable(self.backend, _describe(exc)) from None
                 # Never reached the server: safe to retry whatever the method.
                 error: BackendError = BackendUnavailable(self.backend, _describe(exc))
                 delay = self.policy.backoff(attempt)
@@ -170,7 +195,8 @@ class BackendHTTP:
                     raise error
                 hinted = retry_after_seconds(response)
                 delay = hinted if hinted is not None else self.policy.backoff(attempt)
-            if last or time.monotonic() - started + delay > self.policy.max_seconds:
+            # No wait that would leave no time for the attempt after it.
+            if last or time.monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline:
                 raise error
             log.info(
                 "%s: retrying %s %s in %.2f s (%s)",
@@ -183,9 +209,27 @@ class BackendHTTP:
             await self.sleep(delay)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    async def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _attempt(
+        self, method: str, url: str, deadline: float, **kwargs: Any
+    ) -> httpx.Response:
+        """One send, cut off at ``deadline`` (an httpx timeout bounds each read, not the whole
+        exchange, so a backend trickling bytes could otherwise overrun the budget)."""
         if self.limiter is not None:
-            await self.limiter.acquire()
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await self.limiter.acquire()
+            except TimeoutError:
+                raise BackendRateLimited(
+                    self.backend, "too many calls with this key right now"
+                ) from None
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                return await self._send_once(method, url, **kwargs)
+        except TimeoutError:
+            # It may have reached the server: a timeout, never a "did not connect".
+            raise httpx.ReadTimeout("out of time") from None
+
+    async def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         started = time.perf_counter()
         response = await self.client.request(method, url, **kwargs)
         log.debug(
@@ -206,10 +250,9 @@ class BackendHTTP:
 
 
 def _describe(exc: httpx.HTTPError) -> str:
-    # httpx messages can include the URL for some errors; name the kind instead.
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "could not connect in time"
-    if isinstance(exc, httpx.ConnectError):
+    # httpx messages can include the URL for some errors; name the kind instead. A refused
+    # address, a closed port and a silent one read alike, so the answer maps no network.
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return "could not connect (check the base URL)"
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
@@ -257,7 +300,8 @@ def generic_error(
     status = response.status_code
     if not body_of(response) and status < 500 and status not in {401, 403, 404, 429}:
         return BackendUnexpectedResponse(backend, "an error page instead of JSON", status=status)
-    text = message or response.reason_phrase or f"HTTP {status}"
+    # The standard phrase, not the server's: a status line is free text from whoever answered.
+    text = message or httpx.codes.get_reason_phrase(status) or f"HTTP {status}"
     if status == 401:
         return BackendAuthError(backend, text, status=status)
     if status == 403:
@@ -269,94 +313,6 @@ def generic_error(
     if status >= 500:
         return BackendUnavailable(backend, f"{text} (HTTP {status})", status=status)
     return BackendValidationError(backend, text, status=status)
-
-
-class TokenCache:
-    """Short-lived tokens from username/password logins, kept in memory only, keyed by a hash
-    of (backend, base URL, username) so the cache itself holds no identifying secret."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, str] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    @staticmethod
-    def key(*parts: str) -> str:
-        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-
-    def get(self, key: str) -> str | None:
-        return self._tokens.get(key)
-
-    def put(self, key: str, token: str) -> None:
-        self._tokens[key] = token
-
-    def lock(self, key: str) -> asyncio.Lock:
-        """One login at a time per account, so a burst of requests logs in once."""
-        return self._locks.setdefault(key, asyncio.Lock())
-
-
-R = TypeVar("R")
-
-
-class LoginSession:
-    """The bearer token for one account: a token from an earlier login, else the one the user
-    gave, else a fresh login. A call refused with 401 is sent once more after logging in again;
-    a refused call did nothing, so that resend is safe even for changes."""
-
-    def __init__(
-        self,
-        cache: TokenCache,
-        cache_key: str,
-        given: str | None,
-        login: Callable[[], Awaitable[str]] | None,
-    ) -> None:
-        self._cache, self._key, self._given, self._login = cache, cache_key, given, login
-
-    @classmethod
-    def for_account(
-        cls,
-        cache: TokenCache,
-        backend: str,
-        creds: Any,
-        given: SecretStr | None,
-        login: Callable[[], Awaitable[str]],
-    ) -> LoginSession:
-        """The session for credentials with a base URL, an optional token and an optional
-        username/password (Epixel's and ISPCRM's): logging in only when both were given."""
-        can_login = creds.username is not None and creds.password is not None
-        return cls(
-            cache,
-            TokenCache.key(backend, creds.base_url, creds.username or ""),
-            given.get_secret_value() if given is not None else None,
-            login if can_login else None,
-        )
-
-    async def token(self) -> str:
-        cached = self._cache.get(self._key)
-        if cached is not None:
-            return cached
-        if self._given is not None:
-            return self._given
-        return await self._fresh_login(None)
-
-    async def _fresh_login(self, stale: str | None) -> str:
-        assert self._login is not None
-        async with self._cache.lock(self._key):
-            current = self._cache.get(self._key)
-            if current is not None and current != stale:
-                return current  # someone else logged in while we waited
-            token = await self._login()
-            self._cache.put(self._key, token)
-            return token
-
-    async def run(self, call: Callable[[str], Awaitable[R]]) -> R:
-        """``call(token)``, logging in again once if it is refused with 401."""
-        token = await self.token()
-        try:
-            return await call(token)
-        except BackendAuthError:
-            if self._login is None:
-                raise
-            return await call(await self._fresh_login(token))
 
 
 def attachment_filename(response: httpx.Response) -> str | None:

@@ -14,12 +14,11 @@ import httpx
 from bot.backends.base import BaseBackend, Capability
 from bot.backends.http import (
     BackendHTTP,
-    LoginSession,
-    TokenCache,
     body_of,
     generic_error,
     parse_json,
 )
+from bot.backends.tokens import LoginSession, TokenCache
 from bot.credentials import IspcrmCredentials
 from bot.errors import BackendAuthError, BackendError, BackendNotFound, BackendUnexpectedResponse
 from bot.models import (
@@ -54,7 +53,9 @@ PRIORITIES = (
 
 def ispcrm_error(response: httpx.Response) -> BackendError:
     """Map ``{"success": false, "message"}``; 401 is auth, 404 the subscriber is gone."""
-    message = str(body_of(response).get("message") or "")
+    body = body_of(response)
+    # Only ISPCRM's documented {"success": false, "message"} is ISPCRM speaking.
+    message = str(body.get("message") or "") if body.get("success") is False else ""
     if response.status_code == 401:
         return BackendAuthError(KEY, message or "Unauthorized", status=401)
     if response.status_code == 404:
@@ -125,6 +126,7 @@ class IspcrmBackend(BaseBackend):
         return [self._ticket(item) for item in body["data"] if isinstance(item, dict)]
 
     async def verify(self) -> None:
+        await self._session.login_afresh()
         await self.customer_tickets()
 
     async def list_tickets(self, query: TicketQuery) -> Page[Ticket]:

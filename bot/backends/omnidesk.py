@@ -83,14 +83,14 @@ _DETAIL_LABELS = {
 
 
 def _message(body: Any) -> str:
-    if not isinstance(body, dict):
+    # Only an answer in Omnidesk's own envelope ({"type": ...}, as its items come) is Omnidesk
+    # speaking; any other server's words (a base URL pointed elsewhere) are never shown.
+    if not isinstance(body, dict) or body.get("type") != "error":
         return ""
     error = body.get("error")
     if isinstance(error, dict):
         return str(error.get("message") or "")
-    if isinstance(error, str):
-        return error
-    return str(body.get("message") or "")
+    return error if isinstance(error, str) else ""
 
 
 def omnidesk_error(response: httpx.Response, permission: str | None = None) -> BackendError:
@@ -101,7 +101,7 @@ def omnidesk_error(response: httpx.Response, permission: str | None = None) -> B
         return BackendPermissionError(
             KEY, message or "your API key may not do this", permission=permission
         )
-    errors = body.get("errors")
+    errors = body.get("errors") if body.get("type") == "error" else None
     if response.status_code in {400, 422} and isinstance(errors, dict):
         fields = {
             k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in errors.items()

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
+import httpcore
 import httpx
 
 from bot.backends.base import BaseBackend
 from bot.backends.epixel import EpixelBackend, epixel_error
-from bot.backends.http import BackendHTTP, RateLimiter, RetryPolicy, TokenCache, make_http_client
+from bot.backends.http import BackendHTTP, RateLimiter, RetryPolicy, make_http_client
 from bot.backends.ispcrm import IspcrmBackend, ispcrm_error
 from bot.backends.omnidesk import OmnideskBackend, omnidesk_error
 from bot.backends.questionpro import (
@@ -22,6 +23,7 @@ from bot.backends.questionpro import (
     base_url_for,
     questionpro_error,
 )
+from bot.backends.tokens import TokenCache
 from bot.config import Settings
 from bot.credentials import (
     Credentials,
@@ -30,6 +32,8 @@ from bot.credentials import (
     OmnideskCredentials,
     QuestionProCredentials,
 )
+from bot.errors import BaseUrlRefusedError
+from bot.netguard import AddressGuard, AddressRefused, refusal_text
 
 _ERROR_MAPPERS: dict[str, Callable[[httpx.Response], object]] = {
     "questionpro": questionpro_error,
@@ -42,9 +46,19 @@ _ERROR_MAPPERS: dict[str, Callable[[httpx.Response], object]] = {
 class Backends:
     """The factory listeners use: ``for_credentials(creds)`` gives that user's client."""
 
-    def __init__(self, settings: Settings, *, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policy: RetryPolicy | None = None,
+        guard: AddressGuard | None = None,
+        network: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
         self._settings = settings
         self._policy = policy or RetryPolicy.from_settings(settings)
+        # One guard for the connect-time check and every connection, so both judge alike.
+        self.guard = guard or AddressGuard(settings.address_policy)
+        self._network = network
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self.tokens = TokenCache()
@@ -52,7 +66,9 @@ class Backends:
     def _http(self, backend: str, limiter: RateLimiter | None = None) -> BackendHTTP:
         client = self._clients.get(backend)
         if client is None:
-            client = self._clients[backend] = make_http_client(self._settings)
+            client = self._clients[backend] = make_http_client(
+                self._settings, self.guard, self._network
+            )
         return BackendHTTP(backend, client, _ERROR_MAPPERS[backend], self._policy, limiter)  # type: ignore[arg-type]
 
     def questionpro_limiter(self, api_key: str) -> RateLimiter:
@@ -84,8 +100,21 @@ class Backends:
         raise TypeError(f"no backend for {type(creds).__name__}")
 
     async def verify(self, creds: Credentials) -> None:
-        """The live check at connect: one cheap authenticated read."""
+        """The live check at connect: the base URL's addresses, then one cheap authenticated
+        read, logging in afresh (a cached token must not vouch for a password)."""
+        base_url = getattr(creds, "base_url", None)
+        if base_url is not None:
+            await self._check_address(base_url)
         await self.for_credentials(creds).verify()
+
+    async def _check_address(self, base_url: str) -> None:
+        url = httpx.URL(base_url)
+        try:
+            await self.guard.addresses(url.host, url.port or (443 if url.scheme == "https" else 80))
+        except AddressRefused:
+            raise BaseUrlRefusedError(refusal_text()) from None
+        except httpcore.ConnectError:
+            pass  # does not resolve: the live check reports it like any unreachable host
 
     async def aclose(self) -> None:
         """Close every connection pool."""

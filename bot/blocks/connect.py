@@ -112,7 +112,11 @@ def connect_modal(
 
 
 def refused_connect_modal(
-    backend: str, channel_id: str | None, values: Mapping[str, str | None], notice: str
+    backend: str,
+    channel_id: str | None,
+    values: Mapping[str, str | None],
+    notice: str | None,
+    field_errors: Mapping[str, str] | None = None,
 ) -> View:
     """The form again after the live check refused it: URLs, names and choices kept, secrets
     (keys, tokens, passwords) cleared with a hint under each one that was typed.
@@ -127,7 +131,8 @@ def refused_connect_modal(
         channel_id,
         values={k: v for k, v in values.items() if k not in secret},
         notice=notice,
-        field_errors={name: hint for name, hint in hints.items() if values.get(name)},
+        field_errors={name: hint for name, hint in hints.items() if values.get(name)}
+        | dict(field_errors or {}),
     )
 
 

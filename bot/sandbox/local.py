@@ -90,6 +90,7 @@ class LocalWorld:
             slack_bot_token="xoxb-local-0000-loopbackonly",  # the stand-in's, not Slack's
             slack_signing_secret=self._secret,
             slack_app_token=None,  # the console and demo never use Socket Mode
+            backend_allowlist="127.0.0.1",  # the sandboxes are on loopback
             slack_api_url=self.slack.api_url,
             data_dir=self._data.name,
             secret_key=Fernet.generate_key().decode(),

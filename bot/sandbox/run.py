@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from bot.netguard import ALLOWLIST_ENV
 from bot.sandbox import epixel, ispcrm, omnidesk, questionpro
 from bot.sandbox.base import SandboxServer
 from bot.sandbox.epixel import EpixelSandbox
@@ -27,6 +29,9 @@ class Sandboxes:
         for server in self.all:
             await server.stop()
 
+    def _host(self) -> str:
+        return urlsplit(self.epixel.base_url).hostname or "127.0.0.1"
+
     def describe(self) -> str:
         """What to paste into `/ticket connect` for each backend, and the one bot setting."""
         qp, ep, om, isp = self.questionpro, self.epixel, self.omnidesk, self.ispcrm
@@ -34,6 +39,8 @@ class Sandboxes:
             [
                 "Sandboxes are running on loopback. Start the bot with",
                 f"  TICKETBOT_QUESTIONPRO_BASE_URL={qp.base_url}/",
+                f"  {ALLOWLIST_ENV}={self._host()}",
+                "(the bot connects to no loopback or private address unless it is allowlisted),",
                 "so QuestionPro calls come here, then use /ticket connect <backend> with:",
                 "",
                 f"questionpro  any datacenter, API key {questionpro.DEMO_API_KEY}",

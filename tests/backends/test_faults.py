@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,7 +21,6 @@ from bot.credentials import (
     QuestionProCredentials,
 )
 from bot.errors import BackendAuthError, BackendUnavailable, BackendUnexpectedResponse
-from bot.logs import configure_logging
 from bot.models import TicketQuery
 from bot.sandbox import omnidesk
 from bot.sandbox.run import Sandboxes
@@ -178,17 +176,6 @@ async def test_retry_after_as_an_http_date_is_honoured() -> None:
         await http.send("GET", "https://omni.test/api/v2/ticket", idempotent=True)
     await client.aclose()
     assert len(sleeps) == 1 and 3 < sleeps[0] <= 5
-
-
-@pytest.fixture
-def operator_log() -> Iterator[io.StringIO]:
-    """The operator's logging (as `ticketbot serve` sets it up, at DEBUG) for one test."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    configure_logging("DEBUG", stream)
-    yield stream
-    root.handlers[:], root.level = saved[0], saved[1]
 
 
 async def test_wrong_keys_on_every_backend_leak_no_secret(
