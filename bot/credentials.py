@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.blocks.limits import escape
 from bot.errors import UnknownBackendError
 
 # QuestionPro's API host per datacenter (BACKENDS.md). Beyond US/EU/CA the hosts come from a vendor
@@ -234,7 +235,7 @@ def check_backend(key: str) -> str:
     normalised = key.strip().lower()
     if normalised not in CREDENTIAL_MODELS:
         raise UnknownBackendError(
-            f"`{key}` is not a backend I know. Use one of: {', '.join(backend_keys())}."
+            f"`{escape(key)}` is not a backend I know. Use one of: {', '.join(backend_keys())}."
         )
     return normalised
 

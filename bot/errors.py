@@ -23,6 +23,7 @@ from request URLs or headers.
 
 from __future__ import annotations
 
+from bot.blocks.limits import escape
 from bot.keys import label
 
 
@@ -30,7 +31,8 @@ class BotError(Exception):
     """Base of every error ticketbot raises on purpose."""
 
     def user_message(self) -> str:
-        """The sentence shown to the Slack user."""
+        """The sentence shown to the Slack user, as mrkdwn: whoever raises with a user's or a
+        backend's words in the message passes them through ``escape`` first."""
         return str(self)
 
 
@@ -84,7 +86,7 @@ class BackendError(BotError):
         return label(self.backend)
 
     def user_message(self) -> str:
-        return f"{self.label} said: {self.message}"
+        return f"{self.label} said: {escape(self.message)}"
 
 
 class BackendAuthError(BackendError):
@@ -92,7 +94,7 @@ class BackendAuthError(BackendError):
 
     def user_message(self) -> str:
         return (
-            f"{self.label} refused your credentials ({self.message}). "
+            f"{self.label} refused your credentials ({escape(self.message)}). "
             f"Run `/ticket connect {self.backend}` to update them."
         )
 
@@ -107,8 +109,10 @@ class BackendPermissionError(BackendError):
         super().__init__(backend, message, status=status)
 
     def user_message(self) -> str:
-        needed = f" Your key needs the {self.permission} permission." if self.permission else ""
-        return f"{self.label} denied this: {self.message}.{needed}"
+        needed = (
+            f" Your key needs the {escape(self.permission)} permission." if self.permission else ""
+        )
+        return f"{self.label} denied this: {escape(self.message)}.{needed}"
 
 
 class BackendNotFound(BackendError):
@@ -132,7 +136,9 @@ class BackendValidationError(BackendError):
     def user_message(self) -> str:
         if not self.fields:
             return super().user_message()
-        detail = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in self.fields.items())
+        detail = "; ".join(
+            f"{escape(name)}: {escape(' '.join(msgs))}" for name, msgs in self.fields.items()
+        )
         return f"{self.label} rejected the request: {detail}"
 
 
@@ -154,7 +160,7 @@ class BackendRateLimited(BackendError):
 
     def user_message(self) -> str:
         if self.quota_exhausted:
-            return f"{self.label}'s API quota for your licence is used up: {self.message}."
+            return f"{self.label}'s API quota for your licence is used up: {escape(self.message)}."
         wait = f" Try again in {round(self.retry_after)} s." if self.retry_after else ""
         return f"{self.label} is rate limiting us.{wait}"
 
@@ -170,7 +176,9 @@ class BackendUnavailable(BackendError):
         super().__init__(backend, message, status=status)
 
     def user_message(self) -> str:
-        return f"{self.label} is not answering right now ({self.message}). Try again shortly."
+        return (
+            f"{self.label} is not answering right now ({escape(self.message)}). Try again shortly."
+        )
 
 
 class BackendUnexpectedResponse(BackendError):
@@ -178,7 +186,7 @@ class BackendUnexpectedResponse(BackendError):
 
     def user_message(self) -> str:
         status = f" (HTTP {self.status})" if self.status else ""
-        return f"{self.label} sent an unexpected response{status}: {self.message}."
+        return f"{self.label} sent an unexpected response{status}: {escape(self.message)}."
 
 
 class UnsupportedOperationError(UserInputError):
