@@ -92,6 +92,15 @@ class Surfaces:
             await asyncio.sleep(0.02)
         raise AssertionError(f"{what}: never showed {seen!r}; got {_dump(new)[:600]}")
 
+    async def message_with(self, action_id_prefix: str) -> dict:
+        """The newest response_url payload with a button whose action_id starts so (waits)."""
+        for _ in range(250):
+            for payload in reversed(self.bot.slack.calls_to("response_url")):
+                if any(a.startswith(action_id_prefix) for a in _buttons(payload)):
+                    return payload
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no message with a {action_id_prefix} button")
+
     async def posted(self, needle: str) -> None:
         """Wait until a chat.postMessage whose text holds ``needle`` was recorded."""
         for _ in range(250):
@@ -151,16 +160,19 @@ async def test_hostile_ticket_text_never_reaches_slack_live(
     omnidesk_id = next(iter(sandboxes.omnidesk.tickets))
     s = Surfaces(bot)
 
-    listed = (await s.step("list", agent.command("list")))[-1]
+    await s.step("list", agent.command("list"))
+    listed = await s.message_with(Action.TICKET_SHOW)
     await s.step("list, Open button", agent.click(Action.TICKET_SHOW, _refs(listed)[0]))
-    shown = (await s.step("show", agent.command(f"show epixel:{epixel_id}")))[-1]
+    await s.step("show", agent.command(f"show epixel:{epixel_id}"))
+    shown = await s.message_with(f"{Action.TICKET_SHOW}.attachment")
     attachment = next(
         b for a, b in _buttons(shown).items() if a.startswith(f"{Action.TICKET_SHOW}.attachment")
     )
     await s.step("attachment echo", agent.click(attachment["action_id"], attachment["value"]))
     await s.step("tag echo", agent.command(f"tag epixel:{epixel_id} vip"))
     await s.step("rename echo", agent.command(f"rename omnidesk:{omnidesk_id} {HOSTILE}"))
-    omni = (await s.step("show with Delete", agent.command(f"show omnidesk:{omnidesk_id}")))[-1]
+    await s.step("show with Delete", agent.command(f"show omnidesk:{omnidesk_id}"))
+    omni = await s.message_with(Action.TICKET_DELETE)
     assert SEEN in _dump(_buttons(omni)[Action.TICKET_DELETE]["confirm"]["text"])
     await s.step("delete preview", agent.command(f"delete omnidesk:{omnidesk_id}"))
 
