@@ -28,6 +28,7 @@ from bot.blocks.alerts import (
     digest_messages,
     summary_blocks,
 )
+from bot.blocks.limits import escape
 from bot.credentials import QuestionProCredentials
 from bot.errors import (
     BackendAuthError,
@@ -303,7 +304,7 @@ class DetractorPoller:
             await self._say(
                 sub,
                 f":warning: QuestionPro is unreachable since <!date^{stamp}^{{time}}|"
-                f"{sub.outage_since:%H:%M} UTC> ({error.message}). Alerts will "
+                f"{sub.outage_since:%H:%M} UTC> ({escape(error.message)}). Alerts will "
                 "catch up when it is back.",
             )
 

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.blocks.limits import escape
 from bot.errors import UnknownBackendError
 from bot.netguard import AddressPolicy
 
@@ -228,7 +229,7 @@ def check_backend(key: str) -> str:
     normalised = key.strip().lower()
     if normalised not in CREDENTIAL_MODELS:
         raise UnknownBackendError(
-            f"`{key}` is not a backend I know. Use one of: {', '.join(backend_keys())}."
+            f"`{escape(key)}` is not a backend I know. Use one of: {', '.join(backend_keys())}."
         )
     return normalised
 

@@ -25,6 +25,7 @@ from request URLs or headers.
 
 from __future__ import annotations
 
+from bot.blocks.limits import escape
 from bot.keys import label
 
 
@@ -32,7 +33,8 @@ class BotError(Exception):
     """Base of every error ticketbot raises on purpose."""
 
     def user_message(self) -> str:
-        """The sentence shown to the Slack user."""
+        """The sentence shown to the Slack user, as mrkdwn: whoever raises with a user's or a
+        backend's words in the message passes them through ``escape`` first."""
         return str(self)
 
 
@@ -90,7 +92,7 @@ class BackendError(BotError):
         return label(self.backend)
 
     def user_message(self) -> str:
-        return f"{self.label} said: {self.message}"
+        return f"{self.label} said: {escape(self.message)}"
 
 
 class BackendAuthError(BackendError):
@@ -98,7 +100,7 @@ class BackendAuthError(BackendError):
 
     def user_message(self) -> str:
         return (
-            f"{self.label} refused your credentials ({self.message}). "
+            f"{self.label} refused your credentials ({escape(self.message)}). "
             f"Run `/ticket connect {self.backend}` to update them."
         )
 
@@ -113,8 +115,10 @@ class BackendPermissionError(BackendError):
         super().__init__(backend, message, status=status)
 
     def user_message(self) -> str:
-        needed = f" Your key needs the {self.permission} permission." if self.permission else ""
-        return f"{self.label} denied this: {self.message}.{needed}"
+        needed = (
+            f" Your key needs the {escape(self.permission)} permission." if self.permission else ""
+        )
+        return f"{self.label} denied this: {escape(self.message)}.{needed}"
 
 
 class BackendNotFound(BackendError):
@@ -138,7 +142,9 @@ class BackendValidationError(BackendError):
     def user_message(self) -> str:
         if not self.fields:
             return super().user_message()
-        detail = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in self.fields.items())
+        detail = "; ".join(
+            f"{escape(name)}: {escape(' '.join(msgs))}" for name, msgs in self.fields.items()
+        )
         return f"{self.label} rejected the request: {detail}"
 
 
@@ -160,7 +166,7 @@ class BackendRateLimited(BackendError):
 
     def user_message(self) -> str:
         if self.quota_exhausted:
-            return f"{self.label}'s API quota for your licence is used up: {self.message}."
+            return f"{self.label}'s API quota for your licence is used up: {escape(self.message)}."
         wait = f" Try again in {round(self.retry_after)} s." if self.retry_after else ""
         return f"{self.label} is rate limiting us.{wait}"
 
@@ -176,7 +182,9 @@ class BackendUnavailable(BackendError):
         super().__init__(backend, message, status=status)
 
     def user_message(self) -> str:
-        return f"{self.label} is not answering right now ({self.message}). Try again shortly."
+        return (
+            f"{self.label} is not answering right now ({escape(self.message)}). Try again shortly."
+        )
 
 
 class BackendUnexpectedResponse(BackendError):
@@ -184,7 +192,7 @@ class BackendUnexpectedResponse(BackendError):
 
     def user_message(self) -> str:
         status = f" (HTTP {self.status})" if self.status else ""
-        return f"{self.label} sent an unexpected response{status}: {self.message}."
+        return f"{self.label} sent an unexpected response{status}: {escape(self.message)}."
 
 
 class BaseUrlRefusedError(UserInputError):

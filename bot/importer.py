@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+from bot.blocks.limits import escape
 from bot.errors import UserInputError
 
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z0-9-]{2,}$")
@@ -86,7 +87,7 @@ def decode(data: bytes, filename: str = "") -> tuple[io.TextIOBase, str]:
     kind = _binary_kind(head)
     if kind or b"\x00" in head:
         raise ImportFileError(
-            f"{filename or 'That file'} is not a CSV file"
+            f"{escape(filename or 'That file')} is not a CSV file"
             f"{f' (it looks like {kind})' if kind else ''}. Export your sheet as CSV and try again."
         )
     if data.startswith(codecs.BOM_UTF8):
@@ -162,7 +163,9 @@ def _columns(header: list[str]) -> _Columns:
         raise ImportFileError("The file has no email column. Add a column named “email”.")
     if unknown:
         raise ImportFileError(
-            "Unknown column(s): " + ", ".join(f"“{u}”" for u in unknown[:10]) + ". Rename them "
+            "Unknown column(s): "
+            + ", ".join(f"“{escape(u)}”" for u in unknown[:10])
+            + ". Rename them "
             "to firstName, lastName, email, mobile, segmentCode, transactionDate, custom1…, "
             "product1Name… (see `/ticket import template`) or remove them."
         )

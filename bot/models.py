@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.blocks.limits import escape
 from bot.credentials import check_backend
 from bot.errors import BadTicketRefError, UnknownBackendError
 from bot.text import is_number
@@ -51,7 +52,9 @@ class TicketRef(_Model):
         """Parse ``omnidesk:123``; raises BadTicketRefError saying what a ref looks like."""
         refs = cls.parse_many(text)
         if len(refs) != 1:
-            raise BadTicketRefError(f"`{text}` names {len(refs)} tickets; give exactly one.")
+            raise BadTicketRefError(
+                f"`{escape(text)}` names {len(refs)} tickets; give exactly one."
+            )
         return refs[0]
 
     @classmethod
@@ -60,7 +63,8 @@ class TicketRef(_Model):
         backend, sep, ids = text.strip().partition(":")
         if not sep or not backend or not ids:
             raise BadTicketRefError(
-                f"`{text}` is not a ticket ref. Write `<backend>:<id>`, e.g. `omnidesk:1234`."
+                f"`{escape(text)}` is not a ticket ref. Write `<backend>:<id>`, "
+                "e.g. `omnidesk:1234`."
             )
         try:
             key = check_backend(backend)
@@ -70,7 +74,7 @@ class TicketRef(_Model):
         bad = [part for part in parts if not is_number(part)]
         if bad:
             raise BadTicketRefError(
-                f"`{bad[0] or '(empty)'}` is not a ticket id: {key} ids are numbers, "
+                f"`{escape(bad[0]) or '(empty)'}` is not a ticket id: {key} ids are numbers, "
                 f"e.g. `{key}:1234`."
             )
         return [cls(backend=key, id=part) for part in dict.fromkeys(parts)]

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot.blocks.limits import escape
 from bot.config import Settings
 from bot.errors import UserInputError
 from bot.models import Upload
@@ -33,8 +34,9 @@ class SlackFiles:
         """Refuse a file over ``max_bytes`` by the size Slack reports, before downloading it."""
         size = int(file.get("size") or 0)
         if size > max_bytes:
+            name = escape(str(file.get("name") or "The file"))
             raise FileTooLargeError(
-                f"{file.get('name', 'The file')} is {size / 1024 / 1024:.1f} MiB; the limit is "
+                f"{name} is {size / 1024 / 1024:.1f} MiB; the limit is "
                 f"{max_bytes / 1024 / 1024:g} MiB. Attach a smaller file."
             )
 
@@ -48,7 +50,7 @@ class SlackFiles:
         async with self._http.stream("GET", url, headers=headers) as response:
             if response.status_code != 200:
                 raise UserInputError(
-                    f"Slack did not hand over {file.get('name', 'the file')} "
+                    f"Slack did not hand over {escape(str(file.get('name') or 'the file'))} "
                     f"(HTTP {response.status_code}); attach it again."
                 )
             content = bytearray()

@@ -11,24 +11,21 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
-    InputBlock,
     MarkdownTextObject,
-    PlainTextInputElement,
     SectionBlock,
 )
-from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts import CHANNEL_GONE, change_alert
 from bot.backends.base import Capability
 from bot.backends.questionpro import QuestionProBackend
 from bot.blocks import as_dicts
-from bot.blocks.alerts import digest_messages
+from bot.blocks.alerts import digest_messages, resolve_modal, resolved_line
 from bot.blocks.forms import metadata
 from bot.blocks.help import Usage
-from bot.blocks.limits import clip
+from bot.blocks.limits import clip, escape
 from bot.errors import NotConnectedError, UserInputError
-from bot.ids import FIELD_ACTION, Action, Callback
+from bot.ids import Action, Callback
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription
 from bot.text import is_number
@@ -65,7 +62,7 @@ def parse_subscription(args: list[str]) -> dict[str, Any]:
             found["mode"] = value
         else:
             raise UserInputError(
-                f"I don't understand `{word}`. Use `segment:<id>`, `status:<n>`, "
+                f"I don't understand `{escape(word)}`. Use `segment:<id>`, `status:<n>`, "
                 "`every:<5m>` or `mode:each|digest`."
             )
     return found
@@ -252,29 +249,7 @@ async def resolve(ack: AsyncAck, body: dict, client: AsyncWebClient, services: S
     alert = await _alert_of(services, body)
     await client.views_open(
         trigger_id=body["trigger_id"],
-        view=View(
-            type="modal",
-            callback_id=Callback.RESOLVE,
-            title="Resolve detractor",
-            submit="Resolve",
-            close="Cancel",
-            private_metadata=metadata(alert=body["actions"][0]["value"]),
-            blocks=[
-                SectionBlock(
-                    text=MarkdownTextObject(
-                        text=clip(f"*{alert.detractor.email}*: “{alert.detractor.comment}”", 2900)
-                    )
-                ),
-                InputBlock(
-                    block_id="note",
-                    label="Note (optional)",
-                    optional=True,
-                    element=PlainTextInputElement(
-                        action_id=FIELD_ACTION, multiline=True, max_length=1000
-                    ),
-                ),
-            ],
-        ),
+        view=resolve_modal(alert, metadata(alert=body["actions"][0]["value"])),
     )
 
 
@@ -288,10 +263,7 @@ async def submit_resolve(
         raise UserInputError("That alert is no longer known.")
     user, note = actor_of(body).user_id, (view_values(body["view"]).get("note") or "").strip()
     alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
-    line = f":white_check_mark: <@{user}> resolved this" + (
-        f": “{clip(note, 500)}”" if note else "."
-    )
-    await change_alert(services, client, alert, line)
+    await change_alert(services, client, alert, resolved_line(user, note))
 
 
 async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import as_dicts
 from bot.blocks.connect import accounts_blocks, connect_modal
 from bot.blocks.help import Usage, help_blocks, help_text
+from bot.blocks.limits import escape
 from bot.credentials import check_backend
 from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
@@ -126,7 +127,7 @@ def unknown_subcommand(name: str) -> str:
     """One line: what was not understood, the closest match, and where help is."""
     match = difflib.get_close_matches(name, [*SUBCOMMANDS, "help"], n=1, cutoff=0.5)
     hint = f" Did you mean `/ticket {match[0]}`?" if match else ""
-    return f"I don't know `/ticket {name}`.{hint} Try `/ticket help` for the list."
+    return f"I don't know `/ticket {escape(name)}`.{hint} Try `/ticket help` for the list."
 
 
 async def handle_ticket(

@@ -16,6 +16,7 @@ from bot.blocks.connect import (
     connected_text,
     refused_connect_modal,
 )
+from bot.blocks.limits import escape
 from bot.credentials import CredentialInputError, check_backend, parse_credentials
 from bot.errors import BackendAuthError, BotError
 from bot.ids import Action, Callback
@@ -95,8 +96,8 @@ def connect_failure_text(error: BotError) -> str:
     """Why the live check failed, worded for the form the user is looking at."""
     if isinstance(error, BackendAuthError):
         return (
-            f"{error.label} refused these credentials ({error.message}). Check them and submit "
-            "again."
+            f"{error.label} refused these credentials ({escape(error.message)}). "
+            "Check them and submit again."
         )
     return error.user_message()
 

@@ -17,7 +17,7 @@ from bot.blocks import as_dicts
 from bot.blocks.forms import create_modal, done_modal, loading_modal, metadata
 from bot.blocks.help import Usage
 from bot.blocks.limits import clip
-from bot.blocks.tickets import ticket_blocks
+from bot.blocks.tickets import ticket_blocks, ticket_text
 from bot.credentials import check_backend
 from bot.errors import BackendValidationError, BotError, UserInputError
 from bot.ids import Action, Callback
@@ -284,7 +284,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         view_id=view["id"],
         view=done_modal(
             "Ticket created",
-            f":white_check_mark: Created `{ticket.ref}`: {clip(ticket.subject, 200)}",
+            f":white_check_mark: Created {ticket_text(ticket)}",
         ),
     )
     await _announce(client, ticket, backend.capabilities, actor, meta)
@@ -303,7 +303,7 @@ async def _announce(
 ) -> None:
     """The new ticket where the command was typed (or in the message's thread), with buttons."""
     channel, thread = meta.get("channel_id"), meta.get("thread_ts")
-    text = f"<@{actor.user_id}> created `{ticket.ref}`: {clip(ticket.subject, 200)}"
+    text = f"<@{actor.user_id}> created {ticket_text(ticket)}"
     blocks = as_dicts(ticket_blocks(ticket, capabilities))
     if channel:
         try:

@@ -27,7 +27,8 @@ from bot.blocks.forms import (
     metadata,
     tags_modal,
 )
-from bot.blocks.tickets import bulk_result_text, ticket_blocks
+from bot.blocks.limits import escape
+from bot.blocks.tickets import bulk_result_text, tag_names, ticket_blocks, ticket_text
 from bot.errors import BotError
 from bot.ids import Action, Callback
 from bot.models import NeutralStatus, TicketRef
@@ -58,7 +59,7 @@ async def redraw(response_url: str | None, backend: BaseBackend, ref: TicketRef)
     ticket = await backend.get_ticket(ref.id)
     await AsyncWebhookClient(response_url).send(
         replace_original=True,
-        text=f"{ticket.ref}: {ticket.subject}",
+        text=ticket_text(ticket),
         blocks=as_dicts(ticket_blocks(ticket, backend.capabilities)),
     )
 
@@ -72,7 +73,7 @@ async def show(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Servi
     await respond(
         response_type="ephemeral",
         replace_original=False,
-        text=f"{ticket.ref}: {ticket.subject}",
+        text=ticket_text(ticket),
         blocks=as_dicts(ticket_blocks(ticket, backend.capabilities)),
     )
 
@@ -160,13 +161,14 @@ async def download(
     backend = await _backend(services, body, ref)
     require(backend, Capability.DOWNLOAD_ATTACHMENT, "downloading attachments")
     file = await backend.download_attachment(attachment_id)
+    name = escape(file.filename)
     await send_file_to_dm(
-        client, actor_of(body).user_id, file.content, file.filename, f"{file.filename} from `{ref}`"
+        client, actor_of(body).user_id, file.content, file.filename, f"{name} from `{ref}`"
     )
     await respond(
         response_type="ephemeral",
         replace_original=False,
-        text=f":paperclip: Sent {file.filename} to you in a direct message.",
+        text=f":paperclip: Sent {name} to you in a direct message.",
     )
 
 
@@ -333,7 +335,7 @@ async def submit_tags(
     tags = await backend.set_tags(ref.id, chosen)
     await client.views_update(
         view_id=view["id"],
-        view=done_modal("Tags", f"Tags of `{ref}`: {', '.join(t.name for t in tags)}."),
+        view=done_modal("Tags", f"Tags of `{ref}`: {tag_names(tags)}."),
     )
     await redraw(meta.get("response_url"), backend, ref)
 

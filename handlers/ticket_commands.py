@@ -8,13 +8,16 @@ from typing import Any
 from bot.backends.base import BaseBackend, Capability
 from bot.blocks import as_dicts
 from bot.blocks.help import Usage
+from bot.blocks.limits import escape
 from bot.blocks.tickets import (
     PAGE_SIZE,
     bulk_result_text,
     confirm_blocks,
     confirm_delete_blocks,
     list_blocks,
+    tag_names,
     ticket_blocks,
+    ticket_text,
 )
 from bot.credentials import check_backend
 from bot.errors import BackendNotFound, UserInputError
@@ -40,7 +43,7 @@ def parse_list_args(args: list[str]) -> dict[str, Any]:
             state["b"] = check_backend(word)
         else:
             raise UserInputError(
-                f"I don't understand `{word}`. Use `/ticket list [backend] [status:<s>] "
+                f"I don't understand `{escape(word)}`. Use `/ticket list [backend] [status:<s>] "
                 '[q:<text>] [mine]`, e.g. `/ticket list omnidesk status:open q:"late delivery"`.'
             )
     return state
@@ -87,9 +90,7 @@ async def _list(inv: Invocation) -> None:
 async def _show(inv: Invocation) -> None:
     ref = TicketRef.parse(_ref_arg(inv, "/ticket show omnidesk:1234"))
     ticket, backend = await fetch_ticket(inv.services, inv.actor, ref)
-    await inv.say(
-        f"{ticket.ref}: {ticket.subject}", as_dicts(ticket_blocks(ticket, backend.capabilities))
-    )
+    await inv.say(ticket_text(ticket), as_dicts(ticket_blocks(ticket, backend.capabilities)))
 
 
 async def _comment(inv: Invocation) -> None:
@@ -139,7 +140,7 @@ async def _tag(inv: Invocation) -> None:
     backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
     require(backend, Capability.TAG, "tags")
     tags = await backend.set_tags(ref.id, inv.args[1:])
-    await inv.say(f":label: Tags of `{ref}` are now: {', '.join(t.name for t in tags)}.")
+    await inv.say(f":label: Tags of `{ref}` are now: {tag_names(tags)}.")
 
 
 async def delete_preview(
@@ -183,7 +184,7 @@ async def _rename(inv: Invocation) -> None:
     backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
     require(backend, Capability.UPDATE, "renaming tickets")
     ticket = await backend.update_ticket(ref.id, title=title)  # type: ignore[attr-defined]
-    await inv.say(f":pencil2: `{ref}` is now titled “{ticket.subject}”.")
+    await inv.say(f":pencil2: `{ref}` is now titled “{escape(ticket.subject)}”.")
 
 
 async def _unlink(inv: Invocation) -> None:
@@ -201,7 +202,7 @@ def parse_actions(words: list[str]) -> list[tuple[str, str]]:
         kind, sep, value = word.partition("=")
         if not sep or not kind or not value:
             raise UserInputError(
-                f"`{word}` is not an action. Write them as `type=value`, e.g. "
+                f"`{escape(word)}` is not an action. Write them as `type=value`, e.g. "
                 "`/ticket batch omnidesk:1,2 status=holding priority=low`."
             )
         actions.append((kind, value))
@@ -218,7 +219,7 @@ async def _batch(inv: Invocation) -> None:
     backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
     require(backend, Capability.BATCH, "batch actions")
     result = await backend.batch([r.id for r in refs], actions)  # type: ignore[attr-defined]
-    done = ", ".join(f"{k} → {v}" for k, v in actions)
+    done = escape(", ".join(f"{k} → {v}" for k, v in actions))
     await inv.say(bulk_result_text(f"Applied {done}", result, key))
 
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 from bot.backends.forms import FormField
+from bot.blocks.limits import escape
 from bot.errors import BackendError, UnsupportedOperationError, UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.models import (
@@ -167,8 +168,8 @@ def _resolve(text: str, choices: Sequence[V], what: str, label: str) -> V:
     for choice in choices:  # neutral names last: the backend's own words win
         if wanted == choice.neutral.value:
             return choice
-    valid = ", ".join(f"`{c.label.lower()}`" for c in choices) or "none"
-    raise UserInputError(f"`{text}` is not a {label} {what}. Valid values: {valid}.")
+    valid = ", ".join(f"`{escape(c.label.lower())}`" for c in choices) or "none"
+    raise UserInputError(f"`{escape(text)}` is not a {label} {what}. Valid values: {valid}.")
 
 
 async def one_by_one(

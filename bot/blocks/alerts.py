@@ -10,12 +10,15 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    InputBlock,
     MarkdownTextObject,
+    PlainTextInputElement,
     SectionBlock,
 )
+from slack_sdk.models.views import View
 
 from bot.blocks.limits import MESSAGE_BLOCKS, SECTION_TEXT, clip, escape
-from bot.ids import Action
+from bot.ids import FIELD_ACTION, Action, Callback
 from bot.models import Detractor
 from bot.subscriptions import Alert, Subscription
 
@@ -28,7 +31,7 @@ def slack_date(when: datetime) -> str:
 
 
 def _stars(rating: str) -> str:
-    return f"*{rating}*/10" if rating else "no rating"
+    return f"*{escape(rating)}*/10" if rating else "no rating"
 
 
 def alert_text(d: Detractor) -> str:
@@ -82,6 +85,37 @@ def _state_line(alert: Alert) -> str:
     if alert.escalated:
         parts.append(":arrow_up: escalated to " + ", ".join(f"`{r}`" for r in alert.escalated))
     return " · ".join(parts)
+
+
+def resolve_modal(alert: Alert, private_metadata: str) -> View:
+    """The Resolve form: who and what, and an optional note."""
+    d = alert.detractor
+    about = f"*{escape(d.email)}*: “{escape(clip(d.comment or '(no comment)', 2800))}”"
+    return View(
+        type="modal",
+        callback_id=Callback.RESOLVE,
+        title="Resolve detractor",
+        submit="Resolve",
+        close="Cancel",
+        private_metadata=private_metadata,
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=clip(about, SECTION_TEXT))),
+            InputBlock(
+                block_id="note",
+                label="Note (optional)",
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=FIELD_ACTION, multiline=True, max_length=1000
+                ),
+            ),
+        ],
+    )
+
+
+def resolved_line(user_id: str, note: str | None) -> str:
+    """What the alert's thread says when someone resolves it."""
+    said = f": “{escape(clip(note, 500))}”" if note else "."
+    return f":white_check_mark: <@{user_id}> resolved this{said}"
 
 
 def summary_blocks(sub: Subscription, existing: int) -> list[Block]:

@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.blocks.limits import escape
 from bot.credentials import CONNECT_FIELDS, ConnectField, Credentials
 from bot.ids import FIELD_ACTION, Action, Callback
 from bot.ids import Block as BlockId
@@ -99,7 +100,7 @@ def connect_modal(
         for spec in CONNECT_FIELDS[backend]:
             blocks.append(_input(spec, values.get(spec.name)))
             if spec.name in field_errors:
-                blocks.append(_context(f":warning: {field_errors[spec.name]}"))
+                blocks.append(_context(f":warning: {escape(field_errors[spec.name])}"))
     return View(
         type="modal",
         callback_id=Callback.CONNECT,

@@ -27,7 +27,7 @@ from slack_sdk.models.blocks.block_elements import FileInputElement
 from slack_sdk.models.views import View
 
 from bot.backends.forms import FormField
-from bot.blocks.limits import MODAL_BLOCKS, PRIVATE_METADATA, clip
+from bot.blocks.limits import MODAL_BLOCKS, PRIVATE_METADATA, clip, escape
 from bot.ids import FIELD_ACTION, Action, Callback
 from bot.ids import Block as BlockId
 from bot.keys import label
@@ -105,7 +105,7 @@ def _with_errors(blocks: list[Block], errors: Mapping[str, str]) -> list[Block]:
         out.append(block)
         name = getattr(block, "block_id", None)
         if name in errors:
-            out.append(_context(f":warning: {errors[name]}"))
+            out.append(_context(f":warning: {escape(errors[name])}"))
     return out
 
 

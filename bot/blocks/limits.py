@@ -24,5 +24,14 @@ def clip(text: str, limit: int, *, more: str = "…") -> str:
 
 
 def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as markup (&, <, >)."""
+    """``text`` from a user or a backend made safe for mrkdwn or a message's top-level ``text``.
+
+    The one escaping function: Slack parses ``&``, ``<`` and ``>`` as control characters there,
+    so unescaped ``<!channel>`` pings a channel and ``<https://x|label>`` hides a link behind any
+    label. Not for plain_text objects (headers, buttons, options, modal titles, input values):
+    Slack does not parse those, and an entity would show literally. Every builder calls this on
+    outside text; nothing else escapes by hand. ``*``, ``_``, ``~`` and backticks are left as
+    they are: they can only restyle text, never ping or link, and Slack has no escape for them
+    (neutralising them would mean inserting invisible characters into people's words).
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

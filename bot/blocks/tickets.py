@@ -22,7 +22,7 @@ from bot.backends.base import Capability
 from bot.blocks.limits import HEADER_TEXT, MESSAGE_BLOCKS, SECTION_TEXT, clip, escape
 from bot.ids import Action
 from bot.keys import label
-from bot.models import BulkResult, NeutralStatus, Ticket
+from bot.models import BulkResult, NeutralStatus, Tag, Ticket
 
 PAGE_SIZE = 15
 COMMENTS_SHOWN = 10
@@ -41,11 +41,21 @@ def summary_line(ticket: Ticket) -> str:
     """Badge · status · priority · age · ref, the second line of every ticket row."""
     parts = [f"`{label(ticket.ref.backend)}`"]
     if ticket.status:
-        parts.append(ticket.status.label)
+        parts.append(escape(ticket.status.label))
     if ticket.priority:
-        parts.append(f"{ticket.priority.label} priority")
+        parts.append(f"{escape(ticket.priority.label)} priority")
     parts += [_stamp(ticket), f"`{ticket.ref}`"]
     return " · ".join(parts)
+
+
+def ticket_text(ticket: Ticket) -> str:
+    """```omnidesk:12`: Subject``: a ticket in one line, as mrkdwn (fallback ``text``, echoes)."""
+    return f"`{ticket.ref}`: {escape(clip(ticket.subject or '(no subject)', 200))}"
+
+
+def tag_names(tags: Sequence[Tag]) -> str:
+    """Tag names, comma-separated, ready for mrkdwn."""
+    return ", ".join(escape(t.name or t.id) for t in tags)
 
 
 def ticket_row(ticket: Ticket) -> SectionBlock:
@@ -115,7 +125,7 @@ def ticket_blocks(ticket: Ticket, capabilities: frozenset[Capability]) -> list[B
     if ticket.category:
         facts.append(f"*Category:* {escape(ticket.category.name or ticket.category.id)}")
     if ticket.tags:
-        facts.append("*Tags:* " + ", ".join(escape(t.name or t.id) for t in ticket.tags))
+        facts.append("*Tags:* " + tag_names(ticket.tags))
     facts += [f"*{escape(k)}:* {escape(v)}" for k, v in ticket.details.items()]
     if facts:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip("\n".join(facts), 2900))))
@@ -199,7 +209,8 @@ def _ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> Acti
                 style="danger",
                 confirm=ConfirmObject(
                     title="Delete this ticket?",
-                    text=f"{ref}: {clip(ticket.subject, 200)} will be deleted.",
+                    # A confirm dialog's text is mrkdwn: the subject is the backend's words.
+                    text=f"{ticket_text(ticket)} will be deleted.",
                     confirm="Delete",
                     deny="Keep",
                 ),
