@@ -15,7 +15,7 @@ from bot.blocks.connect import (
     connect_progress_modal,
     connected_text,
 )
-from bot.credentials import CredentialInputError, check_backend, parse_credentials
+from bot.credentials import CONNECT_FIELDS, CredentialInputError, check_backend, parse_credentials
 from bot.errors import BackendAuthError, BotError
 from bot.ids import Action, Callback
 from bot.keys import BACKEND_LABELS
@@ -53,7 +53,8 @@ async def submit_connect(
     view = body["view"]
     meta = metadata(view)
     backend, channel_id = check_backend(meta.get("backend") or ""), meta.get("channel_id")
-    values = view_values(view)
+    # Only this backend's fields: the state also holds the backend picker (an actions block).
+    values = view_values(view, [spec.name for spec in CONNECT_FIELDS[backend]])
     try:
         creds = parse_credentials(backend, values)
     except CredentialInputError as exc:
