@@ -18,7 +18,8 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox import payloads
-from bot.sandbox.payloads import Who, find_element, form_body
+from bot.sandbox.elements import find_element, view_state, with_ids
+from bot.sandbox.payloads import Who, form_body
 from bot.sandbox.slack import SlackStandIn
 
 
@@ -51,7 +52,7 @@ def signed_headers(
 
 def fill_view(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """The ``state`` Slack would send for ``view`` after a user entered ``values``."""
-    return payloads.view_state(view, values)
+    return view_state(view, values)
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ def _found_in(method: str, args: dict, hit: tuple[str, dict], shown: list) -> _F
         hit[1],
         channel_id=channel if isinstance(channel, str) and channel[:1] in "CGD" else None,
         ts=args.get("ts") or args.get("_ts"),
-        blocks=payloads.with_ids(shown),
+        blocks=with_ids(shown),
         text=str(args.get("text") or ""),
         ephemeral=ephemeral,
     )
