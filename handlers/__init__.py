@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import alerts, commands, connect, create, errors, imports, ticket_actions
+from handlers import (
+    alerts,
+    commands,
+    connect,
+    create,
+    errors,
+    fallback,
+    imports,
+    ticket_actions,
+)
 
 
 def register_all(app: AsyncApp) -> None:
@@ -15,4 +24,5 @@ def register_all(app: AsyncApp) -> None:
     connect.register(app)
     create.register(app)
     ticket_actions.register(app)
+    fallback.register(app)  # last: only what no listener above matched
     errors.register(app)
