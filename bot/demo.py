@@ -6,6 +6,7 @@ support agent's first minutes through signed Slack requests, printing what Slack
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from typing import Any
@@ -116,6 +117,15 @@ async def _after(slack: SlackStandIn, method: str, action: Any) -> dict[str, Any
     return (await slack.wait_for(method, count=before + 1, within=15))[-1]
 
 
+async def _subscriptions(services: Any, channel_id: str) -> list[Any]:
+    """The channel's subscriptions once saved: the bot saves after posting its confirmation."""
+    for _ in range(750):  # 15 s
+        if subs := await services.alerts.for_channel("T0SANDBOX", channel_id):
+            return subs
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"no subscription saved for {channel_id}")
+
+
 async def _script(
     bot: _LocalBot, agent: SlackUser, sandboxes: Any, services: Any, app: Any
 ) -> None:
@@ -154,7 +164,7 @@ async def _script(
         slack, "chat.postMessage", cx.command("subscribe detractors segment:999")
     )
     poller = DetractorPoller(services, app.client)
-    (sub,) = await services.alerts.for_channel("T0SANDBOX", "C0CX")
+    (sub,) = await _subscriptions(services, "C0CX")
     await poller.poll(sub.id)
     summary = await _said(slack, "chat.postMessage")
     _show(
