@@ -10,6 +10,7 @@ from handlers import (
     connect,
     create,
     errors,
+    fallback,
     identity,
     imports,
     ticket_actions,
@@ -25,4 +26,5 @@ def register_all(app: AsyncApp) -> None:
     connect.register(app)
     create.register(app)
     ticket_actions.register(app)
+    fallback.register(app)  # last: only what no listener above matched
     errors.register(app)

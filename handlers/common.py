@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -16,22 +17,51 @@ from bot.tickets import Actor
 log = logging.getLogger(__name__)
 
 
-def view_values(view: dict[str, Any]) -> dict[str, Any]:
-    """Flatten a view's state to {block_id: value}: text for text inputs, the value of a chosen
-    option, a list of values for multi-selects, the file objects of a file input."""
+# Each element type reports its state under its own key (Slack's view-state reference).
+_STATE_KEYS = {
+    "datepicker": "selected_date",
+    "timepicker": "selected_time",
+    "datetimepicker": "selected_date_time",
+    "rich_text_input": "rich_text_value",
+    "users_select": "selected_user",
+    "multi_users_select": "selected_users",
+    "conversations_select": "selected_conversation",
+    "multi_conversations_select": "selected_conversations",
+    "channels_select": "selected_channel",
+    "multi_channels_select": "selected_channels",
+    "file_input": "files",
+}
+_ONE_OPTION = {"static_select", "external_select", "radio_buttons", "overflow"}
+_MANY_OPTIONS = {"multi_static_select", "multi_external_select", "checkboxes"}
+
+
+def element_value(state: dict[str, Any]) -> Any:
+    """One element's state as a plain value: the chosen option's value, the values of chosen
+    options, a date/time string, user or conversation ids, file objects, or the text typed."""
+    kind = state.get("type", "")
+    if kind in _ONE_OPTION:
+        selected = state.get("selected_option")
+        return selected["value"] if selected else None
+    if kind in _MANY_OPTIONS:
+        return [o["value"] for o in state.get("selected_options") or []]
+    if kind == "file_input":
+        return state.get("files") or []
+    return state.get(_STATE_KEYS.get(kind, "value"))
+
+
+def view_values(view: dict[str, Any], fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """Flatten a view's state to {block_id: value} (see ``element_value``).
+
+    Slack's state holds every stateful element of the view, pickers in actions blocks included;
+    ``fields`` keeps only the blocks a form declares, so those never reach a strict model.
+    """
+    wanted = None if fields is None else set(fields)
     values: dict[str, Any] = {}
     for block_id, actions in view.get("state", {}).get("values", {}).items():
+        if wanted is not None and block_id not in wanted:
+            continue
         for state in actions.values():
-            kind = state.get("type", "")
-            if kind in {"static_select", "external_select"}:
-                selected = state.get("selected_option")
-                values[block_id] = selected["value"] if selected else None
-            elif kind.startswith("multi_"):
-                values[block_id] = [o["value"] for o in state.get("selected_options") or []]
-            elif kind == "file_input":
-                values[block_id] = state.get("files") or []
-            else:
-                values[block_id] = state.get("value")
+            values[block_id] = element_value(state)
     return values
 
 

@@ -17,7 +17,7 @@ from bot.blocks.connect import (
     refused_connect_modal,
 )
 from bot.blocks.limits import escape
-from bot.credentials import CredentialInputError, check_backend, parse_credentials
+from bot.credentials import CONNECT_FIELDS, CredentialInputError, check_backend, parse_credentials
 from bot.errors import BackendAuthError, BotError
 from bot.ids import Action, Callback
 from bot.keys import BACKEND_LABELS
@@ -55,7 +55,8 @@ async def submit_connect(
     view = body["view"]
     meta = metadata(view)
     backend, channel_id = check_backend(meta.get("backend") or ""), meta.get("channel_id")
-    values = view_values(view)
+    # Only this backend's fields: the state also holds the backend picker (an actions block).
+    values = view_values(view, [spec.name for spec in CONNECT_FIELDS[backend]])
     try:
         creds = parse_credentials(backend, values, policy=services.backends.guard.policy)
     except CredentialInputError as exc:

@@ -12,7 +12,6 @@ import socket
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from bot.__main__ import _parser, main
 from bot.app import build_app
 from bot.config import Settings
 from bot.runtime import build_services
+from bot.sandbox.payloads import Who, slash_command
 from bot.sandbox.slack import SlackStandIn
 from bot.sandbox.socket_mode import SocketModeStandIn
 from tests.harness import APP_TOKEN, SIGNING_SECRET, signed_headers
@@ -87,17 +87,7 @@ async def test_serve_answers_signed_requests_logs_them_and_stops_on_sigterm(
             if match := re.search(r"serving Slack requests at http://127.0.0.1:(\d+)", line):
                 port = int(match.group(1))
     try:
-        form = urlencode(
-            {
-                "team_id": "T0SANDBOX",
-                "user_id": "U1",
-                "channel_id": "C1",
-                "command": "/ticket",
-                "text": "help",
-                "trigger_id": "t",
-                "response_url": slack.response_url(),
-            }
-        )
+        form = slash_command(Who("U1"), "help", channel_id="C1", response_url=slack.response_url())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             response = await http.post("/slack/events", content=form, headers=signed_headers(form))
             assert response.status_code == 200

@@ -103,6 +103,22 @@ async def test_connect_without_backend_picks_one_then_shows_its_fields(bot: BotU
     assert updated["view_id"] == "V00001"
 
 
+async def test_connect_without_backend_then_submit_saves_the_credentials(
+    bot: BotUnderTest, omnidesk_url: str
+) -> None:
+    # The submitted state also holds the backend picker (an actions block), as Slack sends it;
+    # it is not a credential field and must not be refused as one.
+    alice = bot.user("U0ALICE")
+    view = await _open_connect(bot, "U0ALICE", "connect")
+    await alice.click(Action.CONNECT_PICK_BACKEND, "omnidesk", view=view)
+    form = (await bot.slack.wait_for("views.update"))[-1]["view"]
+    response = await alice.submit(form, {"base_url": omnidesk_url, "api_key": OMNIDESK_KEY})
+    assert response.json()["response_action"] == "update"
+    said = (await bot.slack.wait_for("chat.postEphemeral"))[-1]
+    assert said["text"].startswith(":white_check_mark: Connected *Omnidesk*")
+    assert list(await bot.services.store.list_credentials(TEAM, "U0ALICE")) == ["omnidesk"]
+
+
 async def test_epixel_needs_a_token_or_a_username_and_password(
     bot: BotUnderTest, sandboxes: Sandboxes
 ) -> None:

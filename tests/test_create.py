@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.ids import Action, Callback
+from bot.sandbox.payloads import message as slack_message
 from bot.sandbox.run import Sandboxes
 from tests.harness import BotUnderTest, SlackUser
 
@@ -157,12 +158,9 @@ async def test_without_a_backend_the_form_asks_which_first(
 async def test_create_ticket_from_a_message(
     bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
 ) -> None:
-    message = {
-        "type": "message",
-        "user": "U0CUSTOMER",
-        "ts": "1763900000.123400",
-        "text": "Customer says the app crashes on login\nSince this morning.",
-    }
+    message = slack_message(
+        "Customer says the app crashes on login\nSince this morning.", ts="1763900000.123400"
+    )
     await agent.shortcut(message, Callback.CREATE_FROM_MESSAGE)
     view = (await bot.slack.wait_for("views.open"))[-1]["view"]
     await agent.click(Action.CREATE_PICK_BACKEND, "epixel", view={**view, "id": "V1", "hash": "h"})

@@ -21,6 +21,12 @@ from bot.store import Store, parse_keys
 from tests.harness import BotUnderTest, SlackUser, signed_headers
 
 
+def _second_before(headers: dict) -> int:
+    """A timestamp one second before a recorded request's: its signature differs for sure (one
+    taken from the clock could land on the recorded second itself on a slow machine)."""
+    return int(headers["X-Slack-Request-Timestamp"]) - 1
+
+
 @dataclass
 class Recording:
     """A BotEndpoint that forwards to the bot and keeps every (body, headers) it sent."""
@@ -144,8 +150,8 @@ async def test_signed_malformed_payloads_get_a_silent_200_and_run_nothing(
         assert "POST /slack/events (" in lines[0].getMessage(), name
     assert len(bot.slack.calls) == calls_before
     # Proof the door, not a dead bot, stopped them: the well-formed click still runs.
-    again = _as_form(click)  # signed a second earlier: the same signature would be a replay
-    await bot.post(again, signed_headers(again, timestamp=int(time.time()) - 1))
+    again = _as_form(click)  # signed a second before the first: the same signature is a replay
+    await bot.post(again, signed_headers(again, timestamp=_second_before(recording.sent[0][1])))
     await bot.slack.wait_for("response_url", count=2)
 
 
@@ -196,7 +202,7 @@ async def test_a_replayed_request_is_not_run_again(
     replayed = await bot.post(body, headers)  # the same bytes, the same signature
     assert (replayed.status_code, replayed.text) == (200, "")
     # The same body signed afresh is a new request and runs: proof the replay would have run.
-    fresh = await bot.post(body, signed_headers(body, timestamp=int(time.time()) - 1))
+    fresh = await bot.post(body, signed_headers(body, timestamp=_second_before(headers)))
     assert fresh.status_code == 200
     await bot.slack.wait_for("response_url", count=2)
     comments = [c for c in sandboxes.epixel.conversations[before:] if c["comment"] == "Replay me"]

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from urllib.parse import urlencode
 
+from bot.sandbox.payloads import Who, action, block_actions, form_body, slash_command
 from tests.harness import BotUnderTest, signed_headers
 
 
 def _help_form() -> str:
-    return urlencode(
-        {
-            "team_id": "T0SANDBOX",
-            "user_id": "U1",
-            "channel_id": "C1",
-            "command": "/ticket",
-            "text": "help",
-            "trigger_id": "t.1",
-            "response_url": "http://127.0.0.1:9/unused",
-        }
+    return slash_command(
+        Who("U1"), "help", channel_id="C1", response_url="http://127.0.0.1:9/unused"
     )
 
 
@@ -50,16 +41,8 @@ async def test_unknown_subcommand_suggests_the_closest(bot: BotUnderTest) -> Non
 
 async def test_wrong_signature_is_refused_and_no_listener_runs(bot: BotUnderTest) -> None:
     # `accounts` answers through the response_url, so a listener that ran would leave a call.
-    body = urlencode(
-        {
-            "team_id": "T0SANDBOX",
-            "user_id": "U1",
-            "channel_id": "C1",
-            "command": "/ticket",
-            "text": "accounts",
-            "trigger_id": "t.1",
-            "response_url": bot.slack.response_url(),
-        }
+    body = slash_command(
+        Who("U1"), "accounts", channel_id="C1", response_url=bot.slack.response_url()
     )
     response = await bot.post(body, signed_headers(body, secret="not-the-secret"))
     assert response.status_code == 401
@@ -109,6 +92,6 @@ def test_the_request_log_names_known_subcommands_only() -> None:
     known = frozenset({"help", "connect"})
     assert describe(b"command=%2Fticket&text=connect+omnidesk", known) == "/ticket connect"
     assert describe(b"command=%2Fticket&text=hunter2-my-key+x", known) == "/ticket (other)"
-    payload = {"type": "block_actions", "actions": [{"action_id": "ticket.show"}]}
-    body = urlencode({"payload": json.dumps(payload)}).encode()
+    click = action("b", {"type": "button", "action_id": "ticket.show"}, "epixel:1")
+    body = form_body(block_actions(Who("U1"), click, trigger_id="t", channel_id="C1")).encode()
     assert describe(body, known) == "block_actions ticket.show"

@@ -220,6 +220,8 @@ class SlackStandIn:
         answer = self._answer(method, args)
         if "ts" in answer:
             args["_ts"] = answer["ts"]  # so tests can match thread replies to their parent
+        if "view" in answer:  # so the driver can submit a recorded view under its real id
+            args["_view_id"], args["_view_hash"] = answer["view"]["id"], answer["view"]["hash"]
         await self._record(method, args, answer)
         return web.json_response(answer)
 
