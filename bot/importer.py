@@ -34,7 +34,7 @@ _CONTACT = {
     "segmentcode": "segment_code",
     "transactiondate": "transaction_date",
 }
-_CUSTOM = re.compile(r"^custom(\d+)$")
+_CUSTOM = re.compile(r"^custom([1-9]\d*)$")
 _NUMBERED = re.compile(r"^product(\d+)(name|group|pcustom[123]|custom[123])$")
 _SINGLE = re.compile(r"^(?:product)?(name|group)$|^p?custom([123])$")
 SHOWN_PROBLEMS = 20
@@ -201,14 +201,15 @@ class Checker:
             reasons.append("email is missing")
         elif not EMAIL.match(email):
             reasons.append(f"“{email}” is not an email address")
-        mobile = contact.get("mobile", "").translate(_MOBILE_NOISE)
-        if mobile.startswith("00"):
-            mobile = "+" + mobile[2:]
-        if mobile and not MOBILE.match(mobile):
-            reasons.append(
-                f"mobile “{contact['mobile']}” is not in international format (+15551234567)"
-            )
-        contact["mobile"] = mobile
+        if "mobile" in contact:  # every column but email is optional
+            mobile = contact["mobile"].translate(_MOBILE_NOISE)
+            if mobile.startswith("00"):
+                mobile = "+" + mobile[2:]
+            if mobile and not MOBILE.match(mobile):
+                reasons.append(
+                    f"mobile “{contact['mobile']}” is not in international format (+15551234567)"
+                )
+            contact["mobile"] = mobile
         if not contact.get("segment_code"):
             contact["segment_code"] = self.segment_code
         raw_date = contact.get("transaction_date") or ""
@@ -218,8 +219,10 @@ class Checker:
             )
         except ValueError:
             reasons.append(f"transactionDate “{raw_date}” is not a real date (dd/mm/yyyy)")
-        customs = sorted(self.columns.custom.items(), key=lambda item: item[1])
-        contact["custom"] = [get(i) for i, _ in customs]
+        # custom2 stays custom2 even when the file has no custom1 column.
+        contact["custom"] = [""] * max(self.columns.custom.values(), default=0)
+        for i, number in self.columns.custom.items():
+            contact["custom"][number - 1] = get(i)
         while contact["custom"] and not contact["custom"][-1]:
             contact["custom"].pop()
         products, problem = self._products(get)

@@ -279,3 +279,26 @@ async def test_an_import_interrupted_by_a_restart_can_send_the_rest(
     assert "imported 2,500 of 2,500 contacts" in json.dumps(report["blocks"])
     assert len(sandboxes.questionpro.requests_to("transactions/import")) == 2  # chunks 2 and 3
     assert len(sandboxes.questionpro.imported) == 2_500
+
+
+@pytest.mark.parametrize(
+    ("content", "sent"),
+    [
+        ("email\r\nann@example.com\r\n", {}),
+        ("email,firstName\r\nann@example.com,Ann\r\n", {"firstName": "Ann"}),
+        ("lastName,email\r\nLee,ann@example.com\r\n", {"lastName": "Lee"}),
+    ],
+    ids=["email only", "no lastName", "no firstName"],
+)
+async def test_a_file_of_emails_only_or_without_names_imports(
+    bot: BotUnderTest, manager: SlackUser, sandboxes: Sandboxes, content: str, sent: dict
+) -> None:
+    await check(bot, manager, content.encode())
+    preview = (await bot.slack.wait_for("chat.postEphemeral"))[-1]
+    assert "*1 contact(s) ready to import*, 0 row(s)" in json.dumps(preview["blocks"])
+    await manager.click(Action.IMPORT_CONFIRM, button(preview, Action.IMPORT_CONFIRM)["value"])
+    final = (await bot.slack.wait_for("chat.update", count=2))[-1]
+    assert "imported 1 of 1 contacts" in json.dumps(final["blocks"])
+    assert sandboxes.questionpro.imported == [
+        {"email": "ann@example.com", "segmentCode": "S1", "transactionDate": "20/11/2026", **sent}
+    ]

@@ -132,6 +132,9 @@ def questionpro_error(response: httpx.Response) -> BackendError:
     return generic_error(KEY, response, message)
 
 
+_OPTIONAL_FIELDS = (("first_name", "firstName"), ("last_name", "lastName"), ("mobile", "mobile"))
+
+
 def contact_json(contact: Contact | Mapping[str, Any]) -> dict[str, Any]:
     """A contact in seed 001's shape; dates are day/month/year as in its example.
 
@@ -143,14 +146,12 @@ def contact_json(contact: Contact | Mapping[str, Any]) -> dict[str, Any]:
     when = c["transaction_date"]
     if isinstance(when, date):
         when = when.isoformat()
-    data: dict[str, Any] = {
-        "firstName": c["first_name"],
-        "lastName": c["last_name"],
-        "mobile": c["mobile"],
-        "segmentCode": c["segment_code"],
-        "transactionDate": f"{when[8:10]}/{when[5:7]}/{when[:4]}",
-        "email": c["email"],
-    }
+    # A file without a firstName, lastName or mobile column sends no such key, rather than an
+    # empty one that could blank what QuestionPro already holds for the contact.
+    data: dict[str, Any] = {vendor: c[ours] for ours, vendor in _OPTIONAL_FIELDS if ours in c}
+    data["segmentCode"] = c["segment_code"]
+    data["transactionDate"] = f"{when[8:10]}/{when[5:7]}/{when[:4]}"
+    data["email"] = c["email"]
     for i, value in enumerate(c["custom"], start=1):
         data[f"custom{i}"] = value
     if c["products"]:
