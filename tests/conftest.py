@@ -9,9 +9,14 @@ from cryptography.fernet import Fernet
 from bot.backends.http import RetryPolicy
 from bot.backends.registry import Backends
 from bot.config import Settings
-from bot.credentials import EpixelCredentials, IspcrmCredentials, OmnideskCredentials
+from bot.credentials import (
+    EpixelCredentials,
+    IspcrmCredentials,
+    OmnideskCredentials,
+    QuestionProCredentials,
+)
 from bot.runtime import build_services
-from bot.sandbox import epixel, ispcrm, omnidesk
+from bot.sandbox import epixel, ispcrm, omnidesk, questionpro
 from bot.sandbox.run import Sandboxes, start_sandboxes
 from bot.sandbox.slack import SlackStandIn
 from tests.harness import SIGNING_SECRET, TEAM, BotUnderTest, SlackUser
@@ -93,3 +98,12 @@ async def bot(slack: SlackStandIn, settings: Settings) -> AsyncIterator[BotUnder
     under_test = await BotUnderTest(slack, settings, build_services(settings)).start()
     yield under_test
     await under_test.stop()
+
+
+@pytest.fixture
+async def manager(bot: BotUnderTest) -> SlackUser:
+    """A customer-experience manager who has connected QuestionPro (imports)."""
+    await bot.services.store.save_credentials(
+        TEAM, "U0CXM", QuestionProCredentials(api_key=questionpro.DEMO_API_KEY)
+    )
+    return bot.user("U0CXM", "C0CX")
