@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
@@ -69,16 +70,22 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     """Run the bot until SIGINT/SIGTERM, over HTTP or Socket Mode."""
     from bot.alerts import DetractorPoller
     from bot.app import build_app
+    from bot.import_jobs import expire_until
     from bot.runtime import build_services
 
     stop = _stop_event()
     services = build_services(settings)
     stop_polling = asyncio.Event()
     poller_task: asyncio.Task[None] | None = None
+    expiry_task: asyncio.Task[None] | None = None
     try:
         app = build_app(settings, services, socket_mode=socket_mode)
         # Detractor alerts run in the serving process, with the same Slack client as listeners.
         poller_task = asyncio.create_task(DetractorPoller(services, app.client).run(stop_polling))
+        keep = timedelta(hours=settings.import_keep_hours)
+        expiry_task = asyncio.create_task(
+            expire_until(services.imports, keep, services.running_imports, stop_polling)
+        )
         if socket_mode:
             from bot.socket_mode import SocketModeRunner
 
@@ -105,6 +112,8 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         stop_polling.set()
         if poller_task is not None:
             await poller_task
+        if expiry_task is not None:
+            await expiry_task
         await services.aclose()
 
 

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias=AliasChoices("TICKETBOT_IMPORT_MAX_BYTES", "import_max_bytes"),
     )
+    import_keep_hours: float = Field(
+        72.0,
+        gt=0,
+        validation_alias=AliasChoices("TICKETBOT_IMPORT_KEEP_HOURS", "import_keep_hours"),
+    )
     progress_interval: float = Field(
         1.0, ge=0, validation_alias=AliasChoices("TICKETBOT_PROGRESS_INTERVAL", "progress_interval")
     )

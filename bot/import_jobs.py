@@ -4,11 +4,12 @@ every import that `/ticket import history` lists."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,9 @@ class Chunk(BaseModel):
     first_line: int
     last_line: int
     rows: int
-    status: Literal["pending", "ok", "failed", "unknown"] = "pending"
+    # "sending" is committed to disk before the POST: found after a restart, it means the
+    # process died with the chunk in flight, so it may have been imported ("unknown").
+    status: Literal["pending", "sending", "ok", "failed", "unknown"] = "pending"
     imported: int = 0
     message: str = ""
     email_status: str = ""
@@ -42,6 +45,7 @@ class ImportJob(BaseModel):
     channel_id: str | None = None
     file_name: str
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     segment_code: str
     encoding: str = ""
     rows: int = 0
@@ -49,7 +53,7 @@ class ImportJob(BaseModel):
     invalid: int = 0
     chunk_size: int = 1000
     chunks: list[Chunk] = Field(default_factory=list)
-    state: Literal["checked", "importing", "done", "cancelled"] = "checked"
+    state: Literal["checked", "importing", "done", "cancelled", "expired"] = "checked"
     progress_ts: str | None = None
     progress_channel: str | None = None
 
@@ -67,14 +71,21 @@ class ImportJob(BaseModel):
 
     def resumable(self, running: set[str]) -> bool:
         """Whether "send the rest" has anything to do: rejected chunks, or an interrupted run."""
-        if self.id in running or self.state in {"checked", "cancelled"}:
+        if self.id in running or self.state in {"checked", "cancelled", "expired"}:
             return False
         return self.state == "importing" or any(c.status == "failed" for c in self.chunks)
 
     @property
+    def keeps_spool(self) -> bool:
+        """Whether Import, Retry or Send the rest may still read the spooled contacts."""
+        if self.state in {"checked", "importing"}:
+            return True
+        return self.state == "done" and any(c.status == "failed" for c in self.chunks)
+
+    @property
     def outcome(self) -> str:
-        if self.state == "cancelled":
-            return "cancelled"
+        if self.state in {"cancelled", "expired"}:
+            return self.state
         if self.state == "importing":
             return "importing or interrupted"
         if self.state != "done":
@@ -104,6 +115,9 @@ class ImportJobs:
         return os.fdopen(fd, "w", encoding="utf-8")
 
     async def save(self, job: ImportJob) -> None:
+        """Write the record and wait for the commit, so a crash right after cannot lose it."""
+        job.updated_at = datetime.now(UTC)
+
         def write() -> None:
             self._table[job.id] = job.model_dump(mode="json")
             self._table.commit()
@@ -128,6 +142,43 @@ class ImportJobs:
     def discard_spool(self, job_id: str) -> None:
         self.spool(job_id).unlink(missing_ok=True)
 
+    async def expire(self, max_age: timedelta, running: set[str]) -> int:
+        """Delete the spool (customers' contact data) of every job that no longer needs it, and
+        give up on jobs untouched for ``max_age``: a preview never confirmed, an import cut short
+        and never resumed, rejected chunks never retried. Returns how many jobs expired."""
+        now = datetime.now(UTC)
+        raws = await asyncio.to_thread(lambda: list(self._table.values()))
+        jobs = {job.id: job for job in map(ImportJob.model_validate, raws)}
+        expired = 0
+        for job in jobs.values():
+            if job.id in running:
+                continue
+            if job.keeps_spool and now - job.updated_at >= max_age:
+                job.state, expired = "expired", expired + 1
+                await self.save(job)
+            if not job.keeps_spool:
+                self.discard_spool(job.id)
+        oldest = (now - max_age).timestamp()
+        for path in self.dir.glob("*.jsonl"):
+            # A spool with no record: a check still writing it, or a crash before the record.
+            if path.stem not in jobs and path.stat().st_mtime <= oldest:
+                path.unlink(missing_ok=True)
+        return expired
+
+
+async def expire_until(
+    jobs: ImportJobs, keep: timedelta, running: set[str], stop: asyncio.Event
+) -> None:
+    """``jobs.expire(keep)`` now and every hour (or every ``keep``, if shorter) until ``stop``:
+    contacts' data must not outlive its use just because nobody runs `/ticket import`."""
+    while not stop.is_set():
+        try:
+            await jobs.expire(keep, running)
+        except Exception:  # a bad record must not end the sweeping for good
+            log.exception("could not expire old imports")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(keep.total_seconds(), 3600))
+
 
 async def run_import(
     jobs: ImportJobs,
@@ -140,6 +191,10 @@ async def run_import(
     backend refused is "failed" (safe to send again); one whose answer was lost after sending is
     "unknown" and never resent by a retry."""
     job.state = "importing"
+    for chunk in job.chunks:
+        if chunk.status == "sending":  # in flight when this process's predecessor died
+            chunk.status = "unknown"
+            chunk.message = "the bot stopped while sending them"
     await jobs.save(job)
     for index, rows in enumerate(read_chunks(jobs.spool(job.id), job.chunk_size)):
         if index >= len(job.chunks):
@@ -154,6 +209,8 @@ async def run_import(
         chunk = job.chunks[index]
         if (only is not None and index not in only) or chunk.status in {"ok", "unknown"}:
             continue
+        chunk.status = "sending"
+        await jobs.save(job)
         try:
             result = await backend.import_encoded([encoded for _line, encoded in rows])
         except BackendUnavailable as exc:
@@ -168,5 +225,7 @@ async def run_import(
         await progress(job, False)
     job.state = "done"
     await jobs.save(job)
+    if not job.keeps_spool:
+        jobs.discard_spool(job.id)
     await progress(job, True)
     return job

@@ -35,7 +35,7 @@ _CONTACT = {
     "segmentcode": "segment_code",
     "transactiondate": "transaction_date",
 }
-_CUSTOM = re.compile(r"^custom(\d+)$")
+_CUSTOM = re.compile(r"^custom([1-9]\d*)$")
 _NUMBERED = re.compile(r"^product(\d+)(name|group|pcustom[123]|custom[123])$")
 _SINGLE = re.compile(r"^(?:product)?(name|group)$|^p?custom([123])$")
 SHOWN_PROBLEMS = 20
@@ -184,7 +184,12 @@ def parse_date(text: str) -> date:
 
 
 class Checker:
-    """Checks rows one at a time, merging consecutive rows of one contact as its products."""
+    """Checks rows one at a time, merging consecutive rows of one contact as its products.
+
+    Everything that depends only on the header (which cell is what, the product groups) is
+    worked out once here, so each row costs little more than the checks themselves: this runs
+    for every row of files of 100,000 rows.
+    """
 
     def __init__(self, columns: _Columns, segment_code: str, transaction_date: date) -> None:
         self.columns = columns
@@ -192,66 +197,97 @@ class Checker:
         self.default_date = transaction_date.isoformat()
         # hash(email) -> first line: a duplicate check that does not keep every address.
         self.seen: dict[int, int] = {}
+        indexes = [*columns.contact, *columns.custom, *columns.numbered, *columns.single]
+        self.width = max(indexes) + 1
+        self.fields = list(columns.contact.items())
+        self.customs = list(columns.custom.items())
+        self.custom_count = max(columns.custom.values(), default=0)
+        self.products = _product_layout(columns)
+        self.dates: dict[str, str] = {}  # the text of a date -> ISO; files repeat few dates
 
     def row(self, line: int, cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
         """(contact, []) for a good row, (None, reasons) for a bad one."""
-        get = lambda i: cells[i].strip() if i < len(cells) else ""  # noqa: E731
-        contact: dict[str, Any] = {name: get(i) for i, name in self.columns.contact.items()}
+        if len(cells) < self.width:
+            cells = cells + [""] * (self.width - len(cells))
+        contact: dict[str, Any] = {name: cells[i].strip() for i, name in self.fields}
         reasons = []
-        email = contact.get("email", "").lower()
-        contact["email"] = email
+        email = contact["email"] = contact["email"].lower()
         if not email:
             reasons.append("email is missing")
         elif not EMAIL.match(email):
             reasons.append(f"“{email}” is not an email address")
-        mobile = contact.get("mobile", "").translate(_MOBILE_NOISE)
-        if mobile.startswith("00"):
-            mobile = "+" + mobile[2:]
-        if mobile and not MOBILE.match(mobile):
-            reasons.append(
-                f"mobile “{contact['mobile']}” is not in international format (+15551234567)"
-            )
-        contact["mobile"] = mobile
+        if "mobile" in contact:  # every column but email is optional
+            mobile = contact["mobile"].translate(_MOBILE_NOISE)
+            if mobile.startswith("00"):
+                mobile = "+" + mobile[2:]
+            if mobile and not MOBILE.match(mobile):
+                reasons.append(
+                    f"mobile “{contact['mobile']}” is not in international format (+15551234567)"
+                )
+            contact["mobile"] = mobile
         if not contact.get("segment_code"):
             contact["segment_code"] = self.segment_code
-        raw_date = contact.get("transaction_date") or ""
-        try:
-            contact["transaction_date"] = (
-                parse_date(raw_date).isoformat() if raw_date else self.default_date
-            )
-        except ValueError:
-            reasons.append(f"transactionDate “{raw_date}” is not a real date (dd/mm/yyyy)")
-        customs = sorted(self.columns.custom.items(), key=lambda item: item[1])
-        contact["custom"] = [get(i) for i, _ in customs]
-        while contact["custom"] and not contact["custom"][-1]:
-            contact["custom"].pop()
-        products, problem = self._products(get)
-        reasons += problem
-        contact["products"] = products
+        raw_date = contact.get("transaction_date")
+        if not raw_date:
+            contact["transaction_date"] = self.default_date
+        elif (known := self.dates.get(raw_date)) is not None:
+            contact["transaction_date"] = known
+        else:
+            try:
+                contact["transaction_date"] = self._remember(raw_date, parse_date(raw_date))
+            except ValueError:
+                reasons.append(f"transactionDate “{raw_date}” is not a real date (dd/mm/yyyy)")
+        # custom2 stays custom2 even when the file has no custom1 column.
+        custom = [""] * self.custom_count
+        for i, number in self.customs:
+            custom[number - 1] = cells[i].strip()
+        while custom and not custom[-1]:
+            custom.pop()
+        contact["custom"] = custom
+        contact["products"] = self._products(cells, reasons) if self.products else []
         contact["_line"] = line
         return (None, reasons) if reasons else (contact, [])
 
-    def _products(self, get: Any) -> tuple[list[dict[str, Any]], list[str]]:
-        groups: dict[int, dict[str, str]] = {}
-        for index, (number, part) in self.columns.numbered.items():
-            groups.setdefault(number, {})[part] = get(index)
-        if self.columns.single:
-            groups[0] = {part: get(index) for index, part in self.columns.single.items()}
-        products, problems = [], []
-        for number in sorted(groups):
-            group = groups[number]
-            if not any(group.values()):
-                continue
-            if not group.get("name"):
-                problems.append(f"product {number or ''} has no name".replace("  ", " "))
-                continue
-            custom = [group.get(f"custom{k}", "") for k in (1, 2, 3)]
+    def _remember(self, text: str, when: date) -> str:
+        if len(self.dates) < 10_000:  # bounded: memory must not grow with the file
+            self.dates[text] = when.isoformat()
+        return when.isoformat()
+
+    def _products(self, cells: list[str], reasons: list[str]) -> list[dict[str, Any]]:
+        products = []
+        for number, name_at, group_at, custom_at in self.products:
+            name = cells[name_at].strip() if name_at is not None else ""
+            group = cells[group_at].strip() if group_at is not None else ""
+            custom = [cells[i].strip() if i is not None else "" for i in custom_at]
             while custom and not custom[-1]:
                 custom.pop()
-            products.append(
-                {"name": group["name"], "group": group.get("group", ""), "custom": custom}
-            )
-        return products, problems
+            if not name:
+                if group or custom:
+                    reasons.append(f"product {number or ''} has no name".replace("  ", " "))
+                continue
+            products.append({"name": name, "group": group, "custom": custom})
+        return products
+
+
+def _product_layout(
+    columns: _Columns,
+) -> list[tuple[int, int | None, int | None, list[int | None]]]:
+    """(number, index of name, of group, of custom1…3) per product, in number order; the
+    one-row-per-product columns are product 0."""
+    parts: dict[int, dict[str, int]] = {}
+    for index, (number, part) in columns.numbered.items():
+        parts.setdefault(number, {})[part] = index
+    if columns.single:
+        parts[0] = {part: index for index, part in columns.single.items()}
+    return [
+        (
+            number,
+            parts[number].get("name"),
+            parts[number].get("group"),
+            [parts[number].get(f"custom{k}") for k in (1, 2, 3)],
+        )
+        for number in sorted(parts)
+    ]
 
 
 def check_file(
@@ -279,7 +315,7 @@ def check_file(
     bad_rows.writerow(["line", "problems", *header])
     pending: dict[str, Any] | None = None
     for line, cells in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in cells):
+        if not "".join(cells).strip():  # a blank line
             continue
         checked.rows += 1
         contact, reasons = checker.row(line, cells)

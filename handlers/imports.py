@@ -7,7 +7,7 @@ import asyncio
 import io
 import logging
 import time
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -39,8 +39,15 @@ from handlers.invocation import Invocation, Subcommand
 log = logging.getLogger("ticketbot.imports")
 
 
+async def expire_old_imports(services: Services) -> None:
+    """Forget spooled contacts no import needs any more (run on import use and periodically)."""
+    keep = timedelta(hours=services.settings.import_keep_hours)
+    await services.imports.expire(keep, services.running_imports)
+
+
 async def _import(inv: Invocation) -> None:
     what = inv.args[0].lower() if inv.args else ""
+    await expire_old_imports(inv.services)
     if what == "template":
         await send_file_to_dm(
             inv.client,
@@ -132,6 +139,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         )
         checked, invalid_csv = await asyncio.to_thread(_check, services, job, data, values)
     except (ImportFileError, UserInputError) as exc:
+        services.imports.discard_spool(job.id)  # the rows read before the file was refused
         kept = {
             "segment_code": values.get("segment_code"),
             "text": values.get("text"),

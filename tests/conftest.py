@@ -11,10 +11,15 @@ from cryptography.fernet import Fernet
 from bot.backends.http import RetryPolicy
 from bot.backends.registry import Backends
 from bot.config import Settings
-from bot.credentials import EpixelCredentials, IspcrmCredentials, OmnideskCredentials
+from bot.credentials import (
+    EpixelCredentials,
+    IspcrmCredentials,
+    OmnideskCredentials,
+    QuestionProCredentials,
+)
 from bot.logs import configure_logging
 from bot.runtime import build_services
-from bot.sandbox import epixel, ispcrm, omnidesk
+from bot.sandbox import epixel, ispcrm, omnidesk, questionpro
 from bot.sandbox.run import Sandboxes, start_sandboxes
 from bot.sandbox.slack import SlackStandIn
 from tests.harness import SIGNING_SECRET, TEAM, BotUnderTest, SlackUser, SocketBotUnderTest
@@ -133,3 +138,12 @@ def operator_log() -> Iterator[io.StringIO]:
     configure_logging("DEBUG", stream)
     yield stream
     root.handlers[:], root.level = saved[0], saved[1]
+
+
+@pytest.fixture
+async def manager(bot: BotUnderTest) -> SlackUser:
+    """A customer-experience manager who has connected QuestionPro (imports)."""
+    await bot.services.store.save_credentials(
+        TEAM, "U0CXM", QuestionProCredentials(api_key=questionpro.DEMO_API_KEY)
+    )
+    return bot.user("U0CXM", "C0CX")

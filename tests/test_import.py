@@ -6,13 +6,11 @@ import json
 
 import pytest
 
-from bot.credentials import QuestionProCredentials
 from bot.ids import Action, Callback
 from bot.import_jobs import Chunk
 from bot.importer import TEMPLATE
-from bot.sandbox import questionpro
 from bot.sandbox.run import Sandboxes
-from tests.harness import TEAM, BotUnderTest, SlackUser
+from tests.harness import BotUnderTest, SlackUser
 
 HEADER = (
     "firstName,lastName,email,mobile,transactionDate,custom1,custom2,"
@@ -37,14 +35,6 @@ def csv_rows(count: int, bad: dict[int, tuple[str, str, str]] | None = None) -> 
             f"60 inch TV,LG,MS-{line},Soundbar"
         )
     return ("\r\n".join(lines) + "\r\n").encode()
-
-
-@pytest.fixture
-async def manager(bot: BotUnderTest) -> SlackUser:
-    await bot.services.store.save_credentials(
-        TEAM, "U0CXM", QuestionProCredentials(api_key=questionpro.DEMO_API_KEY)
-    )
-    return bot.user("U0CXM", "C0CX")
 
 
 async def check(
@@ -102,6 +92,7 @@ async def test_25_rows_with_3_bad_preview_then_import_exactly_the_22(
     assert "imported 22 of 22 contacts into segment S1" in json.dumps(final["blocks"])
     sent = sandboxes.questionpro.imported
     assert len(sent) == 22 and {c["email"] for c in sent}.isdisjoint({"not-an-email"})
+    assert not bot.services.imports.spool(confirm["value"]).exists()  # contacts' data is gone
     first = sent[0]
     assert first == {
         "firstName": "First2",
@@ -147,11 +138,13 @@ async def test_a_rejected_chunk_is_reported_and_retry_sends_only_it(
     assert "imported 1,500 of 2,500 contacts" in text
     assert "lines 2–1001 (1,000) rejected by QuestionPro: Simulated failure" in text
     retry = button(report, Action.IMPORT_RETRY)
+    assert bot.services.imports.spool(retry["value"]).exists()  # kept for the Retry
     await manager.click(retry["action_id"], retry["value"])
     again = (await bot.slack.wait_for("chat.update", count=6))[-1]
     assert "imported 2,500 of 2,500 contacts" in json.dumps(again["blocks"])
     assert len(sandboxes.questionpro.requests_to("transactions/import")) == 4  # 3 + the retry
     assert len(sandboxes.questionpro.imported) == 2_500  # none twice
+    assert not bot.services.imports.spool(retry["value"]).exists()
 
 
 async def test_a_chunk_whose_answer_is_lost_is_not_resent_blindly(
@@ -218,6 +211,7 @@ async def test_files_that_cannot_be_used_get_a_clear_message_and_nothing_is_sent
     )  # what was typed is kept
     assert sandboxes.questionpro.requests_to("transactions/import") == []
     assert bot.slack.calls_to("chat.postEphemeral") == []
+    assert list(bot.services.imports.dir.iterdir()) == []  # no rows read before it was refused
 
 
 async def test_pasted_text_template_and_history(
@@ -279,3 +273,26 @@ async def test_an_import_interrupted_by_a_restart_can_send_the_rest(
     assert "imported 2,500 of 2,500 contacts" in json.dumps(report["blocks"])
     assert len(sandboxes.questionpro.requests_to("transactions/import")) == 2  # chunks 2 and 3
     assert len(sandboxes.questionpro.imported) == 2_500
+
+
+@pytest.mark.parametrize(
+    ("content", "sent"),
+    [
+        ("email\r\nann@example.com\r\n", {}),
+        ("email,firstName\r\nann@example.com,Ann\r\n", {"firstName": "Ann"}),
+        ("lastName,email\r\nLee,ann@example.com\r\n", {"lastName": "Lee"}),
+    ],
+    ids=["email only", "no lastName", "no firstName"],
+)
+async def test_a_file_of_emails_only_or_without_names_imports(
+    bot: BotUnderTest, manager: SlackUser, sandboxes: Sandboxes, content: str, sent: dict
+) -> None:
+    await check(bot, manager, content.encode())
+    preview = (await bot.slack.wait_for("chat.postEphemeral"))[-1]
+    assert "*1 contact(s) ready to import*, 0 row(s)" in json.dumps(preview["blocks"])
+    await manager.click(Action.IMPORT_CONFIRM, button(preview, Action.IMPORT_CONFIRM)["value"])
+    final = (await bot.slack.wait_for("chat.update", count=2))[-1]
+    assert "imported 1 of 1 contacts" in json.dumps(final["blocks"])
+    assert sandboxes.questionpro.imported == [
+        {"email": "ann@example.com", "segmentCode": "S1", "transactionDate": "20/11/2026", **sent}
+    ]

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from datetime import date
 
+import pytest
+
+from bot.backends.questionpro import QuestionProBackend, encode_contact
+from bot.backends.registry import Backends
+from bot.credentials import QuestionProCredentials
 from bot.importer import check_file
+from bot.sandbox import questionpro
+from bot.sandbox.run import Sandboxes
 
 DAY = date(2026, 11, 20)
 
@@ -62,3 +70,59 @@ def test_blank_lines_are_skipped_and_quoted_commas_kept() -> None:
     contacts, problems, checked = run('email,custom1\n\na@example.com,"Smith, Jr."\n\n')
     assert checked.rows == 1 and problems == []
     assert contacts[0]["custom"] == ["Smith, Jr."]
+
+
+# Every column but email is optional, in every combination (issue 9: a file of emails only, or
+# one without lastName, crashed with KeyError). Each column with the value a row gives it and the
+# key and value QuestionPro then receives.
+OPTIONAL = {
+    "firstName": ("Ann", {"firstName": "Ann"}),
+    "lastName": ("Lee", {"lastName": "Lee"}),
+    "mobile": ("+1 555 123 4567", {"mobile": "+15551234567"}),
+    "segmentCode": ("S9", {"segmentCode": "S9"}),
+    "transactionDate": ("14/01/2020", {"transactionDate": "14/01/2020"}),
+    "custom1": ("Gold", {"custom1": "Gold"}),
+    "custom2": ("North", {}),  # custom2 alone still sends custom1, empty, to keep positions
+    "product1Name": ("TV", {"products": [{"productName": "TV", "productGroup": ""}]}),
+}
+SUBSETS = [
+    subset for size in range(len(OPTIONAL) + 1) for subset in itertools.combinations(OPTIONAL, size)
+]
+
+
+def contact_for(subset: tuple[str, ...], email: str = "ann@example.com") -> tuple[str, dict]:
+    """(a one-row CSV with ``email`` and the columns in ``subset``, what QuestionPro gets)."""
+    header = ["email", *subset]
+    row = [email, *(OPTIONAL[c][0] for c in subset)]
+    sent: dict = {"segmentCode": "S1", "transactionDate": "20/11/2026", "email": email}
+    for column in subset:
+        sent.update(OPTIONAL[column][1])
+    if "custom2" in subset:
+        sent.update({"custom1": sent.get("custom1", ""), "custom2": "North"})
+    return ",".join(header) + "\n" + ",".join(row) + "\n", sent
+
+
+@pytest.mark.parametrize("subset", SUBSETS, ids=lambda s: "+".join(("email", *s)))
+def test_only_email_is_required_in_every_combination_of_columns(subset: tuple[str, ...]) -> None:
+    text, sent = contact_for(subset)
+    valid, invalid = io.StringIO(), io.StringIO()
+    checked = check_file(text.encode(), "t.csv", "S1", DAY, valid, invalid, encode_contact)
+    assert (checked.rows, checked.valid, checked.invalid) == (1, 1, 0), invalid.getvalue()
+    assert json.loads(valid.getvalue().partition("\t")[2]) == sent
+
+
+async def test_every_combination_of_columns_is_accepted_by_questionpro(
+    backends: Backends, sandboxes: Sandboxes
+) -> None:
+    client = backends.for_credentials(QuestionProCredentials(api_key=questionpro.DEMO_API_KEY))
+    assert isinstance(client, QuestionProBackend)
+    encoded, expected = [], []
+    for number, subset in enumerate(SUBSETS):
+        text, sent = contact_for(subset, f"row{number}@example.com")
+        valid = io.StringIO()
+        check_file(text.encode(), "t.csv", "S1", DAY, valid, io.StringIO(), encode_contact)
+        encoded.append(valid.getvalue().rstrip("\n").partition("\t")[2])
+        expected.append(sent)
+    result = await client.import_encoded(encoded)
+    assert result.imported == len(SUBSETS) == 2 ** len(OPTIONAL)
+    assert sandboxes.questionpro.imported == expected

@@ -35,6 +35,10 @@ class Faults:
     truncate_times: int = 0
     error_id: str | None = None  # a vendor error id to put in status faults (QuestionPro's 1013)
     path: str | None = None
+    # Answer this many requests, then handle each later one but hold its answer until the faults
+    # are reset or the server stops: the request took effect and its sender hears nothing (a
+    # test can kill the sender meanwhile). ``held`` in /_sandbox/stats counts them.
+    hold_after: int | None = None
 
 
 @dataclass
@@ -65,6 +69,8 @@ class SandboxServer:
         self.port = 0
         self.requests: list[Recorded] = []
         self.faults = Faults()
+        self.held = 0
+        self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     # To override -------------------------------------------------------------------------------
@@ -102,6 +108,7 @@ class SandboxServer:
         return self
 
     async def stop(self) -> None:
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -136,6 +143,11 @@ class SandboxServer:
             return await handler(request)
         if faults.latency:
             await asyncio.sleep(faults.latency)
+        if faults.hold_after is not None:
+            if faults.hold_after > 0:
+                faults.hold_after -= 1
+            else:
+                return await self._hold(handler, request)
         if faults.rate_limit_times > 0:
             faults.rate_limit_times -= 1
             response = self.error(429, "Too many requests", retry_after=faults.retry_after)
@@ -157,6 +169,13 @@ class SandboxServer:
             )
         return await handler(request)
 
+    async def _hold(self, handler: Any, request: web.Request) -> web.StreamResponse:
+        release = self._release
+        response = await handler(request)
+        self.held += 1
+        await release.wait()
+        return response
+
     async def _set_faults(self, request: web.Request) -> web.Response:
         wanted = await request.json()
         known = {f.name for f in fields(Faults)}
@@ -171,10 +190,12 @@ class SandboxServer:
             while at - times[start] >= 60:
                 start += 1
             busiest = max(busiest, end - start + 1)
-        return web.json_response({"requests": len(times), "max_in_60s": busiest})
+        return web.json_response({"requests": len(times), "max_in_60s": busiest, "held": self.held})
 
     async def _reset_faults(self, _request: web.Request) -> web.Response:
         self.faults = Faults()
+        self._release.set()  # answer the held requests, and hold later ones anew
+        self._release = asyncio.Event()
         return web.json_response(asdict(self.faults))
 
 

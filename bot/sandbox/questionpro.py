@@ -126,6 +126,8 @@ class QuestionProSandbox(SandboxServer):
                 "added": len(added),
                 "total": len(self.detractors),
                 "calls_per_minute": self.calls_per_minute,
+                "imported": len(self.imported),
+                "imported_emails": len({c.get("email") for c in self.imported}),
             }
         )
 
