@@ -145,9 +145,9 @@ async def test_claim_escalate_and_resolve_update_the_alert_for_everyone(
     update = (await bot.slack.wait_for("chat.update"))[-1]
     assert "claimed by <@U0AGENT>" in json.dumps(update["blocks"])
     assert Action.ALERT_CLAIM not in json.dumps(update["blocks"])
-    assert (
-        posts(bot, text=":raising_hand: <@U0AGENT> claimed this.")[0]["thread_ts"] == update["ts"]
-    )
+    # The thread line follows the redraw: wait for it rather than read it at once.
+    claimed = await posted_text(bot, ":raising_hand: <@U0AGENT> claimed this.")
+    assert claimed["thread_ts"] == update["ts"]
     await bot.user("U0OTHER", CHANNEL).click(Action.ALERT_CLAIM, value)
     taken = (await bot.slack.wait_for("response_url"))[-1]
     assert taken["text"] == "<@U0AGENT> already claimed this one."
