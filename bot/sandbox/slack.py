@@ -59,6 +59,7 @@ class SlackStandIn:
         self.files: dict[str, tuple[str, bytes]] = {}
         self.admins: set[str] = set()
         self.delay: dict[str, float] = {}  # seconds to wait before answering, per method
+        self.pending: dict[str, int] = {}  # requests held by that delay right now, per method
         self.uploads: dict[str, bytes] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -153,7 +154,11 @@ class SlackStandIn:
         # Some SDK calls send their arguments in the query string instead of the body.
         args = {**_decode_form(request.query_string), **args}
         if self.delay.get(method):
-            await asyncio.sleep(self.delay[method])
+            self.pending[method] = self.pending.get(method, 0) + 1
+            try:
+                await asyncio.sleep(self.delay[method])
+            finally:
+                self.pending[method] -= 1
         fault = self._faults.get(method)
         if fault is not None and fault.remaining > 0:
             fault.remaining -= 1
