@@ -172,7 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.port is None and settings.slack_app_token is not None
             )
             asyncio.run(
-                serve(settings, host=args.host, port=args.port or 3000, socket_mode=socket_mode)
+                serve(
+                    settings,
+                    host=args.host,
+                    port=3000 if args.port is None else args.port,
+                    socket_mode=socket_mode,
+                )
             )
         elif args.command == "rotate-key":
             count = rotate_key(settings)
