@@ -233,8 +233,10 @@ class Store:
             record["secret"] = self._keys.rotate(record["secret"].encode()).decode()
             self._credentials[key] = record
             count += 1
-        self._meta["canary"] = self._keys.rotate(self._meta["canary"].encode()).decode()
+        # Commit one table before writing the next: two connections with open write
+        # transactions on one file wait on each other until "database is locked".
         self._credentials.commit()
+        self._meta["canary"] = self._keys.rotate(self._meta["canary"].encode()).decode()
         self._meta.commit()
         return count
 
