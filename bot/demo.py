@@ -6,6 +6,7 @@ support agent's first minutes through signed Slack requests, printing what Slack
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from typing import Any
@@ -116,6 +117,15 @@ async def _after(slack: SlackStandIn, method: str, action: Any) -> dict[str, Any
     return (await slack.wait_for(method, count=before + 1, within=15))[-1]
 
 
+async def _subscription(services: Any, team_id: str, channel_id: str) -> Any:
+    # The command saves the subscription just after its confirmation reaches the channel.
+    for _ in range(750):
+        if subs := await services.alerts.for_channel(team_id, channel_id):
+            return subs[0]
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f"the subscription in {channel_id} was never saved")
+
+
 async def _script(
     bot: _LocalBot, agent: SlackUser, sandboxes: Any, services: Any, app: Any
 ) -> None:
@@ -154,7 +164,7 @@ async def _script(
         slack, "chat.postMessage", cx.command("subscribe detractors segment:999")
     )
     poller = DetractorPoller(services, app.client)
-    (sub,) = await services.alerts.for_channel("T0SANDBOX", "C0CX")
+    sub = await _subscription(services, "T0SANDBOX", "C0CX")
     await poller.poll(sub.id)
     summary = await _said(slack, "chat.postMessage")
     _show(
