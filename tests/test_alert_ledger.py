@@ -19,7 +19,7 @@ from bot.models import Detractor
 from bot.runtime import build_services
 from bot.sandbox.run import Sandboxes
 from bot.store import open_table
-from bot.subscriptions import Alert
+from bot.subscriptions import Alert, Subscription
 from tests import test_alerts
 from tests.harness import BotUnderTest, SlackUser
 from tests.test_alerts import CHANNEL, alerts_posted, subscribed, ticket_ids
@@ -63,6 +63,17 @@ def vendor_detractor(raw: dict[str, Any]) -> Detractor:
     )
 
 
+async def one_alert_then_stop(
+    bot: BotUnderTest, cx: SlackUser, poller: DetractorPoller, sandboxes: Sandboxes
+) -> tuple[Subscription, dict[str, Any]]:
+    """Subscribe, alert one new detractor, stop the bot; returns the subscription and it."""
+    sub = await subscribed(bot, cx, poller)
+    (raw,) = sandboxes.questionpro.add_detractors(1)
+    await poller.poll(sub.id)
+    await bot.stop()
+    return sub, raw
+
+
 async def test_the_store_file_holds_no_detractor_email_phone_or_comment(
     bot: BotUnderTest,
     cx: SlackUser,
@@ -104,11 +115,8 @@ async def test_a_plain_ledger_from_before_is_encrypted_on_start_and_still_dedupe
     sandboxes: Sandboxes,
     settings: Settings,
 ) -> None:
-    sub = await subscribed(bot, cx, poller)
-    (alerted,) = sandboxes.questionpro.add_detractors(1)
-    await poller.poll(sub.id)
+    sub, alerted = await one_alert_then_stop(bot, cx, poller, sandboxes)
     ts = alerts_posted(bot)[0]["_ts"]
-    await bot.stop()
 
     # Rewrite the ledger as releases before this one wrote it: every detractor in plain JSON.
     ledger = open_table(settings.store_file, "ledger")
@@ -153,10 +161,7 @@ async def test_rotate_key_reencrypts_the_ledger_too(
     settings: Settings,
     secret_key: str,
 ) -> None:
-    sub = await subscribed(bot, cx, poller)
-    (raw,) = sandboxes.questionpro.add_detractors(1)
-    await poller.poll(sub.id)
-    await bot.stop()
+    sub, raw = await one_alert_then_stop(bot, cx, poller, sandboxes)
 
     new_key = Fernet.generate_key().decode()
     rotate_key(settings.model_copy(update={"secret_key": SecretStr(f"{new_key},{secret_key}")}))
