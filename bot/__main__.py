@@ -130,8 +130,10 @@ async def run_sandboxes(host: str, first_port: int) -> None:
 
 
 def rotate_key(settings: Settings) -> int:
-    """Re-encrypt every stored credential under the newest key of TICKETBOT_SECRET_KEY."""
+    """Re-encrypt every stored credential (and the alert ledger's personal data) under the
+    newest key of TICKETBOT_SECRET_KEY; returns how many credentials moved."""
     from bot.store import Store, parse_keys
+    from bot.subscriptions import AlertStore
 
     settings.require("TICKETBOT_SECRET_KEY")
     keys = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
@@ -139,9 +141,12 @@ def rotate_key(settings: Settings) -> int:
         # A store started on a generated key: accept that key as an old one.
         keys = f"{keys},{settings.secret_key_file.read_text().strip()}"
     store = Store(settings.store_file, parse_keys(keys))
+    alerts = AlertStore(store)
     try:
+        alerts.rotate()  # before the canary moves: a failure leaves the old key still valid
         count = store.rotate()
     finally:
+        alerts.close()
         store.close()
     return count
 

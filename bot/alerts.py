@@ -205,10 +205,7 @@ class DetractorPoller:
             batch = await client.detractors_page(
                 segment_id=sub.segment_id, status=sub.status, page=page
             )
-            await self.alerts.record(
-                Alert(subscription_id=sub.id, detractor=d, channel_id=sub.channel_id)
-                for d in batch.items
-            )
+            await self.alerts.mark_seen(sub.id, (d.ticket_id for d in batch.items))
             sub.baseline_page = page  # after a failure, the baseline resumes past this page
             await self.alerts.save(sub)
             if not batch.has_more:
@@ -288,6 +285,8 @@ class DetractorPoller:
                 await self.alerts.save(sub)
             sub.pending_threads.pop(0)
             await self.alerts.save(sub)
+            # Listed: nothing redraws these any more, so only their ids stay.
+            await self.alerts.mark_seen(sub.id, owed["ids"])
 
     # Outages, pauses, reminders ----------------------------------------------------------------
 

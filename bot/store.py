@@ -277,6 +277,21 @@ class Store:
     def _unseal(self, record: dict[str, Any]) -> Credentials:
         return credentials_from_store(json.loads(self._decrypt(record["secret"])))
 
+    # Other personal data at rest -----------------------------------------------------------------
+
+    def seal(self, value: Any) -> str:
+        """Encrypt a JSON-able value under the newest key, as credentials are (for personal data
+        such as a detractor's contact details)."""
+        return self._keys.encrypt(_json_encode(value).encode()).decode()
+
+    def open_sealed(self, token: str) -> Any:
+        """The value :meth:`seal` encrypted into ``token``."""
+        return json.loads(self._decrypt(token))
+
+    def reseal(self, token: str) -> str:
+        """``token`` re-encrypted under the newest key (key rotation)."""
+        return self._keys.rotate(token.encode()).decode()
+
     @staticmethod
     def _write(table: SqliteDict, key: str, value: Any) -> None:
         try:
@@ -314,8 +329,10 @@ class Store:
             record["secret"] = self._keys.rotate(record["secret"].encode()).decode()
             self._credentials[key] = record
             count += 1
-        self._meta["canary"] = self._keys.rotate(self._meta["canary"].encode()).decode()
+        # Commit one table before writing the next: two connections with open write
+        # transactions on one file wait on each other until "database is locked".
         self._credentials.commit()
+        self._meta["canary"] = self._keys.rotate(self._meta["canary"].encode()).decode()
         self._meta.commit()
         return count
 

@@ -3,12 +3,21 @@
 The ledger is keyed by (subscription, QuestionPro ticketID) and lives on disk: a poll checks a
 page of ids against it in one query batch, so memory does not grow with the number of detractors.
 An id enters the ledger only after Slack accepted the message that shows it.
+
+A detractor's email, phone and comment are personal data. The ledger keeps them only where a
+click must redraw the alert (or a digest's list is still owed), and then encrypted with the
+store's keys like credentials; ids the bot only has to recognise (the first poll's baseline, a
+digest already listed) are kept as bare ids. QuestionPro has no call to fetch one detractor, so
+refetching on a click would mean paging the whole account.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import secrets
+import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,6 +27,11 @@ from sqlitedict import SqliteDict
 
 from bot.models import Detractor
 from bot.store import Store, open_table, rescope
+
+log = logging.getLogger(__name__)
+
+# Marks a ledger whose personal data is encrypted; no "<subscription>:<ticket>" key looks like it.
+_FORMAT_KEY, _FORMAT = "format", 2
 
 
 def now() -> datetime:
@@ -86,9 +100,11 @@ class AlertStore:
     """Subscriptions, the ledger and the open alerts awaiting a deadline reminder."""
 
     def __init__(self, store: Store) -> None:
+        self._store = store
         self._subscriptions = open_table(store.path, "subscriptions")
         self._ledger = open_table(store.path, "ledger")
         self._open = open_table(store.path, "open_alerts")
+        self._migrate()
 
     def close(self) -> None:
         for table in (self._subscriptions, self._ledger, self._open):
@@ -135,6 +151,21 @@ class AlertStore:
     def _key(sub_id: str, ticket_id: int) -> str:
         return f"{sub_id}:{ticket_id}"
 
+    def _row(self, alert: Alert) -> dict[str, Any]:
+        row = alert.model_dump(mode="json", exclude={"detractor", "note"})
+        row["ticket_id"] = alert.detractor.ticket_id
+        # The resolver's note is free text about the customer too.
+        personal = {"detractor": alert.detractor.model_dump(mode="json"), "note": alert.note}
+        row["sealed"] = self._store.seal(personal)
+        return row
+
+    def _alert(self, row: dict[str, Any] | None) -> Alert | None:
+        if row is None or "sealed" not in row:
+            return None  # a bare id: nothing to redraw
+        personal = self._store.open_sealed(row["sealed"])
+        fields = {k: v for k, v in row.items() if k not in {"sealed", "ticket_id"}}
+        return Alert.model_validate({**fields, **personal})
+
     async def seen(self, sub_id: str, ticket_ids: Iterable[int]) -> set[int]:
         """Which of ``ticket_ids`` the ledger already has for ``sub_id``."""
         ids = list(ticket_ids)
@@ -148,7 +179,7 @@ class AlertStore:
             # One table at a time, each committed before the next is touched: two sqlite
             # connections with open write transactions on one file would wait on each other.
             for key, alert in rows:
-                self._ledger[key] = alert.model_dump(mode="json")
+                self._ledger[key] = self._row(alert)
             self._ledger.commit()
             for key, alert in rows:
                 if alert.state == "open" and not alert.reminded:
@@ -159,15 +190,76 @@ class AlertStore:
 
         await self._io(write)
 
+    async def mark_seen(self, sub_id: str, ticket_ids: Iterable[int]) -> None:
+        """Record ids as known without anything else about them (no alert shows them)."""
+        rows = [(self._key(sub_id, t), _bare(sub_id, t)) for t in ticket_ids]
+
+        def write() -> None:
+            for key, row in rows:
+                self._ledger[key] = row
+            self._ledger.commit()
+
+        await self._io(write)
+
     async def alert(self, sub_id: str, ticket_id: int) -> Alert | None:
-        raw = await self._io(self._ledger.get, self._key(sub_id, ticket_id))
-        return None if raw is None else Alert.model_validate(raw)
+        """The alert with its detractor, or None if unknown or kept as a bare id."""
+        return self._alert(await self._io(self._ledger.get, self._key(sub_id, ticket_id)))
 
     async def open_alerts(self) -> list[Alert]:
         """Alerts still waiting for a claim, a resolution or their reminder."""
         keys = await self._io(lambda: list(self._open.keys()))
         raws = await self._io(lambda: [self._ledger.get(k) for k in keys])
-        return [Alert.model_validate(r) for r in raws if r is not None]
+        return [a for a in map(self._alert, raws) if a is not None]
+
+    # At rest -----------------------------------------------------------------------------------
+
+    def rotate(self) -> int:
+        """Re-encrypt the ledger's personal data under the newest key; returns how many rows."""
+        rows = [(k, r) for k, r in self._ledger.items() if isinstance(r, dict) and "sealed" in r]
+        for key, row in rows:
+            self._ledger[key] = {**row, "sealed": self._store.reseal(row["sealed"])}
+        self._ledger.commit()
+        return len(rows)
+
+    def _migrate(self) -> None:
+        """Ledgers written before the ledger kept personal data encrypted held each detractor in
+        plain JSON: keep bare ids where nothing will redraw them, encrypt the rest, then rewrite
+        the file so the plain text is gone from its free pages and write-ahead log too."""
+        if self._ledger.get(_FORMAT_KEY) == _FORMAT:
+            return
+        owed = {
+            self._key(sub["id"], t)
+            for sub in self._subscriptions.values()
+            for thread in sub.get("pending_threads", [])
+            for t in thread["ids"]
+        }
+        legacy = [
+            (k, r) for k, r in self._ledger.items() if isinstance(r, dict) and "detractor" in r
+        ]
+        for key, raw in legacy:
+            alert = Alert.model_validate(raw)
+            redrawn = alert.ts is not None or alert.state != "seen" or key in owed
+            bare = _bare(alert.subscription_id, alert.detractor.ticket_id)
+            self._ledger[key] = self._row(alert) if redrawn else bare
+        self._ledger[_FORMAT_KEY] = _FORMAT
+        self._ledger.commit()
+        if not legacy:
+            return
+        _scrub(self._store.path)
+        log.info("ledger: %d entries rewritten without plain personal data", len(legacy))
+
+
+def _bare(sub_id: str, ticket_id: int) -> dict[str, Any]:
+    return {"subscription_id": sub_id, "ticket_id": ticket_id, "state": "seen"}
+
+
+def _scrub(path: Any) -> None:
+    # VACUUM rebuilds every page (dropping freed ones that still hold old rows); the TRUNCATE
+    # checkpoints empty the write-ahead log, which held those rows' earlier versions.
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _put(table: SqliteDict, key: str, value: Any) -> None:

@@ -86,6 +86,7 @@ async def test_serve_answers_signed_requests_logs_them_and_stops_on_sigterm(
             log_lines.append(line)
             if match := re.search(r"serving Slack requests at http://127.0.0.1:(\d+)", line):
                 port = int(match.group(1))
+    assert port != 3000  # --port 0 asks for any free port, not the default
     try:
         form = slash_command(Who("U1"), "help", channel_id="C1", response_url=slack.response_url())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bot.ids import Action, Callback
@@ -153,8 +151,13 @@ async def test_unknown_backend_gets_a_clear_message(bot: BotUnderTest) -> None:
     assert said["text"] == (
         "`zendesk` is not a backend I know. Use one of: questionpro, epixel, omnidesk, ispcrm."
     )
-    await asyncio.sleep(0.05)
-    assert bot.slack.calls_to("views.open") == []
+    # A form a later command opens proves the first command's listener had its chance to open one.
+    await _open_connect(bot, "U0ALICE", "connect omnidesk")
+    (opened,) = bot.slack.calls_to("views.open")
+    assert [b["block_id"] for b in opened["view"]["blocks"] if b["type"] == "input"] == [
+        "base_url",
+        "api_key",
+    ]
 
 
 async def test_confirmation_falls_back_to_a_dm_where_the_bot_cannot_post(

@@ -63,6 +63,7 @@ class SlackStandIn:
         self.admins: set[str] = set()
         self.users: dict[str, dict[str, Any]] = {}  # the workspace's members, for users.info
         self.delay: dict[str, float] = {}  # seconds to wait before answering, per method
+        self.pending: dict[str, int] = {}  # requests held by that delay right now, per method
         self.uploads: dict[str, bytes] = {}
         # Set by a Socket Mode stand-in: what apps.connections.open hands out.
         self.socket_mode_url: Callable[[], str] | None = None
@@ -209,7 +210,11 @@ class SlackStandIn:
         # Some SDK calls send their arguments in the query string instead of the body.
         args = {**_decode_form(request.query_string), **args}
         if self.delay.get(method):
-            await asyncio.sleep(self.delay[method])
+            self.pending[method] = self.pending.get(method, 0) + 1
+            try:
+                await asyncio.sleep(self.delay[method])
+            finally:
+                self.pending[method] -= 1
         fault = self._faults.get(method)
         if fault is not None and fault.remaining > 0:
             fault.remaining -= 1
