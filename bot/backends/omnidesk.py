@@ -17,9 +17,7 @@ https://www.omnidesk.nl/api/docs; the change was made, so the ticket is fetched 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -29,20 +27,29 @@ import httpx
 from bot.backends.base import BaseBackend, Capability
 from bot.backends.forms import FormField
 from bot.backends.http import BackendHTTP, body_of, generic_error, parse_json
+from bot.backends.omnidesk_answers import (
+    NOT_RETURNED,
+    PRIORITIES,
+    STATUSES,
+    bulk_result,
+    first_field,
+    id_in_message,
+    is_result,
+    item_of,
+    items_of,
+    to_ticket,
+)
 from bot.credentials import OmnideskCredentials
 from bot.errors import (
     BackendAuthError,
     BackendError,
     BackendNotFound,
     BackendPermissionError,
-    BackendUnexpectedResponse,
     BackendValidationError,
     UserInputError,
 )
 from bot.models import (
     BulkResult,
-    NeutralPriority,
-    NeutralStatus,
     NewTicket,
     Page,
     Priority,
@@ -50,7 +57,6 @@ from bot.models import (
     Ticket,
     TicketQuery,
     TicketRef,
-    parse_timestamp,
 )
 
 KEY = "omnidesk"
@@ -71,34 +77,7 @@ PERMISSIONS = {
     "unlinkCustomerFromTicket": "TICKET_UPDATE",  # not in the seed's table; unconfirmed
 }
 
-STATUSES = (
-    Status(value="new", label="New", neutral=NeutralStatus.OPEN),
-    Status(value="open", label="Open", neutral=NeutralStatus.OPEN),
-    Status(value="pending", label="Pending", neutral=NeutralStatus.PENDING),
-    Status(value="holding", label="Holding", neutral=NeutralStatus.PENDING),
-    Status(value="solved", label="Solved", neutral=NeutralStatus.CLOSED),
-    Status(value="closed", label="Closed", neutral=NeutralStatus.CLOSED),
-)
 _NUMBER_HINT = "A number from your Omnidesk settings; leave empty for the default."
-PRIORITIES = (
-    Priority(value="low", label="Low", neutral=NeutralPriority.LOW),
-    Priority(value="medium", label="Medium", neutral=NeutralPriority.MEDIUM),
-    Priority(value="high", label="High", neutral=NeutralPriority.HIGH),
-    Priority(value="urgent", label="Urgent", neutral=NeutralPriority.URGENT),
-)
-# Fields of an item shown as details, in this order, when present: label, then the vendor's
-# snake_case name (https://docs.omnidesk.io/app/ticket) and the seed's camelCase fallback.
-_DETAILS = (
-    ("To", "to", "to"),
-    ("Direction", "direction", "direction"),
-    ("Brand", "brand_id", "brandID"),
-    ("Channel", "channel_id", "channelID"),
-    ("Group", "assigned_group_id", "assignedGroupID"),
-    ("Form", "form_id", "formID"),
-    ("External id", "external_primary_id", "externalPrimaryID"),
-)
-# omnidesk.ru (docs also on omnidesk.pro) is another company's helpdesk: /api/cases.json with
-# Basic auth (https://omnidesk.ru/api/cases). Its accounts live on <name>.omnidesk.ru.
 _OTHER_PRODUCT_HOSTS = ("omnidesk.ru", "omnidesk.pro")
 
 
@@ -128,97 +107,6 @@ def omnidesk_error(response: httpx.Response, permission: str | None = None) -> B
         }
         return BackendValidationError(KEY, message or "invalid input", fields=fields)
     return generic_error(KEY, response, message or None)
-
-
-def _lookup(choices: Sequence[Any], value: Any) -> Any:
-    text = str(value or "").lower()
-    return next((c for c in choices if c.value == text), None)
-
-
-def _field(item: dict[str, Any], *names: str) -> Any:
-    """The first of ``names`` the item has a value for (vendor's name first, seed's after)."""
-    return next((item[n] for n in names if item.get(n) is not None), None)
-
-
-def omnidesk_time(value: Any, zone: ZoneInfo) -> datetime | None:
-    """An Omnidesk timestamp as aware UTC; one without a zone is read in ``zone``."""
-    parsed = parse_timestamp(value)
-    if parsed is None or _has_zone(str(value)):
-        return parsed
-    return parsed.replace(tzinfo=zone).astimezone(UTC)
-
-
-def _has_zone(text: str) -> bool:
-    try:
-        return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).tzinfo is not None
-    except ValueError:
-        return False
-
-
-def to_ticket(item: dict[str, Any], zone: ZoneInfo | None = None) -> Ticket:
-    """An Omnidesk item (vendor's snake_case or the seed's camelCase) as a neutral Ticket."""
-    zone = zone or ZoneInfo("UTC")
-    ticket_id = _field(item, "id", "ticketID")
-    if ticket_id is None:
-        raise BackendUnexpectedResponse(KEY, "a ticket without an id")
-    details = {}
-    for label, vendor, seed in _DETAILS:
-        value = _field(item, vendor, seed)
-        if value not in (None, "", 0, "0"):
-            details[label] = str(value)
-    return Ticket(
-        ref=TicketRef(backend=KEY, id=str(ticket_id)),
-        subject=str(item.get("title") or ""),
-        status=_lookup(STATUSES, item.get("status")),
-        priority=_lookup(PRIORITIES, item.get("priority")),
-        created_at=omnidesk_time(item.get("created_at"), zone),
-        updated_at=omnidesk_time(_field(item, "last_update", "updated_at"), zone),
-        author=_author(item),
-        body=str(item.get("body") or "") or None,
-        details=details,
-    )
-
-
-def _author(item: dict[str, Any]) -> str | None:
-    name = str(_field(item, "from_name", "fromName") or "").strip()
-    address = str(item.get("from") or "").strip()
-    if name and address:
-        return f"{name} <{address}>"
-    return name or address or None
-
-
-def _items(body: Any) -> list[dict[str, Any]]:
-    """Tickets from a list answer, whatever wrapper it came in."""
-    if isinstance(body, list):
-        raw = body
-    elif isinstance(body, dict):
-        raw = next(
-            (
-                body[k]
-                for k in ("items", "tickets", "list", "data")
-                if isinstance(body.get(k), list)
-            ),
-            None,
-        )
-        if raw is None:
-            raise BackendUnexpectedResponse(KEY, "the ticket list answer had no list of tickets")
-    else:
-        raise BackendUnexpectedResponse(KEY, "the ticket list answer was not a list or an object")
-    return [r.get("item", r) if isinstance(r, dict) else {} for r in raw]
-
-
-def _bulk(body: Any, ticket_ids: Sequence[str]) -> BulkResult:
-    """A bulk answer as per-ticket results; an answer without detail means all succeeded."""
-    if isinstance(body, dict) and ("succeeded" in body or "failed" in body):
-        failed = {str(k): str(v) for k, v in (body.get("failed") or {}).items()}
-        return BulkResult(
-            succeeded=[str(i) for i in body.get("succeeded") or [] if str(i) not in failed],
-            failed=failed,
-        )
-    return BulkResult(succeeded=list(ticket_ids))
-
-
-NOT_RETURNED = "created; Omnidesk did not return it"
 
 
 def refuse_other_product(base_url: str) -> None:
@@ -385,9 +273,9 @@ class OmnideskBackend(BaseBackend):
         if search_archived:
             params["searchArchived"] = "true"
         body = await self._call("GET", "ticket", "list", params=params)
-        tickets = [to_ticket(item, self._zone) for item in _items(body)]
+        tickets = [to_ticket(item, self._zone) for item in items_of(body)]
         # itemTotal is the vendor's count; total is the seed sandbox's.
-        total = _field(body, "itemTotal", "total") if isinstance(body, dict) else None
+        total = first_field(body, "itemTotal", "total") if isinstance(body, dict) else None
         total = int(total) if isinstance(total, int | str) and str(total).isdigit() else None
         has_more = (
             item_start + len(tickets) < total if total is not None else len(tickets) >= item_limit
@@ -402,7 +290,7 @@ class OmnideskBackend(BaseBackend):
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """GET /ticket/{ticketID}"""
-        return to_ticket(_item(await self._call("GET", f"ticket/{ticket_id}", "get")), self._zone)
+        return to_ticket(item_of(await self._call("GET", f"ticket/{ticket_id}", "get")), self._zone)
 
     async def create_ticket(self, new: NewTicket) -> Ticket:
         """POST /ticket: a new ticket with the documented fields."""
@@ -418,10 +306,10 @@ class OmnideskBackend(BaseBackend):
             "formID": new.extra.get("formID"),
         }
         body = await self._call("POST", "ticket", "create", data=_present(form))
-        if not _is_result(body):
-            return to_ticket(_item(body), self._zone)
+        if not is_result(body):
+            return to_ticket(item_of(body), self._zone)
         # Created: never report failure from here on, or a retry makes a duplicate.
-        said = _id_in(body.get("message"))
+        said = id_in_message(body.get("message"))
         if said is not None:
             try:
                 return await self.get_ticket(said)
@@ -457,9 +345,9 @@ class OmnideskBackend(BaseBackend):
         """PUT /ticket/{ticketID}: title, status (solved or closed), external primary id."""
         form = {"title": title, "status": status, "externalPrimaryID": external_primary_id}
         body = await self._call("PUT", f"ticket/{ticket_id}", "update", data=_present(form))
-        if _is_result(body):  # changed, but the answer does not show it: read it back
+        if is_result(body):  # changed, but the answer does not show it: read it back
             return await self.get_ticket(ticket_id)
-        return to_ticket(_item(body), self._zone)
+        return to_ticket(item_of(body), self._zone)
 
     async def delete_ticket(self, ticket_id: str) -> None:
         """DELETE /ticket/{ticketID}"""
@@ -470,7 +358,7 @@ class OmnideskBackend(BaseBackend):
         body = await self._call(
             "DELETE", "ticket/multi", "multi", data={"ticketIDs[]": list(ticket_ids)}
         )
-        return _bulk(body, ticket_ids)
+        return bulk_result(body, ticket_ids)
 
     async def delete_tickets(self, ticket_ids: Sequence[str]) -> BulkResult:
         if len(ticket_ids) == 1:
@@ -490,7 +378,7 @@ class OmnideskBackend(BaseBackend):
         self, endpoint: str, change: dict[str, str], ticket_ids: Sequence[str]
     ) -> BulkResult:
         data = {**change, "ticketIDs[]": list(ticket_ids)}
-        return _bulk(
+        return bulk_result(
             await self._call("POST", f"ticket/{endpoint}", endpoint, data=data), ticket_ids
         )
 
@@ -511,29 +399,13 @@ class OmnideskBackend(BaseBackend):
         for index, (action_type, value) in enumerate(actions):
             form[f"actions[{index}][actionType]"] = action_type
             form[f"actions[{index}][value]"] = value
-        return _bulk(await self._call("POST", "ticket/batch", "batch", data=form), ticket_ids)
+        return bulk_result(await self._call("POST", "ticket/batch", "batch", data=form), ticket_ids)
 
     async def solve_unfinished(self) -> int | None:
         """PUT /ticket/solveUnfinishedTickets; returns how many were solved when it says."""
         body = await self._call("PUT", "ticket/solveUnfinishedTickets", "solveUnfinishedTickets")
         count = body.get("solved") if isinstance(body, dict) else None
         return count if isinstance(count, int) else None
-
-
-def _is_result(body: Any) -> bool:
-    return isinstance(body, dict) and body.get("type") == "result" and "item" not in body
-
-
-def _id_in(message: Any) -> str | None:
-    """A ticket id in a result message such as "Ticket 1234 created", if there is one."""
-    numbers = re.findall(r"\b\d+\b", str(message or ""))
-    return numbers[0] if len(numbers) == 1 else None
-
-
-def _item(body: Any) -> dict[str, Any]:
-    if isinstance(body, dict) and isinstance(body.get("item"), dict):
-        return body["item"]
-    raise BackendUnexpectedResponse(KEY, 'expected {"type": "item", "item": {...}}')
 
 
 def _present(form: dict[str, Any]) -> dict[str, Any]:
