@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
@@ -132,6 +133,10 @@ class Settings(BaseSettings):
     progress_interval: float = Field(
         1.0, ge=0, validation_alias=AliasChoices("TICKETBOT_PROGRESS_INTERVAL", "progress_interval")
     )
+    # Omnidesk's created_at carries no zone (https://docs.omnidesk.io/app/ticket): one zone for all.
+    omnidesk_timezone: str = Field(
+        "UTC", validation_alias=AliasChoices("TICKETBOT_OMNIDESK_TIMEZONE", "omnidesk_timezone")
+    )
     log_level: str = Field(
         "INFO", validation_alias=AliasChoices("TICKETBOT_LOG_LEVEL", "log_level")
     )
@@ -172,6 +177,17 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return value.strip().rstrip("/") + "/"
+
+    @field_validator("omnidesk_timezone")
+    @classmethod
+    def _zone_name(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone name; write one like UTC or Europe/Amsterdam"
+            ) from None
+        return value.strip()
 
     def require(self, *env_names: str) -> None:
         """Raise ConfigError naming the first missing setting and where to find its value."""

@@ -280,6 +280,19 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
             ),
         )
         return
+    if not ticket.ref.id:
+        # Created, but the backend gave no id and it is not listed yet: success all the same,
+        # or a retry makes a duplicate.
+        await client.views_update(
+            view_id=view["id"],
+            view=done_modal(
+                "Ticket created",
+                f":white_check_mark: Created: {clip(ticket.subject, 200)} "
+                f"({ticket.details.get('Note', 'no id returned')}). It will show in "
+                f"`/ticket list {backend_key}` shortly; do not create it again.",
+            ),
+        )
+        return
     await client.views_update(
         view_id=view["id"],
         view=done_modal(

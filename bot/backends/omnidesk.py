@@ -1,32 +1,55 @@
-"""Omnidesk helpdesk tickets (seed 003).
+"""Omnidesk helpdesk tickets (seed 003, checked against the vendor's public pages).
 
-Auth is an API key in the ``apiKey`` query parameter (the header form is unconfirmed). Each
-endpoint needs one permission of the key (the seed's table, ``PERMISSIONS``); a 403 names it.
-A single ticket comes back as ``{"type": "item", "item": {...}}``; the list's shape is not
-documented, so it is read leniently. ``created_at`` has no time zone: taken as UTC.
+Auth: the key goes in an ``apiKey`` header, as the API specification declares
+(https://docs.omnidesk.io/omnidesk/api-specification/ticket); the older authentication page
+(https://docs.omnidesk.io/omnidesk/api/authentication) and the seed put it in ``?apiKey=``, so
+that form is tried once when a server refuses the header, and remembered per account. Each
+endpoint needs one permission of the key (``PERMISSIONS``); a 403 names it.
+
+Items are read in the vendor's snake_case (``from_name``, ``brand_id``, ``last_update``, as on
+https://docs.omnidesk.io/app/ticket) with the seed's camelCase as fallback. Lists carry
+``itemTotal`` (https://docs.omnidesk.io/omnidesk/api-specification/customer shows the envelope).
+Create and update may answer ``{"type": "result", "message": ...}`` as other resources do on
+https://www.omnidesk.nl/api/docs; the change was made, so the ticket is fetched or found again.
+``created_at`` has no zone: read in the ``TICKETBOT_OMNIDESK_TIMEZONE`` zone (default UTC).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from bot.backends.base import BaseBackend, Capability
 from bot.backends.forms import FormField
 from bot.backends.http import BackendHTTP, body_of, generic_error, parse_json
+from bot.backends.omnidesk_answers import (
+    NOT_RETURNED,
+    PRIORITIES,
+    STATUSES,
+    bulk_result,
+    first_field,
+    id_in_message,
+    is_result,
+    item_of,
+    items_of,
+    to_ticket,
+)
 from bot.credentials import OmnideskCredentials
 from bot.errors import (
+    BackendAuthError,
     BackendError,
+    BackendNotFound,
     BackendPermissionError,
-    BackendUnexpectedResponse,
     BackendValidationError,
+    UserInputError,
 )
 from bot.models import (
     BulkResult,
-    NeutralPriority,
-    NeutralStatus,
     NewTicket,
     Page,
     Priority,
@@ -34,7 +57,6 @@ from bot.models import (
     Ticket,
     TicketQuery,
     TicketRef,
-    parse_timestamp,
 )
 
 KEY = "omnidesk"
@@ -55,31 +77,8 @@ PERMISSIONS = {
     "unlinkCustomerFromTicket": "TICKET_UPDATE",  # not in the seed's table; unconfirmed
 }
 
-STATUSES = (
-    Status(value="new", label="New", neutral=NeutralStatus.OPEN),
-    Status(value="open", label="Open", neutral=NeutralStatus.OPEN),
-    Status(value="pending", label="Pending", neutral=NeutralStatus.PENDING),
-    Status(value="holding", label="Holding", neutral=NeutralStatus.PENDING),
-    Status(value="solved", label="Solved", neutral=NeutralStatus.CLOSED),
-    Status(value="closed", label="Closed", neutral=NeutralStatus.CLOSED),
-)
 _NUMBER_HINT = "A number from your Omnidesk settings; leave empty for the default."
-PRIORITIES = (
-    Priority(value="low", label="Low", neutral=NeutralPriority.LOW),
-    Priority(value="medium", label="Medium", neutral=NeutralPriority.MEDIUM),
-    Priority(value="high", label="High", neutral=NeutralPriority.HIGH),
-    Priority(value="urgent", label="Urgent", neutral=NeutralPriority.URGENT),
-)
-# Fields of an item shown as details, in this order, when present, with their labels.
-_DETAIL_LABELS = {
-    "to": "To",
-    "direction": "Direction",
-    "brandID": "Brand",
-    "channelID": "Channel",
-    "assignedGroupID": "Group",
-    "formID": "Form",
-    "externalPrimaryID": "External id",
-}
+_OTHER_PRODUCT_HOSTS = ("omnidesk.ru", "omnidesk.pro")
 
 
 def _message(body: Any) -> str:
@@ -110,69 +109,37 @@ def omnidesk_error(response: httpx.Response, permission: str | None = None) -> B
     return generic_error(KEY, response, message or None)
 
 
-def _lookup(choices: Sequence[Any], value: Any) -> Any:
-    text = str(value or "").lower()
-    return next((c for c in choices if c.value == text), None)
-
-
-def to_ticket(item: dict[str, Any]) -> Ticket:
-    """An Omnidesk item as a neutral Ticket."""
-    ticket_id = item.get("ticketID", item.get("id"))
-    if ticket_id is None:
-        raise BackendUnexpectedResponse(KEY, "a ticket without an id")
-    return Ticket(
-        ref=TicketRef(backend=KEY, id=str(ticket_id)),
-        subject=str(item.get("title") or ""),
-        status=_lookup(STATUSES, item.get("status")),
-        priority=_lookup(PRIORITIES, item.get("priority")),
-        created_at=parse_timestamp(item.get("created_at")),
-        updated_at=parse_timestamp(item.get("updated_at")),
-        author=_author(item),
-        body=str(item.get("body") or "") or None,
-        details={
-            label: str(item[key])
-            for key, label in _DETAIL_LABELS.items()
-            if item.get(key) not in (None, "", 0, "0")
-        },
-    )
-
-
-def _author(item: dict[str, Any]) -> str | None:
-    name, address = str(item.get("fromName") or "").strip(), str(item.get("from") or "").strip()
-    if name and address:
-        return f"{name} <{address}>"
-    return name or address or None
-
-
-def _items(body: Any) -> list[dict[str, Any]]:
-    """Tickets from a list answer, whatever wrapper it came in."""
-    if isinstance(body, list):
-        raw = body
-    elif isinstance(body, dict):
-        raw = next(
-            (
-                body[k]
-                for k in ("items", "tickets", "list", "data")
-                if isinstance(body.get(k), list)
-            ),
-            None,
+def refuse_other_product(base_url: str) -> None:
+    """Refuse, before any traffic, a base URL of omnidesk.ru, a different product."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if any(host == h or host.endswith("." + h) for h in _OTHER_PRODUCT_HOSTS):
+        raise UserInputError(
+            f"`{host}` is Omnidesk.ru, a different helpdesk with its own API (cases.json, "
+            "email and key as Basic auth), which ticketbot does not support. ticketbot's "
+            "Omnidesk is the one documented at docs.omnidesk.io, with an address like "
+            "https://youraccount.omnidesk.com/api/v2."
         )
-        if raw is None:
-            raise BackendUnexpectedResponse(KEY, "the ticket list answer had no list of tickets")
-    else:
-        raise BackendUnexpectedResponse(KEY, "the ticket list answer was not a list or an object")
-    return [r.get("item", r) if isinstance(r, dict) else {} for r in raw]
 
 
-def _bulk(body: Any, ticket_ids: Sequence[str]) -> BulkResult:
-    """A bulk answer as per-ticket results; an answer without detail means all succeeded."""
-    if isinstance(body, dict) and ("succeeded" in body or "failed" in body):
-        failed = {str(k): str(v) for k, v in (body.get("failed") or {}).items()}
-        return BulkResult(
-            succeeded=[str(i) for i in body.get("succeeded") or [] if str(i) not in failed],
-            failed=failed,
-        )
-    return BulkResult(succeeded=list(ticket_ids))
+class KeyPlacement:
+    """Which accounts' servers refused the ``apiKey`` header, so the query form is used at once.
+    Shared by every client of one ``Backends``; accounts are kept as digests, never keys."""
+
+    def __init__(self) -> None:
+        self._query_only: set[str] = set()
+
+    @staticmethod
+    def account(base_url: str, api_key: str) -> str:
+        """The digest naming one account (base URL and key)."""
+        return hashlib.sha256(f"{base_url}\n{api_key}".encode()).hexdigest()
+
+    def query_only(self, account: str) -> bool:
+        """Whether this account needs the key in the query."""
+        return account in self._query_only
+
+    def remember_query(self, account: str) -> None:
+        """This account's server refused the header and took the query form."""
+        self._query_only.add(account)
 
 
 class OmnideskBackend(BaseBackend):
@@ -223,10 +190,19 @@ class OmnideskBackend(BaseBackend):
         ),
     )
 
-    def __init__(self, http: BackendHTTP, creds: OmnideskCredentials) -> None:
+    def __init__(
+        self,
+        http: BackendHTTP,
+        creds: OmnideskCredentials,
+        placement: KeyPlacement | None = None,
+        zone: ZoneInfo | None = None,
+    ) -> None:
         self._http = http
         self._base = creds.base_url.rstrip("/") + "/"
         self._key = creds.api_key.get_secret_value()
+        self._placement = placement or KeyPlacement()
+        self._account = KeyPlacement.account(self._base, self._key)
+        self._zone = zone or ZoneInfo("UTC")
 
     async def _call(
         self,
@@ -237,20 +213,43 @@ class OmnideskBackend(BaseBackend):
         params: dict[str, Any] | None = None,
         data: Any = None,
     ) -> Any:
-        """One call; the key goes in ``apiKey`` (redacted from every log line and error)."""
+        """One call. The key goes in the ``apiKey`` header; in the query (redacted from every
+        log line and error) only for an account whose server refused the header."""
+        refuse_other_product(self._base)
+        in_query = self._placement.query_only(self._account)
         try:
-            response = await self._http.send(
+            response = await self._send(method, path, endpoint, params, data, in_query=in_query)
+        except BackendAuthError:
+            if in_query:
+                raise
+            # A 401 means nothing was done, so sending again is safe even for a change.
+            response = await self._send(method, path, endpoint, params, data, in_query=True)
+            self._placement.remember_query(self._account)
+        return parse_json(KEY, response)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        params: dict[str, Any] | None,
+        data: Any,
+        *,
+        in_query: bool,
+    ) -> httpx.Response:
+        try:
+            return await self._http.send(
                 method,
                 self._base + path,
                 idempotent=method == "GET",
-                params={**(params or {}), "apiKey": self._key},
+                params={**(params or {}), **({"apiKey": self._key} if in_query else {})},
+                headers=None if in_query else {"apiKey": self._key},
                 data=data,
             )
         except BackendPermissionError as exc:
             raise BackendPermissionError(
                 KEY, exc.message, permission=PERMISSIONS[endpoint]
             ) from None
-        return parse_json(KEY, response)
 
     async def verify(self) -> None:
         """A one-item list: needs TICKET_READ, which every ticketbot user needs anyway."""
@@ -274,9 +273,10 @@ class OmnideskBackend(BaseBackend):
         if search_archived:
             params["searchArchived"] = "true"
         body = await self._call("GET", "ticket", "list", params=params)
-        tickets = [to_ticket(item) for item in _items(body)]
-        total = body.get("total") if isinstance(body, dict) else None
-        total = total if isinstance(total, int) else None
+        tickets = [to_ticket(item, self._zone) for item in items_of(body)]
+        # itemTotal is the vendor's count; total is the seed sandbox's.
+        total = first_field(body, "itemTotal", "total") if isinstance(body, dict) else None
+        total = int(total) if isinstance(total, int | str) and str(total).isdigit() else None
         has_more = (
             item_start + len(tickets) < total if total is not None else len(tickets) >= item_limit
         )
@@ -290,7 +290,7 @@ class OmnideskBackend(BaseBackend):
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """GET /ticket/{ticketID}"""
-        return to_ticket(_item(await self._call("GET", f"ticket/{ticket_id}", "get")))
+        return to_ticket(item_of(await self._call("GET", f"ticket/{ticket_id}", "get")), self._zone)
 
     async def create_ticket(self, new: NewTicket) -> Ticket:
         """POST /ticket: a new ticket with the documented fields."""
@@ -306,7 +306,33 @@ class OmnideskBackend(BaseBackend):
             "formID": new.extra.get("formID"),
         }
         body = await self._call("POST", "ticket", "create", data=_present(form))
-        return to_ticket(_item(body))
+        if not is_result(body):
+            return to_ticket(item_of(body), self._zone)
+        # Created: never report failure from here on, or a retry makes a duplicate.
+        said = id_in_message(body.get("message"))
+        if said is not None:
+            try:
+                return await self.get_ticket(said)
+            except BackendNotFound:
+                pass
+        return await self._find_created(new)
+
+    async def _find_created(self, new: NewTicket) -> Ticket:
+        """The newest ticket with the new one's title (and customer, when given); when none shows
+        yet, a ticket without an id that says so (the handler words it for the user)."""
+        page = await self.list_page(query=new.subject, item_limit=50)
+        found = [
+            t
+            for t in page.items
+            if t.subject == new.subject and (not new.requester or new.requester in (t.author or ""))
+        ]
+        if found:
+            return max(found, key=lambda t: int(t.ref.id) if t.ref.id.isdigit() else 0)
+        return Ticket(
+            ref=TicketRef(backend=KEY, id=""),
+            subject=new.subject,
+            details={"Note": NOT_RETURNED},
+        )
 
     async def update_ticket(
         self,
@@ -318,9 +344,10 @@ class OmnideskBackend(BaseBackend):
     ) -> Ticket:
         """PUT /ticket/{ticketID}: title, status (solved or closed), external primary id."""
         form = {"title": title, "status": status, "externalPrimaryID": external_primary_id}
-        return to_ticket(
-            _item(await self._call("PUT", f"ticket/{ticket_id}", "update", data=_present(form)))
-        )
+        body = await self._call("PUT", f"ticket/{ticket_id}", "update", data=_present(form))
+        if is_result(body):  # changed, but the answer does not show it: read it back
+            return await self.get_ticket(ticket_id)
+        return to_ticket(item_of(body), self._zone)
 
     async def delete_ticket(self, ticket_id: str) -> None:
         """DELETE /ticket/{ticketID}"""
@@ -331,7 +358,7 @@ class OmnideskBackend(BaseBackend):
         body = await self._call(
             "DELETE", "ticket/multi", "multi", data={"ticketIDs[]": list(ticket_ids)}
         )
-        return _bulk(body, ticket_ids)
+        return bulk_result(body, ticket_ids)
 
     async def delete_tickets(self, ticket_ids: Sequence[str]) -> BulkResult:
         if len(ticket_ids) == 1:
@@ -351,7 +378,7 @@ class OmnideskBackend(BaseBackend):
         self, endpoint: str, change: dict[str, str], ticket_ids: Sequence[str]
     ) -> BulkResult:
         data = {**change, "ticketIDs[]": list(ticket_ids)}
-        return _bulk(
+        return bulk_result(
             await self._call("POST", f"ticket/{endpoint}", endpoint, data=data), ticket_ids
         )
 
@@ -372,19 +399,13 @@ class OmnideskBackend(BaseBackend):
         for index, (action_type, value) in enumerate(actions):
             form[f"actions[{index}][actionType]"] = action_type
             form[f"actions[{index}][value]"] = value
-        return _bulk(await self._call("POST", "ticket/batch", "batch", data=form), ticket_ids)
+        return bulk_result(await self._call("POST", "ticket/batch", "batch", data=form), ticket_ids)
 
     async def solve_unfinished(self) -> int | None:
         """PUT /ticket/solveUnfinishedTickets; returns how many were solved when it says."""
         body = await self._call("PUT", "ticket/solveUnfinishedTickets", "solveUnfinishedTickets")
         count = body.get("solved") if isinstance(body, dict) else None
         return count if isinstance(count, int) else None
-
-
-def _item(body: Any) -> dict[str, Any]:
-    if isinstance(body, dict) and isinstance(body.get("item"), dict):
-        return body["item"]
-    raise BackendUnexpectedResponse(KEY, 'expected {"type": "item", "item": {...}}')
 
 
 def _present(form: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import httpcore
 import httpx
@@ -17,7 +18,7 @@ from bot.backends.base import BaseBackend
 from bot.backends.epixel import EpixelBackend, epixel_error
 from bot.backends.http import BackendHTTP, RateLimiter, RetryPolicy, make_http_client
 from bot.backends.ispcrm import IspcrmBackend, ispcrm_error
-from bot.backends.omnidesk import OmnideskBackend, omnidesk_error
+from bot.backends.omnidesk import KeyPlacement, OmnideskBackend, omnidesk_error
 from bot.backends.questionpro import (
     QuestionProBackend,
     base_url_for,
@@ -62,6 +63,7 @@ class Backends:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self.tokens = TokenCache()
+        self.omnidesk_keys = KeyPlacement()
 
     def _http(self, backend: str, limiter: RateLimiter | None = None) -> BackendHTTP:
         client = self._clients.get(backend)
@@ -94,7 +96,12 @@ class Backends:
         if isinstance(creds, EpixelCredentials):
             return EpixelBackend(self._http("epixel"), creds, self.tokens)
         if isinstance(creds, OmnideskCredentials):
-            return OmnideskBackend(self._http("omnidesk"), creds)
+            return OmnideskBackend(
+                self._http("omnidesk"),
+                creds,
+                self.omnidesk_keys,
+                ZoneInfo(self._settings.omnidesk_timezone),
+            )
         if isinstance(creds, IspcrmCredentials):
             return IspcrmBackend(self._http("ispcrm"), creds, self.tokens)
         raise TypeError(f"no backend for {type(creds).__name__}")

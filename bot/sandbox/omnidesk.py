@@ -1,10 +1,19 @@
-"""Omnidesk helpdesk sandbox (seed 003).
+"""Omnidesk helpdesk sandbox (seed 003), in two shapes.
 
-The key travels as ``apiKey`` in the query; each endpoint needs the permission of the seed's table.
-Items come as ``{"type": "item", "item": {...}}``. The list and error shapes are not documented;
-this sandbox answers lists as ``{"type": "list", "total", "items": [...]}``, errors as
+``shape="seed"`` answers as the seed reads: camelCase items as ``{"type": "item", "item": {...}}``,
+lists as ``{"type": "list", "total", "items": [...]}``, errors as
 ``{"type": "error", "error": {"code", "message"}}`` and bulk calls as
 ``{"type": "result", "succeeded": [...], "failed": {id: reason}}``.
+
+``shape="vendor"`` answers as the vendor's public pages show: snake_case items with ``id`` and
+``last_update`` (https://docs.omnidesk.io/app/ticket), lists as ``itemStart``/``itemTotal``/
+``itemLimit``/``items`` (https://docs.omnidesk.io/omnidesk/api-specification/customer), and
+create, update, delete and bulk calls as ``{"type": "result", "message": ...}`` with errors as
+``{"status": "error", "message": ...}`` (https://www.omnidesk.nl/api/docs).
+
+The key is taken from an ``apiKey`` header (the API specification's scheme) or the ``apiKey``
+query parameter (the authentication page's); ``accept_header=False`` refuses the header with a
+401, like a server that only knows the query form. Tickets are kept in the seed's names.
 """
 
 from __future__ import annotations
@@ -42,12 +51,44 @@ _TITLES = [
 ]
 
 
+# The seed's field names -> the vendor's (https://docs.omnidesk.io/app/ticket).
+_VENDOR_NAMES = {
+    "ticketID": "id",
+    "fromName": "from_name",
+    "brandID": "brand_id",
+    "channelID": "channel_id",
+    "assignedGroupID": "assigned_group_id",
+    "formID": "form_id",
+    "externalPrimaryID": "external_primary_id",
+    "customerID": "customer_id",
+    "updated_at": "last_update",
+}
+
+
 class OmnideskSandbox(SandboxServer):
     name = "omnidesk"
     prefix = "/api/v2/"
 
-    def __init__(self, host: str = "127.0.0.1", *, seed: int = 5, demo_tickets: int = 40) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        seed: int = 5,
+        demo_tickets: int = 40,
+        shape: str = "seed",
+        accept_header: bool = True,
+        created_message: str = "Ticket {id} created",
+    ) -> None:
         super().__init__(host)
+        self.shape = shape
+        self.accept_header = accept_header
+        # The vendor shows no ticket create answer; whether it names the id is open, so tests
+        # set this to a message without one too.
+        self.created_message = created_message
+        # When set, tickets created over the API stay out of the list, like a search index that
+        # lags: the case where a create answer without an id cannot be matched to a ticket.
+        self.search_lag = False
+        self._unlisted: set[int] = set()
         rnd = Random(seed)
         self.keys = {
             FULL_KEY: ALL,
@@ -100,10 +141,19 @@ class OmnideskSandbox(SandboxServer):
         }
         return self.tickets[ticket_id]
 
+    @property
+    def vendor(self) -> bool:
+        """Whether answers take the vendor's current shape rather than the seed's."""
+        return self.shape == "vendor"
+
     def error(
         self, status: int, message: str, *, errors: dict | None = None, **_: Any
     ) -> web.Response:
-        body: dict[str, Any] = {"type": "error", "error": {"code": status, "message": message}}
+        body: dict[str, Any] = (
+            {"status": "error", "message": message}
+            if self.vendor
+            else {"type": "error", "error": {"code": status, "message": message}}
+        )
         if errors:
             body["errors"] = errors
         return web.json_response(body, status=status)
@@ -127,7 +177,10 @@ class OmnideskSandbox(SandboxServer):
 
     def _allowed(self, permission: str, handler: Any) -> Any:
         async def check(request: web.Request) -> web.StreamResponse:
-            granted = self.keys.get(request.query.get("apiKey", ""))
+            header = request.headers.get("apiKey")
+            if header is not None and not self.accept_header:
+                return self.error(401, "No API key given")  # the header is not looked at
+            granted = self.keys.get(header or request.query.get("apiKey", ""))
             if granted is None:
                 return self.error(401, "Invalid API key")
             if permission not in granted:
@@ -136,9 +189,17 @@ class OmnideskSandbox(SandboxServer):
 
         return check
 
-    @staticmethod
-    def _item(ticket: dict[str, Any]) -> web.Response:
-        return web.json_response({"type": "item", "item": ticket})
+    def render(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        """A stored ticket as this shape names its fields."""
+        if not self.vendor:
+            return ticket
+        return {_VENDOR_NAMES.get(k, k): v for k, v in ticket.items()}
+
+    def _item(self, ticket: dict[str, Any]) -> web.Response:
+        return web.json_response({"type": "item", "item": self.render(ticket)})
+
+    def _result(self, message: str) -> web.Response:
+        return web.json_response({"type": "result", "message": message})
 
     def _ticket(self, request: web.Request) -> dict[str, Any] | None:
         return self.tickets.get(int(request.match_info["ticket_id"]))
@@ -163,6 +224,8 @@ class OmnideskSandbox(SandboxServer):
             change(ticket)
             ticket["updated_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
             succeeded.append(int(raw))
+        if self.vendor:
+            return self._result("Tickets updated")
         return web.json_response({"type": "result", "succeeded": succeeded, "failed": failed})
 
     # Endpoints ---------------------------------------------------------------------------------
@@ -182,17 +245,29 @@ class OmnideskSandbox(SandboxServer):
             t
             for t in self.tickets.values()
             if (archived or not t["archived"])
+            and t["ticketID"] not in self._unlisted
             and (not q.get("status") or t["status"] == q["status"])
             and (not q.get("query") or q["query"].lower() in t["title"].lower())
         ]
         found.sort(key=lambda t: (t["created_at"], t["ticketID"]), reverse=True)
+        page = found[start : start + limit]
+        if self.vendor:
+            return web.json_response(
+                {
+                    "type": "list",
+                    "itemStart": start,
+                    "itemTotal": len(found),
+                    "itemLimit": limit,
+                    "items": [self.render(t) for t in page],
+                }
+            )
         return web.json_response(
             {
                 "type": "list",
                 "total": len(found),
                 "itemStart": start,
                 "itemLimit": limit,
-                "items": [{"type": "item", "item": t} for t in found[start : start + limit]],
+                "items": [{"type": "item", "item": t} for t in page],
             }
         )
 
@@ -211,7 +286,12 @@ class OmnideskSandbox(SandboxServer):
             )
         known = ("title", "from", "fromName", "to", "direction", *numeric)
         fields = {k: str(form[k]) for k in known if form.get(k) not in (None, "")}
-        return self._item(self.create(status="new", **fields))
+        ticket = self.create(status="new", **fields)
+        if self.search_lag:
+            self._unlisted.add(ticket["ticketID"])
+        if self.vendor:
+            return self._result(self.created_message.format(id=ticket["ticketID"]))
+        return self._item(ticket)
 
     async def _get(self, request: web.Request) -> web.Response:
         ticket = self._ticket(request)
@@ -231,13 +311,16 @@ class OmnideskSandbox(SandboxServer):
         for name in ("title", "status", "externalPrimaryID"):
             if form.get(name) not in (None, ""):
                 ticket[name] = str(form[name])
-        return self._item(ticket)
+        ticket["updated_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return self._result("Ticket updated") if self.vendor else self._item(ticket)
 
     async def _delete(self, request: web.Request) -> web.Response:
         ticket = self._ticket(request)
         if ticket is None:
             return self.error(404, "Ticket not found")
         del self.tickets[ticket["ticketID"]]
+        if self.vendor:
+            return self._result("Ticket deleted")
         return web.json_response(
             {"type": "result", "succeeded": [ticket["ticketID"]], "failed": {}}
         )
