@@ -7,12 +7,13 @@ as ``{"response": {"error": {"id", "message", ...}}}`` with ``id`` a string or a
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from bot.backends.base import BaseBackend, Capability
 from bot.backends.http import (
@@ -64,10 +65,16 @@ class _Links(_Vendor):
 
 
 class _Pagination(_Vendor):
-    perPage: int
-    totalItems: int
-    currentPage: int
-    totalPages: int
+    """Every field optional: seed 000 and get-closed-loop-tickets.html name currentPage,
+    totalPages, totalItems and perPage, while the older https://www.questionpro.com/api/pagination.html
+    names ``page`` and ``total`` (and its copies disagree on whether ``total`` counts items or
+    pages). Read what is there; one missing field must not fail a whole poll."""
+
+    perPage: int | None = None
+    totalItems: int | None = None
+    currentPage: int | None = Field(None, validation_alias=AliasChoices("currentPage", "page"))
+    totalPages: int | None = None
+    total: int | None = None
     links: _Links | None = None
 
 
@@ -94,7 +101,7 @@ class _VendorDetractor(Detractor):
 
 class _DetractorPage(_Vendor):
     response: list[_VendorDetractor]
-    pagination: _Pagination
+    pagination: _Pagination = Field(default_factory=_Pagination)
     requestID: str | None = None
 
 
@@ -102,6 +109,41 @@ class _ImportAnswer(_Vendor):
     emailStatus: str = ""
     importStatus: str = ""
     importCount: int = Field(0)
+
+
+def page_of(
+    items: list[Detractor], info: _Pagination, page: int, per_page: int, sent_url: str
+) -> Page[Detractor]:
+    """A Page from whatever pagination fields came back (see ``_Pagination``).
+
+    More pages exist when the counts say so; with no usable count, a full page means "maybe more"
+    and a short page is the last (https://www.questionpro.com/api/pagination.html lists every
+    field as "if available"). ``links.next`` is believed only when it names the endpoint we asked
+    (same scheme, host and path): seed 000's example links point at ``cx/detractor/ticket/data``,
+    another path, so a link elsewhere is ignored and we page by number.
+    """
+    current = info.currentPage or page
+    size = info.perPage or per_page
+    total_items = info.totalItems
+    if total_items is None and info.total is not None and info.totalPages is not None:
+        total_items = info.total  # both given: ``total`` can only be the item count
+    if info.totalPages is not None:
+        has_more = current < info.totalPages
+    elif total_items is not None:
+        has_more = current * size < total_items
+    else:
+        has_more = len(items) >= size and bool(items)
+    next_link = info.links.next if info.links else None
+    if next_link and _same_endpoint(next_link, sent_url):
+        has_more = True
+    return Page[Detractor](
+        items=items, offset=(current - 1) * size, total=total_items, has_more=has_more
+    )
+
+
+def _same_endpoint(link: str, sent_url: str) -> bool:
+    a, b = urlsplit(link), urlsplit(sent_url)
+    return (a.scheme, a.netloc, a.path) == (b.scheme, b.netloc, b.path)
 
 
 def questionpro_error(response: httpx.Response) -> BackendError:
@@ -214,22 +256,24 @@ class QuestionProBackend(BaseBackend):
             headers=self._headers,
         )
         parsed = parse_model(KEY, _DetractorPage, _json(response), response.status_code)
-        info = parsed.pagination
-        return Page[Detractor](
-            items=list(parsed.response),
-            offset=(info.currentPage - 1) * info.perPage,
-            total=info.totalItems,
-            # Follow page numbers, never `links`: the seed's links point at another path.
-            has_more=info.currentPage < info.totalPages,
+        return page_of(
+            list(parsed.response), parsed.pagination, page, per_page, str(response.request.url)
         )
 
     async def iter_detractors(
-        self, *, segment_id: int | None = None, status: int | None = None, start_page: int = 1
+        self,
+        *,
+        segment_id: int | None = None,
+        status: int | None = None,
+        start_page: int = 1,
+        per_page: int = MAX_PER_PAGE,
     ) -> AsyncIterator[Detractor]:
         """Every detractor, one page in memory at a time."""
         page = start_page
         while True:
-            batch = await self.detractors_page(segment_id=segment_id, status=status, page=page)
+            batch = await self.detractors_page(
+                segment_id=segment_id, status=status, page=page, per_page=per_page
+            )
             for detractor in batch.items:
                 yield detractor
             if not batch.has_more:

@@ -58,6 +58,10 @@ class QuestionProSandbox(SandboxServer):
         self._calls: dict[str, deque[float]] = {}
         self._random = Random(seed)
         self._next_ticket_id = 400
+        # "seed": seed 000's pagination (links pointing at another path, as its example does);
+        # "legacy": https://www.questionpro.com/api/pagination.html's older shape, page/total and
+        # links to the endpoint itself, no currentPage/totalPages/totalItems.
+        self.pagination_style: str = "seed"
         self.detractors: list[dict[str, Any]] = []  # newest first
         self.imported: list[dict[str, Any]] = []
         self.add_detractors(demo_detractors, at=datetime.now(UTC) - timedelta(days=3))
@@ -184,23 +188,28 @@ class QuestionProSandbox(SandboxServer):
         ]
         total_pages = max(1, -(-len(matching) // per_page))
         chunk = matching[(page - 1) * per_page : page * per_page]
-        link = f"https://api.questionpro.com/a/api/v2/cx/detractor/ticket/data?perPage={per_page}&page="
+        if self.pagination_style == "legacy":
+            link = f"{request.url.with_query({})}?perPage={per_page}&page="
+            pagination: dict[str, Any] = {"perPage": per_page, "page": page, "total": len(matching)}
+        else:
+            link = f"https://api.questionpro.com/a/api/v2/cx/detractor/ticket/data?perPage={per_page}&page="
+            pagination = {
+                "perPage": per_page,
+                "totalItems": len(matching),
+                "currentPage": page,
+                "totalPages": total_pages,
+            }
+        pagination["links"] = {
+            "self": f"{link}{page}",
+            "first": f"{link}1",
+            "last": f"{link}{total_pages}",
+            "next": f"{link}{page + 1}" if page < total_pages else None,
+            "prev": f"{link}{page - 1}" if page > 1 else None,
+        }
         return web.json_response(
             {
                 "response": [{k: v for k, v in d.items() if not k.startswith("_")} for d in chunk],
-                "pagination": {
-                    "perPage": per_page,
-                    "totalItems": len(matching),
-                    "currentPage": page,
-                    "totalPages": total_pages,
-                    "links": {
-                        "self": f"{link}{page}",
-                        "first": f"{link}1",
-                        "last": f"{link}{total_pages}",
-                        "next": f"{link}{page + 1}" if page < total_pages else None,
-                        "prev": f"{link}{page - 1}" if page > 1 else None,
-                    },
-                },
+                "pagination": pagination,
                 "requestID": str(uuid.uuid4()),
             }
         )
