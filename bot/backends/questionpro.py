@@ -7,10 +7,10 @@ as ``{"response": {"error": {"id", "message", ...}}}`` with ``id`` a string or a
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
