@@ -47,6 +47,8 @@ class Subscription(BaseModel):
     paused_detail: str | None = None
     credentials_stamp: str | None = None
     pending_threads: list[dict[str, Any]] = Field(default_factory=list)
+    last_detractor_at: datetime | None = None  # when a poll last found a new one
+    quiet_noticed: bool = False  # the "this source is quiet, the other is not" notice was posted
 
     def describe(self) -> str:
         """ "segment 999, status 0, every 5 min, each alert" for confirmations and lists."""

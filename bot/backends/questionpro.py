@@ -39,6 +39,7 @@ from bot.models import Contact, Detractor, ImportResult, Page
 KEY = "questionpro"
 DETRACTORS_PATH = "cx/tickets/detractors"
 IMPORT_PATH = "cx/transactions/import"
+CLF_TICKETS_PATH = "cx/closedloop/workspaces/{workspace}/tickets"
 MAX_PER_PAGE = 100  # the documented default page size, and the most we ask for
 
 _VALIDATION_IDS = {"1000", "1001", "1002", "1003"}
@@ -50,6 +51,16 @@ def base_url_for(creds: QuestionProCredentials, override: str | None) -> str:
     if override:
         return override
     return f"https://{QUESTIONPRO_DATACENTERS[creds.datacenter][1]}/a/api/v2/"
+
+
+def clf_base_url_for(creds: QuestionProCredentials, override: str | None) -> str:
+    """The Closed Loop API root: ``clf-backend.questionpro.<tld>`` per
+    https://www.questionpro.com/api/cx/get-clf-tickets.html. For the two hosts not named
+    questionpro.<tld> the page gives no host: we swap ``api.`` for ``clf-backend.`` (unconfirmed)."""
+    if override:
+        return override
+    host = QUESTIONPRO_DATACENTERS[creds.datacenter][1]
+    return f"https://clf-backend.{host.removeprefix('api.')}/api/v2/"
 
 
 # Vendor shapes (seed 000/001). Lenient where the seed contradicts itself (see BACKENDS.md).
@@ -103,6 +114,43 @@ class _DetractorPage(_Vendor):
     response: list[_VendorDetractor]
     pagination: _Pagination = Field(default_factory=_Pagination)
     requestID: str | None = None
+
+
+class _ClfTicket(Detractor):
+    """A Closed Loop ticket (get-clf-tickets.html) read as a Detractor. Tickets made with
+    create-clf-ticket.html carry ``comment`` where listed ones carry ``description``. The page
+    gives no response time limit, so ``timelimit_hours`` is 0 (no reminder is due)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+    ticket_id: int = Field(validation_alias="id")
+    response_id: int = Field(0, validation_alias="responseId")
+    email: str = Field("", validation_alias="customerEmail")
+    comment: str = Field("", validation_alias=AliasChoices("description", "comment"))
+    created_at: datetime = Field(validation_alias=AliasChoices("createdAt", "issueDate"))
+    timelimit_hours: int = 0
+
+    @field_validator("response_id", "email", "comment", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return 0 if info.field_name == "response_id" else ""
+        return value
+
+
+class _PagerDto(_Vendor):
+    pageNumber: int | None = None
+    perPage: int | None = None
+
+
+class _PagerOptions(_Vendor):
+    pagerDto: _PagerDto = Field(default_factory=_PagerDto)
+    totalCount: int | None = None
+
+
+class _ClfPage(_Vendor):
+    data: list[_ClfTicket]
+    pagerOptions: _PagerOptions = Field(default_factory=_PagerOptions)
 
 
 class _ImportAnswer(_Vendor):
@@ -222,10 +270,23 @@ class QuestionProBackend(BaseBackend):
         {Capability.DETRACTORS, Capability.IMPORT_TRANSACTIONS}
     )
 
-    def __init__(self, http: BackendHTTP, creds: QuestionProCredentials, base_url: str) -> None:
+    def __init__(
+        self,
+        http: BackendHTTP,
+        creds: QuestionProCredentials,
+        base_url: str,
+        clf_base_url: str | None = None,
+    ) -> None:
         self._http = http
         self._base_url = base_url
+        self._clf_base_url = clf_base_url or clf_base_url_for(creds, None)
+        self._workspace = creds.workspace_id
         self._headers = {"api-key": creds.api_key.get_secret_value()}
+
+    @property
+    def source(self) -> str:
+        """Where detractors come from: "Closed Loop" (a workspace id was given) or "detractors"."""
+        return "Closed Loop" if self._workspace else "detractors"
 
     async def verify(self) -> None:
         """Ask for one detractor: a wrong key fails with 1010 before any body rule is checked."""
@@ -242,10 +303,25 @@ class QuestionProBackend(BaseBackend):
         page: int = 1,
         per_page: int = MAX_PER_PAGE,
     ) -> Page[Detractor]:
-        """One page of detractor tickets, newest first as the seed's example lists them.
+        """One page of detractor tickets from the connection's source, newest first.
 
-        A read-only POST (the filter travels in the body), so it is retried like a GET.
+        Detractors: a read-only POST (the filter travels in the body), retried like a GET.
         """
+        if self._workspace:
+            return await self.closed_loop_page(self._workspace, page=page, per_page=per_page)
+        return await self.legacy_page(
+            segment_id=segment_id, status=status, page=page, per_page=per_page
+        )
+
+    async def legacy_page(
+        self,
+        *,
+        segment_id: int | None = None,
+        status: int | None = None,
+        page: int = 1,
+        per_page: int = MAX_PER_PAGE,
+    ) -> Page[Detractor]:
+        """One page of ``/cx/tickets/detractors`` (seed 000, get-closed-loop-tickets.html)."""
         body = {k: v for k, v in (("segmentID", segment_id), ("status", status)) if v is not None}
         response = await self._http.send(
             "POST",
@@ -259,6 +335,37 @@ class QuestionProBackend(BaseBackend):
         return page_of(
             list(parsed.response), parsed.pagination, page, per_page, str(response.request.url)
         )
+
+    async def closed_loop_page(
+        self, workspace: str, *, page: int = 1, per_page: int = MAX_PER_PAGE
+    ) -> Page[Detractor]:
+        """One page of Closed Loop tickets (https://www.questionpro.com/api/cx/get-clf-tickets.html).
+
+        The page documents no segment or status filter, so a subscription's filter does not apply.
+        """
+        response = await self._http.send(
+            "GET",
+            self._clf_base_url + CLF_TICKETS_PATH.format(workspace=workspace),
+            idempotent=True,
+            params={"page": page, "perPage": per_page},
+            headers=self._headers,
+        )
+        parsed = parse_model(KEY, _ClfPage, _json(response), response.status_code)
+        pager = parsed.pagerOptions
+        info = _Pagination(
+            currentPage=pager.pagerDto.pageNumber,
+            perPage=pager.pagerDto.perPage,
+            totalItems=pager.totalCount,
+        )
+        return page_of(list(parsed.data), info, page, per_page, "")
+
+    async def other_source_has_some(self) -> bool | None:
+        """Whether the source this connection does not read has any ticket; None when it cannot
+        be asked (no workspace id is known for Closed Loop)."""
+        if not self._workspace:
+            return None
+        batch = await self.legacy_page(page=1, per_page=1)
+        return bool(batch.items)
 
     async def iter_detractors(
         self,

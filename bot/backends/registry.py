@@ -20,6 +20,7 @@ from bot.backends.omnidesk import OmnideskBackend, omnidesk_error
 from bot.backends.questionpro import (
     QuestionProBackend,
     base_url_for,
+    clf_base_url_for,
     questionpro_error,
 )
 from bot.config import Settings
@@ -74,6 +75,7 @@ class Backends:
                 self._http("questionpro", limiter),
                 creds,
                 base_url_for(creds, self._settings.questionpro_base_url),
+                clf_base_url_for(creds, self._settings.questionpro_clf_base_url),
             )
         if isinstance(creds, EpixelCredentials):
             return EpixelBackend(self._http("epixel"), creds, self.tokens)
