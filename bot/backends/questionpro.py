@@ -56,7 +56,8 @@ def base_url_for(creds: QuestionProCredentials, override: str | None) -> str:
 def clf_base_url_for(creds: QuestionProCredentials, override: str | None) -> str:
     """The Closed Loop API root: ``clf-backend.questionpro.<tld>`` per
     https://www.questionpro.com/api/cx/get-clf-tickets.html. For the two hosts not named
-    questionpro.<tld> the page gives no host: we swap ``api.`` for ``clf-backend.`` (unconfirmed)."""
+    questionpro.<tld> the page gives no host: we swap ``api.`` for ``clf-backend.``
+    (unconfirmed)."""
     if override:
         return override
     host = QUESTIONPRO_DATACENTERS[creds.datacenter][1]
@@ -222,8 +223,21 @@ def questionpro_error(response: httpx.Response) -> BackendError:
     return generic_error(KEY, response, message)
 
 
-def contact_json(contact: Contact | Mapping[str, Any]) -> dict[str, Any]:
-    """A contact in seed 001's shape; dates are day/month/year as in its example.
+# transactionDate: https://www.questionpro.com/api/cx/import-transactions-and-send-survey.html's
+# example is day-first (14/01/2020); the v1 page (https://www.questionpro.com/api/cx/) says
+# mm/dd/yyyy. Day-first by default; TICKETBOT_QUESTIONPRO_DATE_FORMAT changes it.
+DEFAULT_DATE_FORMAT = "%d/%m/%Y"
+
+
+def transaction_date_text(when: date, date_format: str = DEFAULT_DATE_FORMAT) -> str:
+    """``when`` as it is sent in ``transactionDate``."""
+    return when.strftime(date_format)
+
+
+def contact_json(
+    contact: Contact | Mapping[str, Any], date_format: str = DEFAULT_DATE_FORMAT
+) -> dict[str, Any]:
+    """A contact in seed 001's shape, ``transactionDate`` in ``date_format`` (day-first).
 
     Takes a Contact, or the same fields as a plain mapping with the date as ``yyyy-mm-dd`` (how
     an import's checked rows arrive: building models for 100,000 rows only to read them back out
@@ -231,14 +245,14 @@ def contact_json(contact: Contact | Mapping[str, Any]) -> dict[str, Any]:
     """
     c = contact if isinstance(contact, Mapping) else dict(contact)
     when = c["transaction_date"]
-    if isinstance(when, date):
-        when = when.isoformat()
+    if isinstance(when, str):
+        when = date.fromisoformat(when)
     data: dict[str, Any] = {
         "firstName": c["first_name"],
         "lastName": c["last_name"],
         "mobile": c["mobile"],
         "segmentCode": c["segment_code"],
-        "transactionDate": f"{when[8:10]}/{when[5:7]}/{when[:4]}",
+        "transactionDate": when.strftime(date_format),
         "email": c["email"],
     }
     for i, value in enumerate(c["custom"], start=1):
@@ -257,9 +271,11 @@ def _product_json(p: Mapping[str, Any]) -> dict[str, Any]:
     return product
 
 
-def encode_contact(contact: Contact | Mapping[str, Any]) -> str:
+def encode_contact(
+    contact: Contact | Mapping[str, Any], date_format: str = DEFAULT_DATE_FORMAT
+) -> str:
     """One contact as the JSON text the import endpoint takes: checked once, stored, sent as is."""
-    return json.dumps(contact_json(contact), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(contact_json(contact, date_format), separators=(",", ":"), ensure_ascii=False)
 
 
 class QuestionProBackend(BaseBackend):

@@ -64,6 +64,9 @@ class QuestionProSandbox(SandboxServer):
         self.pagination_style: str = "seed"
         self.detractors: list[dict[str, Any]] = []  # newest first
         self.imported: list[dict[str, Any]] = []
+        # The v2 import page's example is day-first; its v1 page says mm/dd/yyyy. Which one a real
+        # account parses is open (README), so the sandbox can be told either.
+        self.date_format = "%d/%m/%Y"
         self.add_detractors(demo_detractors, at=datetime.now(UTC) - timedelta(days=3))
 
     def add_detractors(
@@ -226,7 +229,7 @@ class QuestionProSandbox(SandboxServer):
                 400, "Invalid body schema: contacts must be a non-empty array", error_id="1002"
             )
         for index, contact in enumerate(contacts):
-            problem = _contact_problem(contact)
+            problem = _contact_problem(contact, self.date_format)
             if problem:
                 return self.error(
                     400, f"Invalid body schema: contacts[{index}]: {problem}", error_id="1002"
@@ -241,7 +244,7 @@ class QuestionProSandbox(SandboxServer):
         )
 
 
-def _contact_problem(contact: Any) -> str | None:
+def _contact_problem(contact: Any, date_format: str = "%d/%m/%Y") -> str | None:
     if not isinstance(contact, dict):
         return "must be an object"
     if not EMAIL.match(str(contact.get("email", ""))):
@@ -250,9 +253,9 @@ def _contact_problem(contact: Any) -> str | None:
         return "mobile must be in international format, e.g. +10123456789"
     if "transactionDate" in contact:
         try:
-            datetime.strptime(str(contact["transactionDate"]), "%d/%m/%Y")
+            datetime.strptime(str(contact["transactionDate"]), date_format)
         except ValueError:
-            return "transactionDate must be a real date as dd/mm/yyyy"
+            return f"transactionDate must be a real date as {date_format}"
     for product in contact.get("products") or []:
         if not isinstance(product, dict) or not product.get("productName"):
             return "every product needs a productName"
