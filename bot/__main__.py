@@ -210,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
         "--port",
         type=int,
         default=8701,
-        help="first of four consecutive ports (default 8701; 0 picks free ones)",
+        help="first of five consecutive ports (default 8701; 0 picks free ones)",
     )
     command(
         "console",

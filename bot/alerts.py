@@ -240,7 +240,9 @@ class DetractorPoller:
                 break
             page += 1
         if not new:
+            await self._quiet(sub, client)
             return
+        sub.last_detractor_at, sub.quiet_noticed = now(), False
         new.sort(
             key=lambda d: (d.created_at, d.ticket_id)
         )  # oldest first: the channel reads in order
@@ -257,6 +259,32 @@ class DetractorPoller:
                 blocks=as_dicts(alert_blocks(alert, ticket_web_url(creds, detractor.ticket_id))),
             )
             await self.alerts.record([alert])
+
+    async def _quiet(self, sub: Subscription, client: QuestionProBackend) -> None:
+        """Once per quiet spell: a subscription that has seen nothing for a long time says so when
+        the other QuestionPro source (Closed Loop or detractors, issue 15) may be where tickets
+        now arrive."""
+        days = self.services.settings.questionpro_quiet_days
+        since = sub.last_detractor_at or sub.created_at
+        if sub.quiet_noticed or now() - since < timedelta(days=days):
+            return
+        other = await client.other_source_has_some()
+        if other is False:
+            return  # both quiet: nothing to point at; asked again on the next poll
+        if other:
+            text = (
+                f":zzz: No new Closed Loop tickets here for {days:g} days, but QuestionPro's "
+                "detractor list has some. To alert on those, reconnect QuestionPro without a "
+                "workspace id (`/ticket connect questionpro`)."
+            )
+        else:
+            text = (
+                f":zzz: No new detractors here for {days:g} days. If your QuestionPro account "
+                "uses Closed Loop, its tickets are elsewhere: reconnect QuestionPro with the "
+                "Closed Loop workspace id (`/ticket connect questionpro`)."
+            )
+        await self._say(sub, text)
+        sub.quiet_noticed = True
 
     async def _digest(self, sub: Subscription, new: Sequence[Detractor]) -> None:
         parent = await self.poster.post(

@@ -68,6 +68,27 @@ class Settings(BaseSettings):
         None,
         validation_alias=AliasChoices("TICKETBOT_QUESTIONPRO_BASE_URL", "questionpro_base_url"),
     )
+    questionpro_clf_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "TICKETBOT_QUESTIONPRO_CLF_BASE_URL", "questionpro_clf_base_url"
+        ),
+    )
+    # transactionDate: the v2 import page's example is day-first (14/01/2020), the v1 page says
+    # mm/dd/yyyy; day-first stays the default, one setting changes it (README, open facts).
+    questionpro_date_format: str = Field(
+        "%d/%m/%Y",
+        validation_alias=AliasChoices(
+            "TICKETBOT_QUESTIONPRO_DATE_FORMAT", "questionpro_date_format"
+        ),
+    )
+    # Days a subscription may see no detractor before its channel is told the other QuestionPro
+    # source (Closed Loop or detractors) has some.
+    questionpro_quiet_days: float = Field(
+        14.0,
+        gt=0,
+        validation_alias=AliasChoices("TICKETBOT_QUESTIONPRO_QUIET_DAYS", "questionpro_quiet_days"),
+    )
 
     backend_allowlist: str = Field(
         "",
@@ -170,7 +191,15 @@ class Settings(BaseSettings):
         """Which non-public backend hosts the operator allowed (TICKETBOT_BACKEND_ALLOWLIST)."""
         return AddressPolicy.parse(self.backend_allowlist)
 
-    @field_validator("slack_api_url", "questionpro_base_url")
+    @field_validator("questionpro_date_format")
+    @classmethod
+    def _date_format(cls, value: str) -> str:
+        # Must name day, month and year, or imported dates lose information.
+        if not all(part in value for part in ("%d", "%m", "%Y")):
+            raise ValueError("must contain %d, %m and %Y, for example %d/%m/%Y")
+        return value
+
+    @field_validator("slack_api_url", "questionpro_base_url", "questionpro_clf_base_url")
     @classmethod
     def _trailing_slash(cls, value: str | None) -> str | None:
         # Base URLs are joined with relative paths, which needs exactly one trailing slash.

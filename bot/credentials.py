@@ -25,6 +25,7 @@ from bot.netguard import AddressPolicy
 
 # QuestionPro's API host per datacenter (BACKENDS.md). Beyond US/EU/CA the hosts come from a vendor
 # SDK, not the vendor's Environment page: unconfirmed, so they live here as one table.
+# api.surveyanalytics.com is labelled by its host alone: nothing public ties it to a country.
 QUESTIONPRO_DATACENTERS: dict[str, tuple[str, str]] = {
     "us": ("United States (questionpro.com)", "api.questionpro.com"),
     "eu": ("Europe (questionpro.eu)", "api.questionpro.eu"),
@@ -32,7 +33,7 @@ QUESTIONPRO_DATACENTERS: dict[str, tuple[str, str]] = {
     "sg": ("Singapore (questionpro.sg)", "api.questionpro.sg"),
     "au": ("Australia (questionpro.au)", "api.questionpro.au"),
     "ae": ("UAE (questionpro.ae)", "api.questionpro.ae"),
-    "sa": ("Saudi Arabia (surveyanalytics.com)", "api.surveyanalytics.com"),
+    "sa": ("api.surveyanalytics.com", "api.surveyanalytics.com"),
     "sa2": ("Saudi Arabia (questionprosa.com)", "api.questionprosa.com"),
 }
 
@@ -59,6 +60,12 @@ def _not_blank(value: SecretStr) -> SecretStr:
     if not value.get_secret_value().strip():
         raise ValueError("This field is required.")
     return SecretStr(value.get_secret_value().strip())
+
+
+def _workspace_id(value: str) -> str:
+    if not value.isdigit():
+        raise ValueError("A workspace id is a number, as in the Closed Loop page's address.")
+    return value
 
 
 BaseUrl = Annotated[str, AfterValidator(check_base_url)]
@@ -92,6 +99,9 @@ class QuestionProCredentials(_Credentials):
     backend: Literal["questionpro"] = "questionpro"
     datacenter: Literal["us", "eu", "ca", "sg", "au", "ae", "sa", "sa2"] = "us"
     api_key: Secret
+    # Set when the account uses Closed Loop: tickets then come from the CLF host
+    # (https://www.questionpro.com/api/cx/get-clf-tickets.html) instead of /cx/tickets/detractors.
+    workspace_id: Annotated[str, AfterValidator(_workspace_id)] | None = None
 
 
 class EpixelCredentials(_Credentials):
@@ -179,6 +189,12 @@ CONNECT_FIELDS: dict[str, list[ConnectField]] = {
             hint="The domain you log in to QuestionPro on.",
         ),
         ConnectField("api_key", "API key", "secret", hint="QuestionPro → Integrations → API key."),
+        ConnectField(
+            "workspace_id",
+            "Closed Loop workspace id",
+            optional=True,
+            hint="Only if your account uses Closed Loop: alerts then read its tickets.",
+        ),
     ],
     "epixel": [
         ConnectField(

@@ -64,6 +64,8 @@ class Subscription(BaseModel):
     paused_detail: str | None = None
     credentials_stamp: str | None = None
     pending_threads: list[dict[str, Any]] = Field(default_factory=list)
+    last_detractor_at: datetime | None = None  # when a poll last found a new one
+    quiet_noticed: bool = False  # the "this source is quiet, the other is not" notice was posted
 
     @property
     def owner_scope(self) -> str:

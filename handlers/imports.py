@@ -8,13 +8,14 @@ import io
 import logging
 import time
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Capability
-from bot.backends.questionpro import QuestionProBackend, encode_contact
+from bot.backends.questionpro import QuestionProBackend, encode_contact, transaction_date_text
 from bot.blocks import as_dicts
 from bot.blocks.forms import done_modal, loading_modal, metadata
 from bot.blocks.help import Usage
@@ -175,7 +176,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         user_id,
         f"{checked.valid} of {checked.rows} rows are ready to import",
         channel_id=job.channel_id,
-        blocks=preview_blocks(job, checked),
+        blocks=preview_blocks(job, checked, _sent_date(services, values)),
     )
     if checked.invalid:
         await send_file_to_dm(
@@ -188,6 +189,11 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         )
 
 
+def _sent_date(services: Services, values: dict[str, Any]) -> tuple[date, str]:
+    picked = date.fromisoformat(values.get("transaction_date") or date.today().isoformat())
+    return picked, transaction_date_text(picked, services.settings.questionpro_date_format)
+
+
 def _check(
     services: Services, job: ImportJob, data: bytes, values: dict[str, Any]
 ) -> tuple[Any, str]:
@@ -196,7 +202,13 @@ def _check(
     picked = date.fromisoformat(values.get("transaction_date") or date.today().isoformat())
     with services.imports.open_spool(job.id) as spool:
         checked = check_file(
-            data, job.file_name, job.segment_code, picked, spool, invalid, encode_contact
+            data,
+            job.file_name,
+            job.segment_code,
+            picked,
+            spool,
+            invalid,
+            partial(encode_contact, date_format=services.settings.questionpro_date_format),
         )
     return checked, invalid.getvalue()
 

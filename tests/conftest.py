@@ -70,6 +70,9 @@ def settings(
         secret_key=secret_key,
         questionpro_base_url=sandboxes.questionpro.base_url,
         backend_allowlist="127.0.0.1",  # the sandboxes listen on loopback
+        questionpro_clf_base_url=sandboxes.questionpro_clf.base_url
+        if sandboxes.questionpro_clf
+        else None,
         http_read_timeout=5.0,
         channel_post_interval=0.0,
         progress_interval=0.0,

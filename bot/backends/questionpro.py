@@ -10,9 +10,10 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from bot.backends.base import BaseBackend, Capability
 from bot.backends.http import (
@@ -38,6 +39,7 @@ from bot.models import Contact, Detractor, ImportResult, Page
 KEY = "questionpro"
 DETRACTORS_PATH = "cx/tickets/detractors"
 IMPORT_PATH = "cx/transactions/import"
+CLF_TICKETS_PATH = "cx/closedloop/workspaces/{workspace}/tickets"
 MAX_PER_PAGE = 100  # the documented default page size, and the most we ask for
 
 _VALIDATION_IDS = {"1000", "1001", "1002", "1003"}
@@ -49,6 +51,17 @@ def base_url_for(creds: QuestionProCredentials, override: str | None) -> str:
     if override:
         return override
     return f"https://{QUESTIONPRO_DATACENTERS[creds.datacenter][1]}/a/api/v2/"
+
+
+def clf_base_url_for(creds: QuestionProCredentials, override: str | None) -> str:
+    """The Closed Loop API root: ``clf-backend.questionpro.<tld>`` per
+    https://www.questionpro.com/api/cx/get-clf-tickets.html. For the two hosts not named
+    questionpro.<tld> the page gives no host: we swap ``api.`` for ``clf-backend.``
+    (unconfirmed)."""
+    if override:
+        return override
+    host = QUESTIONPRO_DATACENTERS[creds.datacenter][1]
+    return f"https://clf-backend.{host.removeprefix('api.')}/api/v2/"
 
 
 # Vendor shapes (seed 000/001). Lenient where the seed contradicts itself (see BACKENDS.md).
@@ -64,10 +77,16 @@ class _Links(_Vendor):
 
 
 class _Pagination(_Vendor):
-    perPage: int
-    totalItems: int
-    currentPage: int
-    totalPages: int
+    """Every field optional: seed 000 and get-closed-loop-tickets.html name currentPage,
+    totalPages, totalItems and perPage, while the older https://www.questionpro.com/api/pagination.html
+    names ``page`` and ``total`` (and its copies disagree on whether ``total`` counts items or
+    pages). Read what is there; one missing field must not fail a whole poll."""
+
+    perPage: int | None = None
+    totalItems: int | None = None
+    currentPage: int | None = Field(None, validation_alias=AliasChoices("currentPage", "page"))
+    totalPages: int | None = None
+    total: int | None = None
     links: _Links | None = None
 
 
@@ -94,14 +113,86 @@ class _VendorDetractor(Detractor):
 
 class _DetractorPage(_Vendor):
     response: list[_VendorDetractor]
-    pagination: _Pagination
+    pagination: _Pagination = Field(default_factory=_Pagination)
     requestID: str | None = None
+
+
+class _ClfTicket(Detractor):
+    """A Closed Loop ticket (get-clf-tickets.html) read as a Detractor. Tickets made with
+    create-clf-ticket.html carry ``comment`` where listed ones carry ``description``. The page
+    gives no response time limit, so ``timelimit_hours`` is 0 (no reminder is due)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+    ticket_id: int = Field(validation_alias="id")
+    response_id: int = Field(0, validation_alias="responseId")
+    email: str = Field("", validation_alias="customerEmail")
+    comment: str = Field("", validation_alias=AliasChoices("description", "comment"))
+    created_at: datetime = Field(validation_alias=AliasChoices("createdAt", "issueDate"))
+    timelimit_hours: int = 0
+
+    @field_validator("response_id", "email", "comment", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return 0 if info.field_name == "response_id" else ""
+        return value
+
+
+class _PagerDto(_Vendor):
+    pageNumber: int | None = None
+    perPage: int | None = None
+
+
+class _PagerOptions(_Vendor):
+    pagerDto: _PagerDto = Field(default_factory=_PagerDto)
+    totalCount: int | None = None
+
+
+class _ClfPage(_Vendor):
+    data: list[_ClfTicket]
+    pagerOptions: _PagerOptions = Field(default_factory=_PagerOptions)
 
 
 class _ImportAnswer(_Vendor):
     emailStatus: str = ""
     importStatus: str = ""
     importCount: int = Field(0)
+
+
+def page_of(
+    items: list[Detractor], info: _Pagination, page: int, per_page: int, sent_url: str
+) -> Page[Detractor]:
+    """A Page from whatever pagination fields came back (see ``_Pagination``).
+
+    More pages exist when the counts say so; with no usable count, a full page means "maybe more"
+    and a short page is the last (https://www.questionpro.com/api/pagination.html lists every
+    field as "if available"). ``links.next`` is believed only when it names the endpoint we asked
+    (same scheme, host and path): seed 000's example links point at ``cx/detractor/ticket/data``,
+    another path, so a link elsewhere is ignored and we page by number.
+    """
+    current = info.currentPage or page
+    size = info.perPage or per_page
+    total_items = info.totalItems
+    if total_items is None and info.total is not None and info.totalPages is not None:
+        total_items = info.total  # both given: ``total`` can only be the item count
+    if info.totalPages is not None:
+        has_more = current < info.totalPages
+    elif total_items is not None:
+        has_more = current * size < total_items
+    else:
+        has_more = len(items) >= size and bool(items)
+    next_link = info.links.next if info.links else None
+    if next_link and _same_endpoint(next_link, sent_url):
+        has_more = True
+    return Page[Detractor](
+        items=items, offset=(current - 1) * size, total=total_items, has_more=has_more
+    )
+
+
+def _same_endpoint(link: str, sent_url: str) -> bool:
+    a, b = urlsplit(link), urlsplit(sent_url)
+    return (a.scheme, a.netloc, a.path) == (b.scheme, b.netloc, b.path)
 
 
 def questionpro_error(response: httpx.Response) -> BackendError:
@@ -134,9 +225,21 @@ def questionpro_error(response: httpx.Response) -> BackendError:
 
 _OPTIONAL_FIELDS = (("first_name", "firstName"), ("last_name", "lastName"), ("mobile", "mobile"))
 
+# transactionDate: https://www.questionpro.com/api/cx/import-transactions-and-send-survey.html's
+# example is day-first (14/01/2020); the v1 page (https://www.questionpro.com/api/cx/) says
+# mm/dd/yyyy. Day-first by default; TICKETBOT_QUESTIONPRO_DATE_FORMAT changes it.
+DEFAULT_DATE_FORMAT = "%d/%m/%Y"
 
-def contact_json(contact: Contact | Mapping[str, Any]) -> dict[str, Any]:
-    """A contact in seed 001's shape; dates are day/month/year as in its example.
+
+def transaction_date_text(when: date, date_format: str = DEFAULT_DATE_FORMAT) -> str:
+    """``when`` as it is sent in ``transactionDate``."""
+    return when.strftime(date_format)
+
+
+def contact_json(
+    contact: Contact | Mapping[str, Any], date_format: str = DEFAULT_DATE_FORMAT
+) -> dict[str, Any]:
+    """A contact in seed 001's shape, ``transactionDate`` in ``date_format`` (day-first).
 
     Takes a Contact, or the same fields as a plain mapping with the date as ``yyyy-mm-dd`` (how
     an import's checked rows arrive: building models for 100,000 rows only to read them back out
@@ -145,13 +248,17 @@ def contact_json(contact: Contact | Mapping[str, Any]) -> dict[str, Any]:
     # type() before isinstance(): an ABC check per row is measurable over 100,000 rows.
     c = contact if type(contact) is dict or isinstance(contact, Mapping) else dict(contact)
     when = c["transaction_date"]
-    if isinstance(when, date):
-        when = when.isoformat()
     # A file without a firstName, lastName or mobile column sends no such key, rather than an
     # empty one that could blank what QuestionPro already holds for the contact.
     data: dict[str, Any] = {vendor: c[ours] for ours, vendor in _OPTIONAL_FIELDS if ours in c}
     data["segmentCode"] = c["segment_code"]
-    data["transactionDate"] = f"{when[8:10]}/{when[5:7]}/{when[:4]}"
+    if isinstance(when, str) and date_format == DEFAULT_DATE_FORMAT:
+        # Checked rows carry yyyy-mm-dd: slicing beats parsing 100,000 dates back into objects.
+        data["transactionDate"] = f"{when[8:10]}/{when[5:7]}/{when[:4]}"
+    else:
+        data["transactionDate"] = transaction_date_text(
+            date.fromisoformat(when) if isinstance(when, str) else when, date_format
+        )
     data["email"] = c["email"]
     for i, value in enumerate(c["custom"], start=1):
         data[f"custom{i}"] = value
@@ -172,9 +279,11 @@ def _product_json(p: Any) -> dict[str, Any]:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def encode_contact(contact: Contact | Mapping[str, Any]) -> str:
+def encode_contact(
+    contact: Contact | Mapping[str, Any], date_format: str = DEFAULT_DATE_FORMAT
+) -> str:
     """One contact as the JSON text the import endpoint takes: checked once, stored, sent as is."""
-    return _ENCODER.encode(contact_json(contact))
+    return _ENCODER.encode(contact_json(contact, date_format))
 
 
 class QuestionProBackend(BaseBackend):
@@ -185,10 +294,23 @@ class QuestionProBackend(BaseBackend):
         {Capability.DETRACTORS, Capability.IMPORT_TRANSACTIONS}
     )
 
-    def __init__(self, http: BackendHTTP, creds: QuestionProCredentials, base_url: str) -> None:
+    def __init__(
+        self,
+        http: BackendHTTP,
+        creds: QuestionProCredentials,
+        base_url: str,
+        clf_base_url: str | None = None,
+    ) -> None:
         self._http = http
         self._base_url = base_url
+        self._clf_base_url = clf_base_url or clf_base_url_for(creds, None)
+        self._workspace = creds.workspace_id
         self._headers = {"api-key": creds.api_key.get_secret_value()}
+
+    @property
+    def source(self) -> str:
+        """Where detractors come from: "Closed Loop" (a workspace id was given) or "detractors"."""
+        return "Closed Loop" if self._workspace else "detractors"
 
     async def verify(self) -> None:
         """Ask for one detractor: a wrong key fails with 1010 before any body rule is checked."""
@@ -205,10 +327,25 @@ class QuestionProBackend(BaseBackend):
         page: int = 1,
         per_page: int = MAX_PER_PAGE,
     ) -> Page[Detractor]:
-        """One page of detractor tickets, newest first as the seed's example lists them.
+        """One page of detractor tickets from the connection's source, newest first.
 
-        A read-only POST (the filter travels in the body), so it is retried like a GET.
+        Detractors: a read-only POST (the filter travels in the body), retried like a GET.
         """
+        if self._workspace:
+            return await self.closed_loop_page(self._workspace, page=page, per_page=per_page)
+        return await self.legacy_page(
+            segment_id=segment_id, status=status, page=page, per_page=per_page
+        )
+
+    async def legacy_page(
+        self,
+        *,
+        segment_id: int | None = None,
+        status: int | None = None,
+        page: int = 1,
+        per_page: int = MAX_PER_PAGE,
+    ) -> Page[Detractor]:
+        """One page of ``/cx/tickets/detractors`` (seed 000, get-closed-loop-tickets.html)."""
         body = {k: v for k, v in (("segmentID", segment_id), ("status", status)) if v is not None}
         response = await self._http.send(
             "POST",
@@ -219,22 +356,55 @@ class QuestionProBackend(BaseBackend):
             headers=self._headers,
         )
         parsed = parse_model(KEY, _DetractorPage, _json(response), response.status_code)
-        info = parsed.pagination
-        return Page[Detractor](
-            items=list(parsed.response),
-            offset=(info.currentPage - 1) * info.perPage,
-            total=info.totalItems,
-            # Follow page numbers, never `links`: the seed's links point at another path.
-            has_more=info.currentPage < info.totalPages,
+        return page_of(
+            list(parsed.response), parsed.pagination, page, per_page, str(response.request.url)
         )
 
+    async def closed_loop_page(
+        self, workspace: str, *, page: int = 1, per_page: int = MAX_PER_PAGE
+    ) -> Page[Detractor]:
+        """One page of Closed Loop tickets (https://www.questionpro.com/api/cx/get-clf-tickets.html).
+
+        The page documents no segment or status filter, so a subscription's filter does not apply.
+        """
+        response = await self._http.send(
+            "GET",
+            self._clf_base_url + CLF_TICKETS_PATH.format(workspace=workspace),
+            idempotent=True,
+            params={"page": page, "perPage": per_page},
+            headers=self._headers,
+        )
+        parsed = parse_model(KEY, _ClfPage, _json(response), response.status_code)
+        pager = parsed.pagerOptions
+        info = _Pagination(
+            currentPage=pager.pagerDto.pageNumber,
+            perPage=pager.pagerDto.perPage,
+            totalItems=pager.totalCount,
+        )
+        return page_of(list(parsed.data), info, page, per_page, "")
+
+    async def other_source_has_some(self) -> bool | None:
+        """Whether the source this connection does not read has any ticket; None when it cannot
+        be asked (no workspace id is known for Closed Loop)."""
+        if not self._workspace:
+            return None
+        batch = await self.legacy_page(page=1, per_page=1)
+        return bool(batch.items)
+
     async def iter_detractors(
-        self, *, segment_id: int | None = None, status: int | None = None, start_page: int = 1
+        self,
+        *,
+        segment_id: int | None = None,
+        status: int | None = None,
+        start_page: int = 1,
+        per_page: int = MAX_PER_PAGE,
     ) -> AsyncIterator[Detractor]:
         """Every detractor, one page in memory at a time."""
         page = start_page
         while True:
-            batch = await self.detractors_page(segment_id=segment_id, status=status, page=page)
+            batch = await self.detractors_page(
+                segment_id=segment_id, status=status, page=page, per_page=per_page
+            )
             for detractor in batch.items:
                 yield detractor
             if not batch.has_more:

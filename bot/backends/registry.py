@@ -22,6 +22,7 @@ from bot.backends.omnidesk import KeyPlacement, OmnideskBackend, omnidesk_error
 from bot.backends.questionpro import (
     QuestionProBackend,
     base_url_for,
+    clf_base_url_for,
     questionpro_error,
 )
 from bot.backends.tokens import TokenCache
@@ -42,6 +43,24 @@ _ERROR_MAPPERS: dict[str, Callable[[httpx.Response], object]] = {
     "omnidesk": omnidesk_error,
     "ispcrm": ispcrm_error,
 }
+
+
+# QuestionPro allows 2,400 calls a minute per organisation beside 300 per key
+# (https://www.questionpro.com/api/limits.html). No call tells which organisation a key belongs
+# to (get-organization.html and get-all-users-from-organization.html both need the id first), so
+# every key on one datacenter is counted as one organisation: safe, and slower only past 2,400.
+QUESTIONPRO_ORG_CALLS_PER_MINUTE = 2400
+
+
+class _BothLimits(RateLimiter):
+    """Waits for the key's limiter, then the organisation's."""
+
+    def __init__(self, *limiters: RateLimiter) -> None:
+        self.limiters = limiters
+
+    async def acquire(self) -> None:
+        for limiter in self.limiters:
+            await limiter.acquire()
 
 
 class Backends:
@@ -84,14 +103,33 @@ class Backends:
             )
         return limiter
 
+    def questionpro_org_limiter(self, datacenter: str) -> RateLimiter:
+        """The organisation-wide limit, shared by every key on ``datacenter`` (see above)."""
+        limiter = self._limiters.get(f"org:{datacenter}")
+        if limiter is None:
+            limiter = self._limiters[f"org:{datacenter}"] = RateLimiter(
+                QUESTIONPRO_ORG_CALLS_PER_MINUTE, 61.0
+            )
+        return limiter
+
+    def _questionpro_limits(self, creds: QuestionProCredentials) -> RateLimiter:
+        key = creds.api_key.get_secret_value()
+        name = f"both:{creds.datacenter}:{hashlib.sha256(key.encode()).hexdigest()}"
+        if name not in self._limiters:
+            self._limiters[name] = _BothLimits(
+                self.questionpro_limiter(key), self.questionpro_org_limiter(creds.datacenter)
+            )
+        return self._limiters[name]
+
     def for_credentials(self, creds: Credentials) -> BaseBackend:
         """A client acting as the owner of ``creds``."""
         if isinstance(creds, QuestionProCredentials):
-            limiter = self.questionpro_limiter(creds.api_key.get_secret_value())
+            limiter = self._questionpro_limits(creds)
             return QuestionProBackend(
                 self._http("questionpro", limiter),
                 creds,
                 base_url_for(creds, self._settings.questionpro_base_url),
+                clf_base_url_for(creds, self._settings.questionpro_clf_base_url),
             )
         if isinstance(creds, EpixelCredentials):
             return EpixelBackend(self._http("epixel"), creds, self.tokens)

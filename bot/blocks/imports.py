@@ -104,13 +104,22 @@ def import_modal(
     )
 
 
-def preview_blocks(job: ImportJob, checked: Checked) -> list[Block]:
-    """How many rows are valid, the first invalid ones with their reasons, Import / Cancel."""
+def preview_blocks(
+    job: ImportJob, checked: Checked, sent_date: tuple[date, str] | None = None
+) -> list[Block]:
+    """How many rows are valid, the first invalid ones with their reasons, Import / Cancel.
+
+    ``sent_date`` is the transaction date and the text sent for it: QuestionPro's pages disagree
+    on day- or month-first, so a person sees both before anything is sent.
+    """
     head = (
         f"*{escape(job.file_name)}*: {checked.rows:,} row(s), *{checked.valid:,} contact(s) "
         f"ready to import*, {checked.invalid:,} row(s) with problems. Read as {checked.encoding}, "
         f"separated by {_separator(checked.delimiter)}."
     )
+    if sent_date:
+        when, text = sent_date
+        head += f"\nTransaction date: *{when.day} {when:%B %Y}*, sent as `{escape(text)}`."
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=head))]
     if checked.problems:
         lines = [f"• line {p.line}: {escape('; '.join(p.reasons))}" for p in checked.problems]

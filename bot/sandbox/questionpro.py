@@ -58,8 +58,15 @@ class QuestionProSandbox(SandboxServer):
         self._calls: dict[str, deque[float]] = {}
         self._random = Random(seed)
         self._next_ticket_id = 400
+        # "seed": seed 000's pagination (links pointing at another path, as its example does);
+        # "legacy": https://www.questionpro.com/api/pagination.html's older shape, page/total and
+        # links to the endpoint itself, no currentPage/totalPages/totalItems.
+        self.pagination_style: str = "seed"
         self.detractors: list[dict[str, Any]] = []  # newest first
         self.imported: list[dict[str, Any]] = []
+        # The v2 import page's example is day-first; its v1 page says mm/dd/yyyy. Which one a real
+        # account parses is open (README), so the sandbox can be told either.
+        self.date_format = "%d/%m/%Y"
         self.add_detractors(demo_detractors, at=datetime.now(UTC) - timedelta(days=3))
 
     def add_detractors(
@@ -186,23 +193,28 @@ class QuestionProSandbox(SandboxServer):
         ]
         total_pages = max(1, -(-len(matching) // per_page))
         chunk = matching[(page - 1) * per_page : page * per_page]
-        link = f"https://api.questionpro.com/a/api/v2/cx/detractor/ticket/data?perPage={per_page}&page="
+        if self.pagination_style == "legacy":
+            link = f"{request.url.with_query({})}?perPage={per_page}&page="
+            pagination: dict[str, Any] = {"perPage": per_page, "page": page, "total": len(matching)}
+        else:
+            link = f"https://api.questionpro.com/a/api/v2/cx/detractor/ticket/data?perPage={per_page}&page="
+            pagination = {
+                "perPage": per_page,
+                "totalItems": len(matching),
+                "currentPage": page,
+                "totalPages": total_pages,
+            }
+        pagination["links"] = {
+            "self": f"{link}{page}",
+            "first": f"{link}1",
+            "last": f"{link}{total_pages}",
+            "next": f"{link}{page + 1}" if page < total_pages else None,
+            "prev": f"{link}{page - 1}" if page > 1 else None,
+        }
         return web.json_response(
             {
                 "response": [{k: v for k, v in d.items() if not k.startswith("_")} for d in chunk],
-                "pagination": {
-                    "perPage": per_page,
-                    "totalItems": len(matching),
-                    "currentPage": page,
-                    "totalPages": total_pages,
-                    "links": {
-                        "self": f"{link}{page}",
-                        "first": f"{link}1",
-                        "last": f"{link}{total_pages}",
-                        "next": f"{link}{page + 1}" if page < total_pages else None,
-                        "prev": f"{link}{page - 1}" if page > 1 else None,
-                    },
-                },
+                "pagination": pagination,
                 "requestID": str(uuid.uuid4()),
             }
         )
@@ -219,7 +231,7 @@ class QuestionProSandbox(SandboxServer):
                 400, "Invalid body schema: contacts must be a non-empty array", error_id="1002"
             )
         for index, contact in enumerate(contacts):
-            problem = _contact_problem(contact)
+            problem = _contact_problem(contact, self.date_format)
             if problem:
                 return self.error(
                     400, f"Invalid body schema: contacts[{index}]: {problem}", error_id="1002"
@@ -234,7 +246,7 @@ class QuestionProSandbox(SandboxServer):
         )
 
 
-def _contact_problem(contact: Any) -> str | None:
+def _contact_problem(contact: Any, date_format: str = "%d/%m/%Y") -> str | None:
     if not isinstance(contact, dict):
         return "must be an object"
     if not EMAIL.match(str(contact.get("email", ""))):
@@ -243,9 +255,9 @@ def _contact_problem(contact: Any) -> str | None:
         return "mobile must be in international format, e.g. +10123456789"
     if "transactionDate" in contact:
         try:
-            datetime.strptime(str(contact["transactionDate"]), "%d/%m/%Y")
+            datetime.strptime(str(contact["transactionDate"]), date_format)
         except ValueError:
-            return "transactionDate must be a real date as dd/mm/yyyy"
+            return f"transactionDate must be a real date as {date_format}"
     for product in contact.get("products") or []:
         if not isinstance(product, dict) or not product.get("productName"):
             return "every product needs a productName"

@@ -12,6 +12,7 @@ from bot.sandbox.epixel import EpixelSandbox
 from bot.sandbox.ispcrm import IspcrmSandbox
 from bot.sandbox.omnidesk import OmnideskSandbox
 from bot.sandbox.questionpro import QuestionProSandbox
+from bot.sandbox.questionpro_clf import DEMO_WORKSPACE_ID, QuestionProClfSandbox
 
 
 @dataclass
@@ -20,10 +21,15 @@ class Sandboxes:
     epixel: EpixelSandbox
     omnidesk: OmnideskSandbox
     ispcrm: IspcrmSandbox
+    questionpro_clf: QuestionProClfSandbox | None = None  # the Closed Loop host (issue 15)
 
     @property
     def all(self) -> list[SandboxServer]:
-        return [self.questionpro, self.epixel, self.omnidesk, self.ispcrm]
+        servers = [self.questionpro, self.epixel, self.omnidesk, self.ispcrm]
+        return servers + ([self.questionpro_clf] if self.questionpro_clf else [])
+
+    def _clf_url(self) -> str:
+        return f"{self.questionpro_clf.base_url}/" if self.questionpro_clf else "(not running)"
 
     async def stop(self) -> None:
         for server in self.all:
@@ -44,6 +50,8 @@ class Sandboxes:
                 "so QuestionPro calls come here, then use /ticket connect <backend> with:",
                 "",
                 f"questionpro  any datacenter, API key {questionpro.DEMO_API_KEY}",
+                f"             Closed Loop: workspace id {DEMO_WORKSPACE_ID}, with the bot "
+                f"started with TICKETBOT_QUESTIONPRO_CLF_BASE_URL={self._clf_url()}",
                 f"epixel       base URL {ep.base_url}",
                 f"             API key {epixel.DEMO_API_KEY}",
                 f"             access token {epixel.DEMO_ACCESS_TOKEN}",
@@ -63,13 +71,15 @@ class Sandboxes:
 
 
 async def start_sandboxes(host: str = "127.0.0.1", first_port: int = 0) -> Sandboxes:
-    """Start all four; ``first_port`` 0 picks free ports, else four consecutive ones from it."""
+    """Start all five (QuestionPro has two hosts); ``first_port`` 0 picks free ports, else
+    consecutive ones from it."""
     servers = (
         QuestionProSandbox(host),
         EpixelSandbox(host),
         OmnideskSandbox(host),
         IspcrmSandbox(host),
     )
-    for offset, server in enumerate(servers):
+    clf = QuestionProClfSandbox(host)
+    for offset, server in enumerate((*servers, clf)):
         await server.start(first_port + offset if first_port else 0)
-    return Sandboxes(*servers)
+    return Sandboxes(*servers, questionpro_clf=clf)

@@ -218,3 +218,45 @@ async def test_verify_accepts_a_good_key_and_refuses_a_bad_one(backends: Backend
     await backends.verify(QuestionProCredentials(api_key=KEY))
     with pytest.raises(BackendAuthError):
         await backends.verify(QuestionProCredentials(api_key="qp-bad-key-0000"))
+
+
+# Issue 15 item 4 -------------------------------------------------------------------------------
+
+
+async def test_older_pagination_shape_pages_through_every_detractor(
+    backends: Backends, sandboxes: Sandboxes
+) -> None:
+    """https://www.questionpro.com/api/pagination.html documents ``page``/``total`` and links to
+    the endpoint itself, without currentPage/totalPages/totalItems: still every detractor."""
+    sandboxes.questionpro.pagination_style = "legacy"
+    sandboxes.questionpro.add_detractors(5)  # 45: the last page of 16 is short
+
+    seen = [d.ticket_id async for d in client(backends).iter_detractors(per_page=16)]
+
+    assert seen == [d["ticketID"] for d in sandboxes.questionpro.detractors]
+    assert [r.query["page"] for r in sandboxes.questionpro.requests] == [["1"], ["2"], ["3"]]
+
+
+async def test_links_elsewhere_are_never_requested(
+    backends: Backends, sandboxes: Sandboxes
+) -> None:
+    """Seed 000's links name ``cx/detractor/ticket/data``: we page by number on our own path."""
+    sandboxes.questionpro.add_detractors(5)
+
+    seen = [d.ticket_id async for d in client(backends).iter_detractors(per_page=15)]
+
+    assert len(seen) == 45
+    assert {r.path for r in sandboxes.questionpro.requests} == {"/a/api/v2/cx/tickets/detractors"}
+
+
+async def test_a_full_last_page_without_counts_ends_on_the_empty_page(
+    backends: Backends, sandboxes: Sandboxes
+) -> None:
+    """No counts and no next link: a full page means "maybe more", a short (here empty) one ends."""
+    sandboxes.questionpro.pagination_style = "legacy"
+    sandboxes.questionpro.detractors[20:] = []  # 20 = two full pages of 10
+    original = sandboxes.questionpro.detractors[:]
+
+    seen = [d.ticket_id async for d in client(backends).iter_detractors(per_page=10)]
+
+    assert seen == [d["ticketID"] for d in original]
