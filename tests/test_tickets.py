@@ -132,6 +132,17 @@ async def test_comment_by_command_and_by_button(
     assert "Second reply" in _dump(redrawn["blocks"])
 
 
+async def test_a_comment_mentioning_payload_is_added_like_any_other(
+    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
+) -> None:
+    # Bolt reads any form body containing "payload" as an interaction: the command got silence.
+    ticket = _mine(sandboxes)
+    await agent.command(f"comment epixel:{ticket['id']} The payload arrived damaged.")
+    said = await _said(bot, 1)
+    assert said["text"] == f":speech_balloon: Comment added to `epixel:{ticket['id']}`."
+    assert sandboxes.epixel.conversations[-1]["comment"] == "The payload arrived damaged."
+
+
 async def test_status_and_priority_by_command_in_bulk(
     bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
 ) -> None:
