@@ -63,7 +63,7 @@ class TicketRef(_Model):
         backend, sep, ids = text.strip().partition(":")
         if not sep or not backend or not ids:
             raise BadTicketRefError(
-                f"`{escape(text)}` is not a ticket ref. Write `<backend>:<id>`, "
+                f"`{escape(text)}` is not a ticket ref. Write `&lt;backend&gt;:&lt;id&gt;`, "
                 "e.g. `omnidesk:1234`."
             )
         try:

@@ -62,8 +62,8 @@ def parse_subscription(args: list[str]) -> dict[str, Any]:
             found["mode"] = value
         else:
             raise UserInputError(
-                f"I don't understand `{escape(word)}`. Use `segment:<id>`, `status:<n>`, "
-                "`every:<5m>` or `mode:each|digest`."
+                f"I don't understand `{escape(word)}`. Use `segment:&lt;id&gt;`, "
+                "`status:&lt;n&gt;`, `every:&lt;5m&gt;` or `mode:each|digest`."
             )
     return found
 

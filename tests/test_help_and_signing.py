@@ -25,6 +25,15 @@ async def test_help_lists_every_subcommand_with_an_example(bot: BotUnderTest) ->
     assert "Example: `/ticket connect omnidesk`" in text
 
 
+async def test_help_placeholders_reach_slack_escaped(bot: BotUnderTest) -> None:
+    # `<ref>` in mrkdwn is a link to Slack: placeholders must arrive as &lt;ref&gt;.
+    blocks = (await bot.user("U1").command("help")).json()["blocks"]
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    texts += [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+    assert any("/ticket show &lt;ref&gt;" in t for t in texts)
+    assert not [t for t in texts if "<" in t or ">" in t]
+
+
 async def test_bare_command_shows_help(bot: BotUnderTest) -> None:
     body = (await bot.user("U1").command("")).json()
     assert "/ticket connect [backend]" in str(body["blocks"])

@@ -13,6 +13,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.blocks.limits import escape
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -31,7 +33,9 @@ def help_blocks(usages: Iterable[Usage]) -> list[Block]:
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=f"*`{item.usage}`*\n{item.summary}\nExample: `{item.example}`"
+                    # Usage lines hold placeholders like <ref>, which Slack reads as links.
+                    text=f"*`{escape(item.usage)}`*\n{escape(item.summary)}\n"
+                    f"Example: `{escape(item.example)}`"
                 )
             )
         )
@@ -39,8 +43,8 @@ def help_blocks(usages: Iterable[Usage]) -> list[Block]:
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text="A ticket is written `<backend>:<id>`, e.g. `omnidesk:1234`. Every "
-                    "action runs with the accounts *you* connected."
+                    text="A ticket is written `&lt;backend&gt;:&lt;id&gt;`, e.g. `omnidesk:1234`. "
+                    "Every action runs with the accounts *you* connected."
                 )
             ]
         )
