@@ -52,7 +52,16 @@ async def _wait_for_stop() -> None:
 
 def choose_socket_mode(settings: Settings, *, socket: bool, port: int | None) -> bool:
     """Socket Mode or HTTP, from the flags and the secrets set; ConfigError says what to set."""
-    settings.require("SLACK_BOT_TOKEN")
+    settings.require_one_token_mode()
+    if settings.oauth_enabled:
+        # The install pages are HTTP pages in a browser; Socket Mode has no address to serve them.
+        if socket:
+            raise ConfigError(
+                "installing through OAuth (SLACK_CLIENT_ID) needs HTTP mode, for the "
+                "/slack/install and /slack/oauth_redirect pages: drop --socket."
+            )
+        settings.require("SLACK_SIGNING_SECRET")
+        return False
     if socket or (port is None and settings.slack_app_token is not None):
         settings.require("SLACK_APP_TOKEN")
         return True
@@ -104,6 +113,8 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
 
             runner, bound = await start_site(build_web_app(app, services), host, port)
             log.info("serving Slack requests at http://%s:%s%s", host, bound, EVENTS_PATH)
+            if settings.oauth_enabled:
+                log.info("installing into workspaces at http://%s:%s/slack/install", host, bound)
             try:
                 await stop.wait()
             finally:
@@ -153,7 +164,7 @@ def rotate_key(settings: Settings) -> int:
 
 # What each setting defaults to, where "unset" would not say enough.
 _DEFAULTS = {
-    "SLACK_BOT_TOKEN": "required",
+    "SLACK_BOT_TOKEN": "required, unless SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set",
     "SLACK_APP_TOKEN": "required for Socket Mode",
     "SLACK_SIGNING_SECRET": "required for HTTP mode",
     "TICKETBOT_SECRET_KEY": "generated once into the data directory (rotate-key needs it set)",

@@ -37,6 +37,7 @@ from bot.errors import (
     BackendRateLimited,
 )
 from bot.models import Detractor
+from bot.oauth import speaking_for
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription, now
 
@@ -133,9 +134,15 @@ class DetractorPoller:
     # One poll ----------------------------------------------------------------------------------
 
     async def poll(self, sub_id: str) -> None:
-        """Fetch, diff, post and record for one subscription."""
+        """Fetch, diff, post and record for one subscription, with its workspace's bot token."""
         sub = await self.alerts.get(sub_id)
-        if sub is None or not await self._ready(sub):
+        if sub is None:
+            return
+        async with speaking_for(self.services.installations, sub.team_id, sub.scope):
+            await self._poll(sub)
+
+    async def _poll(self, sub: Subscription) -> None:
+        if not await self._ready(sub):
             return
         creds = await self.services.store.load_credentials(
             sub.owner_scope, sub.subscriber, "questionpro"
@@ -378,13 +385,17 @@ class DetractorPoller:
             if alert.state != "open" or alert.reminded or now() < due_at or alert.ts is None:
                 continue
             stamp = int(d.deadline.timestamp())
-            await self.poster.post(
-                alert.channel_id,
-                thread_ts=alert.ts,
-                text=f":alarm_clock: 75% of the response time has passed and "
-                f"nobody has claimed this. Respond by <!date^{stamp}^"
-                f"{{date_short_pretty}} {{time}}|{d.deadline:%Y-%m-%d %H:%M} UTC>.",
-            )
+            sub = await self.alerts.get(alert.subscription_id)
+            async with speaking_for(
+                self.services.installations, sub.team_id if sub else "", sub and sub.scope
+            ):
+                await self.poster.post(
+                    alert.channel_id,
+                    thread_ts=alert.ts,
+                    text=f":alarm_clock: 75% of the response time has passed and "
+                    f"nobody has claimed this. Respond by <!date^{stamp}^"
+                    f"{{date_short_pretty}} {{time}}|{d.deadline:%Y-%m-%d %H:%M} UTC>.",
+                )
             alert.reminded = True
             await self.alerts.record([alert])
 

@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.oauth import WorkspaceClient, oauth_settings, speaking_as
 from bot.services import Services
 from handlers import register_all
 
@@ -39,6 +40,28 @@ def build_slack_client(settings: Settings) -> AsyncWebClient:
     return configure_slack_client(AsyncWebClient(token=_bot_token(settings)), settings)
 
 
+def _oauth_app(settings: Settings, services: Services, **options: Any) -> AsyncApp:
+    # No token: Bolt's authorize finds each request's workspace token in the installation store,
+    # and this client (also the OAuth flow's, so oauth.v2.access goes to SLACK_API_URL too)
+    # sends the token ``speaking_for`` names outside requests.
+    assert services.installations is not None, "build_services opens them in OAuth mode"
+    app = AsyncApp(
+        client=configure_slack_client(WorkspaceClient(), settings),
+        oauth_settings=oauth_settings(settings, services.installations),
+        **options,
+    )
+
+    async def speak_for_request(
+        context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        # Work a listener starts (file downloads, app.client) speaks for the request's workspace.
+        with speaking_as(context.bot_token):
+            return await next()
+
+    app.middleware(speak_for_request)
+    return app
+
+
 def build_app(settings: Settings, services: Services, *, socket_mode: bool = False) -> AsyncApp:
     """The AsyncApp with every listener registered and ``services`` in each listener's context.
 
@@ -47,18 +70,21 @@ def build_app(settings: Settings, services: Services, *, socket_mode: bool = Fal
     """
     if not socket_mode:
         settings.require("SLACK_SIGNING_SECRET")
+    settings.require_one_token_mode()
     signing_secret = settings.slack_signing_secret
-    # Bolt reads SLACK_BOT_TOKEN from the environment whenever no token is passed, and warns when
-    # that comes with a client; so it gets the token and builds the client, which we configure.
-    app = AsyncApp(
-        token=_bot_token(settings),
-        signing_secret=signing_secret.get_secret_value() if signing_secret else None,
-        request_verification_enabled=not socket_mode,
+    options: dict[str, Any] = {
+        "signing_secret": signing_secret.get_secret_value() if signing_secret else None,
+        "request_verification_enabled": not socket_mode,
         # Unmatched requests (a button from an older version) should not look like our error.
-        raise_error_for_unhandled_request=False,
-    )
-
-    configure_slack_client(app.client, settings)
+        "raise_error_for_unhandled_request": False,
+    }
+    if settings.oauth_enabled:
+        app = _oauth_app(settings, services, **options)
+    else:
+        # Bolt reads SLACK_BOT_TOKEN from the environment whenever no token is passed, and warns
+        # when that comes with a client; so it gets the token and builds the client.
+        app = AsyncApp(token=_bot_token(settings), **options)
+        configure_slack_client(app.client, settings)
 
     async def inject_services(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
         context["services"] = services

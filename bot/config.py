@@ -35,7 +35,15 @@ _WHERE = {
     "SLACK_SIGNING_SECRET": "Slack app settings → Basic Information → Signing Secret",
     "SLACK_APP_TOKEN": "Slack app settings → Basic Information → App-Level Tokens "
     "(xapp-…, scope connections:write)",
+    "SLACK_CLIENT_ID": "Slack app settings → Basic Information → App Credentials → Client ID",
+    "SLACK_CLIENT_SECRET": "Slack app settings → Basic Information → App Credentials → "
+    "Client Secret",
 }
+
+# The bot scopes of manifest.yml (a test keeps the two equal): what an OAuth install asks for.
+MANIFEST_BOT_SCOPES = (
+    "commands,chat:write,chat:write.public,files:read,files:write,im:write,users:read"
+)
 
 
 def _env(name: str) -> AliasChoices:
@@ -56,6 +64,22 @@ class Settings(BaseSettings):
     )
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    # Multi-workspace installs (OAuth, bot/oauth.py): both set and SLACK_BOT_TOKEN unset.
+    slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_CLIENT_SECRET")
+    )
+    slack_scopes: str = Field(MANIFEST_BOT_SCOPES, validation_alias=_env("SLACK_SCOPES"))
+    # Where Slack reaches this bot; the OAuth redirect URI is <public_url>/slack/oauth_redirect.
+    public_url: str | None = Field(
+        None, validation_alias=AliasChoices("TICKETBOT_PUBLIC_URL", "public_url")
+    )
+    oauth_state_seconds: int = Field(
+        600,
+        ge=60,
+        le=86400,
+        validation_alias=AliasChoices("TICKETBOT_OAUTH_STATE_SECONDS", "oauth_state_seconds"),
+    )
 
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("ticketbot")),
@@ -162,7 +186,13 @@ class Settings(BaseSettings):
         "INFO", validation_alias=AliasChoices("TICKETBOT_LOG_LEVEL", "log_level")
     )
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "secret_key")
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "secret_key",
+        "slack_client_secret",
+    )
     @classmethod
     def _no_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and _PLACEHOLDER.match(value.get_secret_value().strip()):
@@ -199,7 +229,22 @@ class Settings(BaseSettings):
             raise ValueError("must contain %d, %m and %Y, for example %d/%m/%Y")
         return value
 
-    @field_validator("slack_api_url", "questionpro_base_url", "questionpro_clf_base_url")
+    @field_validator("slack_client_id")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("slack_scopes")
+    @classmethod
+    def _scope_list(cls, value: str) -> str:
+        scopes = [part.strip() for part in value.split(",") if part.strip()]
+        if not scopes:
+            raise ValueError("must name at least one bot scope, comma-separated")
+        return ",".join(scopes)
+
+    @field_validator(
+        "slack_api_url", "questionpro_base_url", "questionpro_clf_base_url", "public_url"
+    )
     @classmethod
     def _trailing_slash(cls, value: str | None) -> str | None:
         # Base URLs are joined with relative paths, which needs exactly one trailing slash.
@@ -247,6 +292,29 @@ class Settings(BaseSettings):
         return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name.upper()
 
     @property
+    def oauth_enabled(self) -> bool:
+        """Whether ``serve`` installs into many workspaces through OAuth (no SLACK_BOT_TOKEN;
+        ``require_one_token_mode`` has checked that the settings choose one mode)."""
+        return self.slack_bot_token is None and (
+            self.slack_client_id is not None or self.slack_client_secret is not None
+        )
+
+    def require_one_token_mode(self) -> None:
+        """ConfigError unless the settings choose one of: one workspace's bot token, or OAuth
+        with both the client id and secret."""
+        oauth = self.slack_client_id is not None or self.slack_client_secret is not None
+        if oauth and self.slack_bot_token is not None:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN and SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are both set: unset "
+                "SLACK_BOT_TOKEN to install into several workspaces through OAuth, or unset the "
+                "client id and secret to run in the one workspace of that token."
+            )
+        if oauth:
+            self.require("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+        else:
+            self.require("SLACK_BOT_TOKEN")
+
+    @property
     def secret_key_file(self) -> Path:
         """Where a generated encryption key lives when TICKETBOT_SECRET_KEY is not set."""
         return self.data_dir / "secret.key"
@@ -255,3 +323,8 @@ class Settings(BaseSettings):
     def store_file(self) -> Path:
         """The sqlite file holding credentials, subscriptions and the alert ledger."""
         return self.data_dir / "ticketbot.sqlite"
+
+    @property
+    def oauth_file(self) -> Path:
+        """The sqlite file of slack_sdk's installation and OAuth state stores (OAuth mode)."""
+        return self.data_dir / "slack_installations.sqlite"

@@ -139,6 +139,26 @@ class ImportJobs:
         returns how many changed (0 the second time)."""
         return await asyncio.to_thread(rescope, self._table, "user_id", user_id, teams, scope)
 
+    async def delete_owned(self, owned: Callable[[str, str], bool]) -> int:
+        """Remove the import records and spooled contacts for which ``owned(team_id, owner
+        scope)`` holds; returns how many imports went."""
+
+        def remove() -> list[str]:
+            gone = [
+                job_id
+                for job_id, raw in self._table.items()
+                if owned(raw["team_id"], raw.get("scope") or raw["team_id"])
+            ]
+            for job_id in gone:
+                del self._table[job_id]
+            self._table.commit()
+            return gone
+
+        gone = await asyncio.to_thread(remove)
+        for job_id in gone:
+            self.discard_spool(job_id)
+        return len(gone)
+
     def discard_spool(self, job_id: str) -> None:
         self.spool(job_id).unlink(missing_ok=True)
 

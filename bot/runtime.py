@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.import_jobs import ImportJobs
+from bot.oauth import Installations
 from bot.services import Services
 from bot.slack_files import SlackFiles
 from bot.store import Store
@@ -21,4 +22,5 @@ def build_services(settings: Settings) -> Services:
         files=SlackFiles(settings),
         alerts=AlertStore(store),
         imports=ImportJobs(store, settings.data_dir),
+        installations=Installations(settings) if settings.oauth_enabled else None,
     )

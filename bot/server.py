@@ -20,6 +20,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.gate import Gate, parse_slack_body
+from bot.oauth import add_install_routes
 from bot.services import Services
 
 log = logging.getLogger("ticketbot.http")
@@ -35,6 +36,8 @@ _STOPPED = web.RequestKey("stopped", str)
 def describe(raw_body: bytes, subcommands: frozenset[str] = frozenset()) -> str:
     """What a Slack request was, for the log: never the free text a user typed."""
     try:
+        if raw_body.lstrip().startswith(b"{"):  # the Events API posts JSON
+            return _describe_payload(json.loads(raw_body))
         form = parse_qs(raw_body.decode("utf-8"))
         if "command" in form:
             words = (form.get("text") or [""])[0].split()
@@ -45,6 +48,10 @@ def describe(raw_body: bytes, subcommands: frozenset[str] = frozenset()) -> str:
         payload: dict[str, Any] = json.loads((form.get("payload") or ["{}"])[0])
     except (UnicodeDecodeError, json.JSONDecodeError):
         return "unparsable"
+    return _describe_payload(payload)
+
+
+def _describe_payload(payload: Any) -> str:
     if not isinstance(payload, dict):
         return "unparsable"
     kind = payload.get("type", "unknown")
@@ -126,6 +133,7 @@ def build_web_app(bolt_app: AsyncApp, services: Services) -> web.Application:
     web_app[_GATE] = Gate(secret.get_secret_value(), services.store)
     web_app[_SUBCOMMANDS] = frozenset([*SUBCOMMANDS, "help"])
     web_app.add_routes([web.post(EVENTS_PATH, _slack_events), web.get("/healthz", _healthz)])
+    add_install_routes(web_app, bolt_app)  # OAuth mode only
     return web_app
 
 

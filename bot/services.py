@@ -9,6 +9,7 @@ from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.import_jobs import ImportJobs
+from bot.oauth import Installations
 from bot.slack_files import SlackFiles
 from bot.store import Store
 from bot.subscriptions import AlertStore
@@ -32,6 +33,8 @@ class Services:
     alerts: AlertStore
     imports: ImportJobs
     options: OptionCache = field(default_factory=OptionCache)
+    # Each workspace's installation (its bot token), when installed through OAuth.
+    installations: Installations | None = None
     # Import jobs sending right now in this process; a job marked "importing" that is not here
     # was interrupted (a restart) and may be resumed.
     running_imports: set[str] = field(default_factory=set)

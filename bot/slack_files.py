@@ -11,6 +11,7 @@ from bot.blocks.limits import escape
 from bot.config import Settings
 from bot.errors import UserInputError
 from bot.models import Upload
+from bot.oauth import current_bot_token
 
 
 class FileTooLargeError(UserInputError):
@@ -44,9 +45,11 @@ class SlackFiles:
         """The file's bytes, refusing files over ``max_bytes`` and URLs that are not Slack's."""
         self.check_size(file, max_bytes)
         url = str(file.get("url_private_download") or file.get("url_private") or "")
-        if urlsplit(url).hostname not in self._hosts or self._token is None:
+        # Installed through OAuth, the token is that of the request's workspace (bot.oauth).
+        token = current_bot_token() or (self._token and self._token.get_secret_value())
+        if urlsplit(url).hostname not in self._hosts or not token:
             raise UserInputError("That file cannot be fetched from Slack; attach it again.")
-        headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
+        headers = {"Authorization": f"Bearer {token}"}
         async with self._http.stream("GET", url, headers=headers) as response:
             if response.status_code != 200:
                 raise UserInputError(

@@ -274,6 +274,20 @@ class Store:
 
         return await asyncio.to_thread(adopt) if prefixes else 0
 
+    async def delete_scope(self, scope: str) -> int:
+        """Remove every credential kept under ``scope`` (a workspace, or an Enterprise Grid org,
+        that uninstalled the app); returns how many were removed."""
+        prefix = f"{scope}:"
+
+        def delete() -> int:
+            keys = [key for key in self._credentials if key.startswith(prefix)]
+            for key in keys:
+                del self._credentials[key]
+            self._credentials.commit()
+            return len(keys)
+
+        return await asyncio.to_thread(delete)
+
     def _unseal(self, record: dict[str, Any]) -> Credentials:
         return credentials_from_store(json.loads(self._decrypt(record["secret"])))
 

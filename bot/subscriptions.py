@@ -18,7 +18,7 @@ import contextlib
 import logging
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -146,6 +146,28 @@ class AlertStore:
             self._subscriptions.commit()
 
         await self._io(remove)
+
+    async def delete_owned(self, owned: Callable[[str, str], bool]) -> int:
+        """Remove the subscriptions for which ``owned(team_id, owner scope)`` holds, with their
+        ledger rows (personal data) and reminders; returns how many subscriptions went."""
+
+        def remove() -> int:
+            gone = [
+                sub_id
+                for sub_id, raw in self._subscriptions.items()
+                if owned(raw["team_id"], raw.get("scope") or raw["team_id"])
+            ]
+            for sub_id in gone:
+                del self._subscriptions[sub_id]
+            self._subscriptions.commit()
+            prefixes = tuple(f"{sub_id}:" for sub_id in gone)
+            for table in (self._ledger, self._open):  # one table committed before the next
+                for key in [k for k in table if prefixes and k.startswith(prefixes)]:
+                    del table[key]
+                table.commit()
+            return len(gone)
+
+        return await self._io(remove)
 
     # Ledger ------------------------------------------------------------------------------------
 

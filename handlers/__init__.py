@@ -10,6 +10,7 @@ from handlers import (
     connect,
     create,
     errors,
+    events,
     fallback,
     identity,
     imports,
@@ -26,5 +27,6 @@ def register_all(app: AsyncApp) -> None:
     connect.register(app)
     create.register(app)
     ticket_actions.register(app)
+    events.register(app)
     fallback.register(app)  # last: only what no listener above matched
     errors.register(app)

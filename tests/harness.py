@@ -70,8 +70,9 @@ class BotUnderTest:
             headers=headers if headers is not None else signed_headers(body),
         )
 
-    def user(self, user_id: str, channel_id: str = "C0GENERAL") -> SlackUser:
-        return SlackUser(self, user_id, channel_id)
+    def user(self, user_id: str, channel_id: str = "C0GENERAL", **where: Any) -> SlackUser:
+        """A person; ``where`` takes SlackUser's team_id, enterprise_id, org_install…"""
+        return SlackUser(self, user_id, channel_id, **where)
 
 
 # Slack lets the ack carry a payload only where one means something (docs: Socket Mode).

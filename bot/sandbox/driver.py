@@ -38,16 +38,27 @@ _VIEW_METHODS = ("views.open", "views.update", "views.push")
 
 
 def signed_headers(
-    body: str, secret: str = SIGNING_SECRET, *, timestamp: int | None = None
+    body: str,
+    secret: str = SIGNING_SECRET,
+    *,
+    timestamp: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
 ) -> dict:
-    """The headers Slack adds: a timestamp and an HMAC-SHA256 over ``v0:ts:body``."""
+    """The headers Slack adds: a timestamp and an HMAC-SHA256 over ``v0:ts:body``
+    (``content_type`` application/json for the Events API)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return {
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": signature or "",
-        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Type": content_type,
     }
+
+
+async def post_event(bot: BotEndpoint, payload: dict[str, Any]) -> httpx.Response:
+    """Deliver an Events API payload (``payloads.event_callback``…) as Slack does: signed JSON."""
+    body = payloads.json_body(payload)
+    return await bot.post(body, signed_headers(body, content_type="application/json"))
 
 
 def fill_view(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

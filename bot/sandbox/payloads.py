@@ -1,7 +1,8 @@
 """Slack's request payloads, built the way Slack documents them (../shared/slack/PAYLOADS.md).
 
 One builder per payload type: the slash command form (and its ``ssl_check`` probe),
-block_actions, view_submission, block_suggestion and message_action. Each takes the person's
+block_actions, view_submission, block_suggestion and message_action, and the Events API's
+event_callback envelope and url_verification. Each takes the person's
 identity (``Who``) and the surface they acted on, and answers each element with the state keys
 that element type has in Slack (a datepicker's ``selected_date``, a select's
 ``selected_option``…), never with the keys our handlers happen to read.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -311,3 +312,63 @@ def message_action(
         "message": msg,
         "response_url": response_url,
     }
+
+
+# Events API --------------------------------------------------------------------------------------
+
+
+def event_callback(
+    event: Mapping[str, Any],
+    *,
+    team_id: str | None,
+    enterprise_id: str | None = None,
+    org_install: bool = False,
+    bot_user_id: str = "U0BOT",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """The Events API envelope Slack posts (api.slack.com/apis/events-api, "Callback field
+    overview"): ``event`` inside, the installation it is delivered for in ``authorizations``."""
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "token": TOKEN,
+        "team_id": team_id,
+        "api_app_id": APP_ID,
+        "event": {"event_ts": f"{now}.000100", **event},
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{time.time_ns():X}",
+        "event_time": now,
+        "authorizations": [
+            {
+                "enterprise_id": enterprise_id,
+                "team_id": None if org_install else team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": org_install,
+            }
+        ],
+        "is_ext_shared_channel": False,
+    }
+    if enterprise_id:
+        payload["enterprise_id"] = enterprise_id
+    return payload
+
+
+def app_uninstalled() -> dict[str, Any]:
+    """The ``app_uninstalled`` event (it carries nothing but its type)."""
+    return {"type": "app_uninstalled"}
+
+
+def tokens_revoked(*, bot: Sequence[str] = (), oauth: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``tokens_revoked`` event: user ids whose user tokens (``oauth``) or bot tokens
+    (``bot``) were revoked."""
+    return {"type": "tokens_revoked", "tokens": {"oauth": list(oauth), "bot": list(bot)}}
+
+
+def url_verification(challenge: str) -> dict[str, Any]:
+    """What Slack posts to a new Request URL; the app must echo ``challenge``."""
+    return {"token": TOKEN, "challenge": challenge, "type": "url_verification"}
+
+
+def json_body(payload: Mapping[str, Any]) -> str:
+    """An Events API payload as Slack posts it: a JSON body."""
+    return json.dumps(payload)

@@ -18,6 +18,8 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from bot.sandbox.slack_oauth import SlackInstalls
+
 
 @dataclass
 class Call:
@@ -28,6 +30,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
     answer: dict[str, Any] = field(default_factory=dict)  # what the stand-in answered
     target: str = ""  # for ``response_url``: the name the URL was made with
+    authorization: str = ""  # the Authorization header the call came with (which token)
 
 
 @dataclass
@@ -67,6 +70,8 @@ class SlackStandIn:
         self.uploads: dict[str, bytes] = {}
         # Set by a Socket Mode stand-in: what apps.connections.open hands out.
         self.socket_mode_url: Callable[[], str] | None = None
+        # OAuth installs: codes for oauth.v2.access, and the workspace of each token it handed out.
+        self.installs = SlackInstalls()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -173,6 +178,14 @@ class SlackStandIn:
 
     # Reading what was recorded -----------------------------------------------------------------
 
+    def tokens_of(self, method: str) -> list[str]:
+        """The bearer token of every call to ``method`` so far, oldest first."""
+        return [
+            call.authorization.removeprefix("Bearer ")
+            for call in self.calls
+            if call.method == method
+        ]
+
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         """Arguments of every call to ``method`` so far, oldest first."""
         return [call.args for call in self.calls if call.method == method]
@@ -193,10 +206,17 @@ class SlackStandIn:
         return True
 
     async def _record(
-        self, method: str, args: dict[str, Any], answer: dict | None = None, target: str = ""
+        self,
+        method: str,
+        args: dict[str, Any],
+        answer: dict | None = None,
+        target: str = "",
+        authorization: str = "",
     ) -> None:
         async with self._changed:
-            self.calls.append(Call(method, args, answer=answer or {}, target=target))
+            self.calls.append(
+                Call(method, args, answer=answer or {}, target=target, authorization=authorization)
+            )
             self._changed.notify_all()
 
     # Handlers ----------------------------------------------------------------------------------
@@ -220,14 +240,20 @@ class SlackStandIn:
             fault.remaining -= 1
             await self._record(f"{method}!fault", args)
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
-        if refused := self._auth_error(method, request.headers.get("Authorization", "")):
+        authorization = request.headers.get("Authorization", "")
+        if refused := self._auth_error(method, authorization):
             return web.json_response({"ok": False, "error": refused})
-        answer = self._answer(method, args)
+        if method == "oauth.v2.access":
+            answer = self.installs.exchange(args, authorization)
+        elif method == "auth.test":
+            answer = self.installs.auth_test(authorization.removeprefix("Bearer "))
+        else:
+            answer = self._answer(method, args)
         if "ts" in answer:
             args["_ts"] = answer["ts"]  # so tests can match thread replies to their parent
         if "view" in answer:  # so the driver can submit a recorded view under its real id
             args["_view_id"], args["_view_hash"] = answer["view"]["id"], answer["view"]["hash"]
-        await self._record(method, args, answer)
+        await self._record(method, args, answer, authorization=authorization)
         return web.json_response(answer)
 
     def _auth_error(self, method: str, authorization: str) -> str | None:
@@ -236,8 +262,10 @@ class SlackStandIn:
         app_level = method == "apps.connections.open"
         if app_level and not authorization:
             return "not_authed"
-        if not authorization:
+        if not authorization or method == "oauth.v2.access":  # that one takes the client's
             return None
+        if refused := self.installs.refused(authorization.removeprefix("Bearer ")):
+            return refused
         if not authorization.startswith(("Bearer xapp-", "Bearer xox")):
             return "invalid_auth"
         if authorization.startswith("Bearer xapp-") != app_level:
@@ -266,16 +294,6 @@ class SlackStandIn:
                 # The stand-in's own word: no Socket Mode stand-in is attached to it.
                 return {"ok": False, "error": "socket_mode_not_enabled"}
             return {"ok": True, "url": self.socket_mode_url()}
-        if method == "auth.test":
-            return {
-                "ok": True,
-                "url": "https://sandbox.slack.test/",
-                "team": "Sandbox",
-                "user": "ticketbot",
-                "team_id": "T0SANDBOX",
-                "user_id": "U0BOT",
-                "bot_id": "B0BOT",
-            }
         if method in {"views.open", "views.update", "views.push"}:
             view = args.get("view") or {}
             if isinstance(view, str):
