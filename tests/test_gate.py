@@ -94,6 +94,18 @@ async def test_a_flood_of_unsigned_junk_gets_401_and_one_short_line_each(
     assert bot.slack.calls == []  # nothing reached Bolt (it would call auth.test first)
 
 
+async def test_a_timestamp_too_large_for_a_float_gets_401_not_a_traceback(
+    bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert bot.http is not None
+    headers = {"X-Slack-Request-Timestamp": "9" * 400, "X-Slack-Signature": "v0=00"}
+    response = await bot.http.post("/slack/events", content=b"a=b", headers=headers)
+    assert response.status_code == 401
+    assert "Traceback" not in caplog.text
+    assert "(stale timestamp) -> 401" in caplog.text
+
+
 async def test_a_signature_made_for_another_body_is_refused(bot: BotUnderTest) -> None:
     good = urlencode({"command": "/ticket", "text": "help"})
     response = await bot.post(good + "&x=1", signed_headers(good))
