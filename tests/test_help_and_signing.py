@@ -25,6 +25,17 @@ async def test_help_lists_every_subcommand_with_an_example(bot: BotUnderTest) ->
     assert "Example: `/ticket connect omnidesk`" in text
 
 
+async def test_help_placeholders_reach_slack_escaped(bot: BotUnderTest) -> None:
+    # Slack parses <…> in mrkdwn and in `text`: a raw <ref> is shown as a link or dropped.
+    body = (await bot.user("U1").command("help")).json()
+    sections = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
+    context = body["blocks"][-1]["elements"][0]["text"]
+    for text in [*sections, context, body["text"]]:
+        assert "<" not in text and ">" not in text, text
+    assert any("/ticket show &lt;ref&gt;" in text for text in sections)
+    assert "`&lt;backend&gt;:&lt;id&gt;`" in context
+
+
 async def test_bare_command_shows_help(bot: BotUnderTest) -> None:
     body = (await bot.user("U1").command("")).json()
     assert "/ticket connect [backend]" in str(body["blocks"])

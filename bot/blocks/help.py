@@ -13,6 +13,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.blocks.limits import escape
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -31,7 +33,8 @@ def help_blocks(usages: Iterable[Usage]) -> list[Block]:
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=f"*`{item.usage}`*\n{item.summary}\nExample: `{item.example}`"
+                    # Usages hold placeholders like <ref>: Slack would parse them as links.
+                    text=escape(f"*`{item.usage}`*\n{item.summary}\nExample: `{item.example}`")
                 )
             )
         )
@@ -39,8 +42,8 @@ def help_blocks(usages: Iterable[Usage]) -> list[Block]:
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text="A ticket is written `<backend>:<id>`, e.g. `omnidesk:1234`. Every "
-                    "action runs with the accounts *you* connected."
+                    text="A ticket is written `&lt;backend&gt;:&lt;id&gt;`, e.g. `omnidesk:1234`. "
+                    "Every action runs with the accounts *you* connected."
                 )
             ]
         )
@@ -50,4 +53,4 @@ def help_blocks(usages: Iterable[Usage]) -> list[Block]:
 
 def help_text(usages: Iterable[Usage]) -> str:
     """Plain-text fallback for notifications and screen readers."""
-    return "ticketbot commands: " + ", ".join(u.usage for u in usages)
+    return escape("ticketbot commands: " + ", ".join(u.usage for u in usages))
