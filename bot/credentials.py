@@ -22,6 +22,7 @@ from pydantic import (
 from bot.blocks.limits import escape
 from bot.errors import UnknownBackendError
 from bot.netguard import AddressPolicy
+from bot.text import is_number
 
 # QuestionPro's API host per datacenter (BACKENDS.md). Beyond US/EU/CA the hosts come from a vendor
 # SDK, not the vendor's Environment page: unconfirmed, so they live here as one table.
@@ -63,7 +64,7 @@ def _not_blank(value: SecretStr) -> SecretStr:
 
 
 def _workspace_id(value: str) -> str:
-    if not value.isdigit():
+    if not is_number(value):
         raise ValueError("A workspace id is a number, as in the Closed Loop page's address.")
     return value
 

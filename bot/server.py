@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
@@ -137,8 +138,25 @@ def build_web_app(bolt_app: AsyncApp, services: Services) -> web.Application:
     return web_app
 
 
+class _OneLineForBadHttp(logging.Filter):
+    """aiohttp logs a request it cannot parse (a bad Content-Length, …) with a traceback; junk
+    from anyone must cost one short line, like an unsigned request does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            first = str(exc.message).strip().splitlines()[0] if exc.message else ""
+            record.msg, record.args = "unparsable HTTP request -> %s %s", (exc.code, first[:120])
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_BAD_HTTP = _OneLineForBadHttp()
+
+
 async def start_site(web_app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner (for cleanup) and the bound port (``port=0`` picks one)."""
+    logging.getLogger("aiohttp.server").addFilter(_BAD_HTTP)  # a set: adding twice is once
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -250,3 +250,16 @@ async def test_live_check_with_wrong_epixel_password(
     hints = str(view["blocks"])
     assert "Enter the API key again." in hints and "Enter the password again." in hints
     assert "Enter the access token again." not in hints
+
+
+async def test_a_closed_loop_workspace_id_in_other_digits_is_refused(bot: BotUnderTest) -> None:
+    # "١٢٣".isdigit() is True; the id goes into the Closed Loop URL's path, so ASCII digits only.
+    alice = bot.user("U0ALICE")
+    view = await _open_connect(bot, "U0ALICE", "connect questionpro")
+    for typed in ("١٢٣", "²"):
+        response = await alice.submit(
+            view, {"datacenter": "eu", "api_key": "qp-demo-key-0001", "workspace_id": typed}
+        )
+        assert response.json()["response_action"] == "errors"
+        assert "workspace id is a number" in response.json()["errors"]["workspace_id"]
+    assert await bot.services.store.list_credentials(TEAM, "U0ALICE") == {}

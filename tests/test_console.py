@@ -131,3 +131,32 @@ def _button(label: str) -> dict:
 
 def _option(label: str) -> dict:
     return {"text": {"type": "plain_text", "text": label}, "value": label.lower()}
+
+
+def test_control_characters_in_what_the_bot_shows_never_reach_the_terminal() -> None:
+    # A subject with an OSC (set the window title), a clear-screen and a bell: the ticket the
+    # backend keeps, and every message that shows it, are printed without them.
+    evil = "Printer \x1b]0;pwned\x07on\x1b[2J fire\x9b"
+    transcript = _console(
+        "/ticket create omnidesk",
+        "",  # keep Omnidesk in the backend picker
+        evil,
+        "pat@example.com",
+        "Pat Customer",
+        *[""] * 7,
+        "/ticket show omnidesk:1041",
+    )
+    # The escapes' printable rest stays visible: the person sees that something odd was there.
+    assert "Printer ]0;pwnedon[2J fire" in _after(transcript, "/ticket show omnidesk:1041")
+    assert not [c for c in transcript if c not in "\n\t" and (c < " " or "\x7f" <= c <= "\x9f")]
+
+
+def test_colours_survive_and_injected_sequences_do_not() -> None:
+    from bot.console.render import terminal_safe
+
+    bold = Style(color=True).wrap("bold", "x")
+    assert terminal_safe(bold) == bold
+    assert (
+        terminal_safe("a\x1b]52;c;ZXZpbA==\x07b\x1b[2Jc\x1b[10;10Hd")
+        == "a]52;c;ZXZpbA==b[2Jc[10;10Hd"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -92,6 +93,36 @@ async def test_a_flood_of_unsigned_junk_gets_401_and_one_short_line_each(
     assert "POST /slack/events (unsigned) -> 401" in caplog.text
     assert "POST /slack/events (bad signature) -> 401" in caplog.text
     assert bot.slack.calls == []  # nothing reached Bolt (it would call auth.test first)
+
+
+async def test_a_timestamp_too_large_for_a_float_gets_401_not_a_traceback(
+    bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert bot.http is not None
+    headers = {"X-Slack-Request-Timestamp": "9" * 400, "X-Slack-Signature": "v0=00"}
+    response = await bot.http.post("/slack/events", content=b"a=b", headers=headers)
+    assert response.status_code == 401
+    assert "Traceback" not in caplog.text
+    assert "(stale timestamp) -> 401" in caplog.text
+
+
+async def test_a_request_aiohttp_cannot_parse_is_one_short_line_not_a_traceback(
+    bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert bot.http is not None
+    port = int(str(bot.http.base_url).rstrip("/").rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+    await writer.drain()
+    assert (await reader.read(12)).startswith(b"HTTP/1.0 400")
+    writer.close()
+    # The server logs before it answers, so the line is there by the time the 400 arrived.
+    lines = [r for r in _server_lines(caplog) if r.name.startswith("aiohttp")]
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert "Content-Length" in lines[0].getMessage() and len(lines[0].getMessage()) < 200
+    assert "Traceback" not in caplog.text
 
 
 async def test_a_signature_made_for_another_body_is_refused(bot: BotUnderTest) -> None:

@@ -111,7 +111,7 @@ def omnidesk_error(response: httpx.Response, permission: str | None = None) -> B
 
 def refuse_other_product(base_url: str) -> None:
     """Refuse, before any traffic, a base URL of omnidesk.ru, a different product."""
-    host = (urlsplit(base_url).hostname or "").lower()
+    host = (urlsplit(base_url).hostname or "").lower().rstrip(".")  # "x.ru." is "x.ru" in DNS
     if any(host == h or host.endswith("." + h) for h in _OTHER_PRODUCT_HOSTS):
         raise UserInputError(
             f"`{host}` is Omnidesk.ru, a different helpdesk with its own API (cases.json, "

@@ -33,9 +33,8 @@ def help_blocks(usages: Iterable[Usage]) -> list[Block]:
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    # Usage lines hold placeholders like <ref>, which Slack reads as links.
-                    text=f"*`{escape(item.usage)}`*\n{escape(item.summary)}\n"
-                    f"Example: `{escape(item.example)}`"
+                    # Usages hold placeholders like <ref>: Slack would parse them as links.
+                    text=escape(f"*`{item.usage}`*\n{item.summary}\nExample: `{item.example}`")
                 )
             )
         )
@@ -54,4 +53,4 @@ def help_blocks(usages: Iterable[Usage]) -> list[Block]:
 
 def help_text(usages: Iterable[Usage]) -> str:
     """Plain-text fallback for notifications and screen readers."""
-    return "ticketbot commands: " + ", ".join(u.usage for u in usages)
+    return escape("ticketbot commands: " + ", ".join(u.usage for u in usages))

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from bot.console.render import Style
+from bot.console.render import Style, terminal_safe
 from bot.console.screen import Screen
 from bot.console.session import Console
 from bot.sandbox.local import CHANNELS, PEOPLE, LocalWorld
@@ -40,12 +40,12 @@ async def run_console(
     style = Style(color=stdout.isatty() if color is None else color)
 
     def write(line: str) -> None:
-        stdout.write(line + "\n")
+        stdout.write(terminal_safe(line) + "\n")
         stdout.flush()
 
     async def read(prompt: str) -> str | None:
         if interactive:
-            stdout.write(prompt)
+            stdout.write(terminal_safe(prompt))
             stdout.flush()
         line = await asyncio.get_running_loop().run_in_executor(None, stdin.readline)
         if not line:

@@ -46,6 +46,9 @@ _ANSI = {"bold": "\x1b[1m", "italic": "\x1b[3m", "strike": "\x1b[9m", "code": "\
 _RESET = "\x1b[0m"
 _DIM = "\x1b[2m"
 
+# Escape sequences other than colours (SGR, "ESC [ … m"), and every other control character but
+# newline and tab: text from a backend or a user must not retitle, clear or script the terminal.
+_UNSAFE = re.compile(r"\x1b(?!\[[0-9;]*m)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]")
 _SPECIAL = re.compile(r"<([^<>]+)>")
 _EMOJI = re.compile(r":([a-z0-9_+-]+):")
 # Slack's markup needs a boundary on both sides: *bold* but not a*b*c.
@@ -73,6 +76,13 @@ class Style:
 
 
 Names = Callable[[str], str]
+
+
+def terminal_safe(line: str) -> str:
+    """``line`` without the control characters that would act on the terminal instead of
+    showing: everything the console prints passes through here, so nothing the bot or a
+    backend sends can move the cursor, clear the screen, set the title or the clipboard."""
+    return _UNSAFE.sub("", line)
 
 
 def _no_names(ident: str) -> str:

@@ -308,7 +308,13 @@ async def test_a_wrong_key_is_refused_in_both_places(
 
 
 @pytest.mark.parametrize(
-    "base_url", ["https://acme.omnidesk.ru/api", "https://omnidesk.ru", "https://x.OMNIDESK.pro/"]
+    "base_url",
+    [
+        "https://acme.omnidesk.ru/api",
+        "https://omnidesk.ru",
+        "https://x.OMNIDESK.pro/",
+        "https://acme.omnidesk.ru./api",  # a trailing dot names the same host in DNS
+    ],
 )
 async def test_an_omnidesk_ru_address_is_named_as_another_product(
     backends: Backends, base_url: str
