@@ -6,7 +6,8 @@ poll with nothing new and of one with 200 new, and the peak memory of the baseli
 that of a 5,000-detractor account (the ledger lives on disk, so it should not grow).
 Targets: nothing new = 1 QuestionPro call, 0 Slack calls; 200 new = pages spanned + 1 calls and
 one digest with its list in as few thread messages as Block Kit allows; baseline <= 2 Slack
-calls and within QuestionPro's 300 calls a minute.
+calls and within QuestionPro's 300 calls a minute; no conversations.history call in any of them
+(the poller reads history only for a post whose outcome a crash or lost answer left unknown).
 
     .venv/bin/python -m bench.poller        (about two minutes: the baseline is rate limited)
 """
@@ -63,6 +64,7 @@ async def main() -> None:
         data_dir=tempfile.mkdtemp(),
         secret_key=Fernet.generate_key().decode(),
         questionpro_base_url=f"{root}/a/api/v2/",
+        backend_allowlist="127.0.0.1",  # the sandbox is on loopback
         _env_file=None,
     )
     services = build_services(settings)
@@ -72,6 +74,7 @@ async def main() -> None:
 
     async def measure(label: str, sub: Subscription, *, memory: bool = False) -> None:
         qp_before, slack_before = await qp_calls(), len(slack.calls)
+        history_before = len(slack.calls_to("conversations.history"))
         if memory:
             tracemalloc.start()
         started = time.perf_counter()
@@ -80,8 +83,16 @@ async def main() -> None:
         peak = tracemalloc.get_traced_memory()[1] / 1024 / 1024 if memory else None
         if memory:
             tracemalloc.stop()
+        history = len(slack.calls_to("conversations.history")) - history_before
         rows.append(
-            (label, seconds, await qp_calls() - qp_before, len(slack.calls) - slack_before, peak)
+            (
+                label,
+                seconds,
+                await qp_calls() - qp_before,
+                len(slack.calls) - slack_before,
+                history,
+                peak,
+            )
         )
 
     try:
@@ -105,11 +116,12 @@ async def main() -> None:
         await slack.stop()
 
     print(
-        f"{'poll':28} {'seconds':>8} {'QuestionPro calls':>18} {'Slack calls':>12} {'peak MiB':>9}"
+        f"{'poll':28} {'seconds':>8} {'QuestionPro calls':>18} {'Slack calls':>12} "
+        f"{'of them history':>16} {'peak MiB':>9}"
     )
-    for label, seconds, qp, slack_calls, peak in rows:
+    for label, seconds, qp, slack_calls, history, peak in rows:
         peak_text = f"{peak:9.1f}" if peak is not None else f"{'':9}"
-        print(f"{label:28} {seconds:8.1f} {qp:18} {slack_calls:12} {peak_text}")
+        print(f"{label:28} {seconds:8.1f} {qp:18} {slack_calls:12} {history:16} {peak_text}")
     print(f"most QuestionPro calls in any 60 s (all polls, one API key): {busiest} (limit 300)")
     print(
         f"steady with {NEW} new: {NEW} new span {-(-NEW // 100)} pages, so the target is "

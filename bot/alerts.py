@@ -3,7 +3,9 @@
 QuestionPro has no "since" filter and allows 300 calls a minute per key, so a steady poll pages
 from the newest detractor and stops at the first page holding nothing new; a full sweep (daily by
 default) catches anything that arrived out of order. An id is recorded only after Slack accepted
-the message showing it: a crash between the two repeats that one post, never skips or replays.
+the message showing it, and each alert is posted with metadata once the subscription records that
+it is being posted: a crash between post and record finds the post in its channel instead of
+repeating it (bot.posting). Nothing is skipped or replayed.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -38,56 +39,20 @@ from bot.errors import (
 )
 from bot.models import Detractor
 from bot.oauth import speaking_for
+from bot.posting import (
+    SUMMARY,
+    ChannelGoneError,
+    OncePoster,
+    OutcomeUnknownError,
+    SlackPoster,
+)
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription, now
 
 log = logging.getLogger("ticketbot.alerts")
 
-# Slack answers these when a channel cannot take posts any more; retrying will not help.
-CHANNEL_GONE = {
-    "channel_not_found",
-    "is_archived",
-    "not_in_channel",
-    "channel_is_archived",
-    "restricted_action",
-    "access_denied",
-}
 MAX_BACKOFF = 15 * 60.0
 REMIND_AT = 0.75  # of the response time limit
-
-
-class ChannelGoneError(Exception):
-    def __init__(self, error: str) -> None:
-        self.error = error
-        super().__init__(error)
-
-
-class SlackPoster:
-    """chat.postMessage at about one post per second per channel (Slack's guidance); 429s are
-    retried after their Retry-After by the client's retry handler."""
-
-    def __init__(self, client: AsyncWebClient, interval: float) -> None:
-        self.client = client
-        self._interval = interval
-        self._last: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def post(self, channel: str, **message: Any) -> str:
-        """Post; returns the message ts. Raises ChannelGoneError, or SlackApiError otherwise."""
-        async with self._locks.setdefault(channel, asyncio.Lock()):
-            wait = self._last.get(channel, 0.0) + self._interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                response = await self.client.chat_postMessage(channel=channel, **message)
-            except SlackApiError as exc:
-                error = str(exc.response.get("error", ""))
-                if error in CHANNEL_GONE:
-                    raise ChannelGoneError(error) from None
-                raise
-            finally:
-                self._last[channel] = time.monotonic()
-            return str(response["ts"])
 
 
 class DetractorPoller:
@@ -97,6 +62,7 @@ class DetractorPoller:
         self.services = services
         self.alerts = services.alerts
         self.poster = SlackPoster(client, services.settings.channel_post_interval)
+        self.once = OncePoster(self.poster, services.alerts)
         self.client = client
 
     def interval(self, sub: Subscription) -> float:
@@ -120,7 +86,8 @@ class DetractorPoller:
                 await asyncio.wait_for(
                     stop.wait(), min(tick, self.services.settings.poll_interval or tick)
                 )
-        # Stopping mid-poll is safe: an id is recorded only after its post was accepted.
+        # Stopping mid-poll is safe: a post cut short is looked for in its channel before the
+        # next poll posts it.
         for task in running.values():
             task.cancel()
         await asyncio.gather(*running.values(), return_exceptions=True)
@@ -151,6 +118,7 @@ class DetractorPoller:
         client = self.services.backends.for_credentials(creds)
         assert isinstance(client, QuestionProBackend)
         try:
+            await self.once.settle(sub)
             await self._drain_threads(sub)
             if not sub.baseline_done:
                 await self._baseline(sub, client)
@@ -179,6 +147,8 @@ class DetractorPoller:
             await self._pause(sub, "channel", f"Slack says `{exc.error}` for <#{sub.channel_id}>")
         except SlackApiError as exc:  # e.g. still rate limited after retries: next poll goes on
             log.warning("slack refused a post for %s: %s", sub.id, exc.response.get("error"))
+        except OutcomeUnknownError as exc:  # looked for again before the next poll posts it
+            log.warning("no answer from Slack for a post: %s", exc)
         finally:
             sub.last_poll = now()
             if sub.failures == 0 and (sub.next_poll is None or sub.next_poll <= now()):
@@ -219,12 +189,16 @@ class DetractorPoller:
                 break
             page += 1
         total = batch.total if batch.total is not None else page * len(batch.items)
-        await self.poster.post(
-            sub.channel_id,
-            text=f"Watching QuestionPro detractors: {total} exist",
-            blocks=as_dicts(summary_blocks(sub, total)),
-        )
+        if self.once.found(sub, SUMMARY) is None:
+            await self.once.post(
+                sub,
+                SUMMARY,
+                [],
+                text=f"Watching QuestionPro detractors: {total} exist",
+                blocks=as_dicts(summary_blocks(sub, total)),
+            )
         sub.baseline_done, sub.last_sweep = True, now()
+        self.once.done(sub)  # saved with baseline_done, in one write
 
     async def _new_ones(
         self,
@@ -253,6 +227,9 @@ class DetractorPoller:
         new.sort(
             key=lambda d: (d.created_at, d.ticket_id)
         )  # oldest first: the channel reads in order
+        new = await self._found_after_crash(sub, new)
+        if not new:
+            return
         if sub.mode == "digest" or len(new) > self.services.settings.digest_threshold:
             await self._digest(sub, new)
             return
@@ -260,12 +237,39 @@ class DetractorPoller:
             alert = Alert(
                 subscription_id=sub.id, detractor=detractor, channel_id=sub.channel_id, state="open"
             )
-            alert.ts = await self.poster.post(
-                sub.channel_id,
+            alert.ts = await self.once.post(
+                sub,
+                f"ticket:{detractor.ticket_id}",
+                [detractor.ticket_id],
                 text=f"Detractor: {alert_text(detractor)}",
                 blocks=as_dicts(alert_blocks(alert, ticket_web_url(creds, detractor.ticket_id))),
             )
             await self.alerts.record([alert])
+            self.once.done(sub)
+
+    async def _found_after_crash(self, sub: Subscription, new: list[Detractor]) -> list[Detractor]:
+        """Record as posted what a crash cut short and ``once.settle`` found in the channel;
+        returns the detractors still to post."""
+        owed = sub.posting
+        if owed is None or owed["ts"] is None or owed["key"] == SUMMARY:
+            return new
+        ids = set(owed["ids"])
+        shown = [d for d in new if d.ticket_id in ids]
+        if owed["key"].startswith("digest:"):
+            await self._record_digest(sub, shown, owed["ts"])
+        else:
+            await self.alerts.record(
+                Alert(
+                    subscription_id=sub.id,
+                    detractor=d,
+                    channel_id=sub.channel_id,
+                    state="open",
+                    ts=owed["ts"],
+                )
+                for d in shown
+            )
+            self.once.done(sub)
+        return [d for d in new if d.ticket_id not in ids]
 
     async def _quiet(self, sub: Subscription, client: QuestionProBackend) -> None:
         """Once per quiet spell: a subscription that has seen nothing for a long time says so when
@@ -294,15 +298,21 @@ class DetractorPoller:
         sub.quiet_noticed = True
 
     async def _digest(self, sub: Subscription, new: Sequence[Detractor]) -> None:
-        parent = await self.poster.post(
-            sub.channel_id,
+        parent = await self.once.post(
+            sub,
+            f"digest:{secrets.token_hex(6)}",
+            [d.ticket_id for d in new],
             text=f"{len(new)} new detractors",
             blocks=as_dicts(digest_blocks(len(new))),
         )
+        await self._record_digest(sub, new, parent)
+
+    async def _record_digest(self, sub: Subscription, new: Sequence[Detractor], ts: str) -> None:
         await self.alerts.record(
             Alert(subscription_id=sub.id, detractor=d, channel_id=sub.channel_id) for d in new
         )
-        sub.pending_threads.append({"ts": parent, "ids": [d.ticket_id for d in new]})
+        sub.pending_threads.append({"ts": ts, "ids": [d.ticket_id for d in new]})
+        self.once.done(sub)  # saved with the owed thread, in one write
         await self.alerts.save(sub)
         await self._drain_threads(sub)
 

@@ -2,7 +2,8 @@
 
 The ledger is keyed by (subscription, QuestionPro ticketID) and lives on disk: a poll checks a
 page of ids against it in one query batch, so memory does not grow with the number of detractors.
-An id enters the ledger only after Slack accepted the message that shows it.
+An id enters the ledger only after Slack accepted the message that shows it (or after that message
+was found in the channel, when a crash lost Slack's answer: bot.posting).
 
 A detractor's email, phone and comment are personal data. The ledger keeps them only where a
 click must redraw the alert (or a digest's list is still owed), and then encrypted with the
@@ -66,6 +67,8 @@ class Subscription(BaseModel):
     pending_threads: list[dict[str, Any]] = Field(default_factory=list)
     last_detractor_at: datetime | None = None  # when a poll last found a new one
     quiet_noticed: bool = False  # the "this source is quiet, the other is not" notice was posted
+    # A post whose outcome a crash may leave unknown (bot.posting): key, ids, when, found ts.
+    posting: dict[str, Any] | None = None
 
     @property
     def owner_scope(self) -> str:

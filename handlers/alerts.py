@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.alerts import CHANNEL_GONE, change_alert
+from bot.alerts import change_alert
 from bot.backends.base import Capability
 from bot.backends.questionpro import QuestionProBackend
 from bot.blocks import as_dicts
@@ -26,6 +26,7 @@ from bot.blocks.help import Usage
 from bot.blocks.limits import clip, escape
 from bot.errors import NotConnectedError, UserInputError
 from bot.ids import Action, Callback
+from bot.posting import CHANNEL_GONE
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription
 from bot.text import is_number
