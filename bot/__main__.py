@@ -79,6 +79,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     poller_task: asyncio.Task[None] | None = None
     expiry_task: asyncio.Task[None] | None = None
     try:
+        await services.start()
         app = build_app(settings, services, socket_mode=socket_mode)
         # Detractor alerts run in the serving process, with the same Slack client as listeners.
         poller_task = asyncio.create_task(DetractorPoller(services, app.client).run(stop_polling))
@@ -129,25 +130,21 @@ async def run_sandboxes(host: str, first_port: int) -> None:
         await sandboxes.stop()
 
 
-def rotate_key(settings: Settings) -> int:
+async def rotate_key(settings: Settings) -> int:
     """Re-encrypt every stored credential (and the alert ledger's personal data) under the
     newest key of TICKETBOT_SECRET_KEY; returns how many credentials moved."""
-    from bot.store import Store, parse_keys
-    from bot.subscriptions import AlertStore
+    from bot.store import open_stores
 
     settings.require("TICKETBOT_SECRET_KEY")
     keys = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
     if settings.secret_key_file.exists():
         # A store started on a generated key: accept that key as an old one.
         keys = f"{keys},{settings.secret_key_file.read_text().strip()}"
-    store = Store(settings.store_file, parse_keys(keys))
-    alerts = AlertStore(store)
+    stores = open_stores(settings, keys)
     try:
-        alerts.rotate()  # before the canary moves: a failure leaves the old key still valid
-        count = store.rotate()
+        count, _rows = await stores.rotate_keys()
     finally:
-        alerts.close()
-        store.close()
+        await stores.aclose()
     return count
 
 
@@ -264,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port = DEFAULT_PORT if args.port is None else args.port
             asyncio.run(serve(settings, host=args.host, port=port, socket_mode=socket_mode))
         elif args.command == "rotate-key":
-            count = rotate_key(settings)
+            count = asyncio.run(rotate_key(settings))
             print(f"Re-encrypted {count} credential(s) under the newest key.")
     except (ConfigError, StoreError) as exc:
         print(f"ticketbot: {exc}", file=sys.stderr)
