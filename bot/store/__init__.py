@@ -22,6 +22,7 @@ __all__ = [
     "ensure_private_dir",
     "load_keys",
     "open_embedded",
+    "open_postgres",
     "open_stores",
     "open_table",
     "parse_keys",
@@ -39,6 +40,24 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
     return Stores(store, EmbeddedAlertStore(store), EmbeddedImportJobs(store, settings.data_dir))
 
 
+def open_postgres(settings: Settings, url: str, keys_text: str | None = None) -> Stores:
+    """The PostgreSQL store at ``url``; it connects, migrates and locks on first use."""
+    from bot.store.pg_alerts import PgAlertStore
+    from bot.store.pg_imports import PgImportJobs
+    from bot.store.postgres import Database, PgStore
+
+    if keys_text is None:
+        # Every instance must encrypt with the same keys: a key generated into one machine's
+        # data directory would lock the others out.
+        settings.require("TICKETBOT_SECRET_KEY")
+    keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
+    store = PgStore(Database(url), keys)
+    return Stores(store, PgAlertStore(store), PgImportJobs(store, settings.data_dir))
+
+
 def open_stores(settings: Settings, keys_text: str | None = None) -> Stores:
-    """The store the settings choose; ``keys_text`` overrides the configured keys (rotate-key)."""
+    """The store the settings choose (PostgreSQL when TICKETBOT_DATABASE_URL is set, else the
+    embedded one); ``keys_text`` overrides the configured keys (rotate-key)."""
+    if settings.database_url is not None:
+        return open_postgres(settings, settings.database_url.get_secret_value(), keys_text)
     return open_embedded(settings, keys_text)

@@ -46,6 +46,18 @@ def open_table(path: Path, table: str) -> SqliteDict:
     )
 
 
+def rescoped(
+    record: dict[str, Any], user_field: str, user_id: str, teams: tuple[str, ...], scope: str
+) -> dict[str, Any] | None:
+    """``record`` given ``scope`` if it is the user's and still keyed by one of ``teams``
+    (written before Enterprise Grid keys), else None. Both stores adopt records through this."""
+    team = record.get("team_id")
+    mine = record.get(user_field) == user_id and team in teams and team != scope
+    if mine and record.get("scope") in (None, team):
+        return {**record, "scope": scope}
+    return None
+
+
 def rescope(
     table: SqliteDict, user_field: str, user_id: str, teams: tuple[str, ...], scope: str
 ) -> int:
@@ -53,10 +65,8 @@ def rescope(
     (written before Enterprise Grid keys); returns how many changed, 0 when run again."""
     changed = 0
     for key, raw in list(table.items()):
-        team = raw.get("team_id")
-        mine = raw.get(user_field) == user_id and team in teams and team != scope
-        if mine and raw.get("scope") in (None, team):
-            table[key] = {**raw, "scope": scope}
+        if (new := rescoped(raw, user_field, user_id, teams, scope)) is not None:
+            table[key] = new
             changed += 1
     if changed:
         table.commit()
