@@ -1,4 +1,4 @@
-"""The `ticketbot` command line: serve, sandbox, rotate-key, generate-key."""
+"""The `ticketbot` command line: serve, sandbox, rotate-key, migrate-store, generate-key."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
@@ -148,6 +149,31 @@ async def rotate_key(settings: Settings) -> int:
     return count
 
 
+async def migrate_store(settings: Settings, data_dir: Path, *, force: bool) -> str:
+    """Copy the embedded store in ``data_dir`` into TICKETBOT_DATABASE_URL; returns the counts."""
+    from bot.store import open_embedded, open_stores
+    from bot.store.copy import copy_store
+
+    settings.require("TICKETBOT_DATABASE_URL", "TICKETBOT_SECRET_KEY")
+    source_settings = settings.model_copy(update={"data_dir": data_dir, "database_url": None})
+    if not source_settings.store_file.exists():
+        raise ConfigError(f"there is no ticketbot store in {data_dir} (no ticketbot.sqlite).")
+    keys = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    if source_settings.secret_key_file.exists():
+        # A store started on a generated key: accept that key too.
+        keys = f"{keys},{source_settings.secret_key_file.read_text().strip()}"
+    source = open_embedded(source_settings, keys)
+    try:
+        target = open_stores(settings)
+        try:
+            await target.start()
+            return (await copy_store(source, target, force=force)).report()
+        finally:
+            await target.aclose()
+    finally:
+        await source.aclose()
+
+
 # What each setting defaults to, where "unset" would not say enough.
 _DEFAULTS = {
     "SLACK_BOT_TOKEN": "required",
@@ -220,6 +246,24 @@ def _parser() -> argparse.ArgumentParser:
         "re-encrypt stored credentials under the newest key",
         "TICKETBOT_SECRET_KEY",
         "TICKETBOT_DATA_DIR",
+        "TICKETBOT_DATABASE_URL",
+    )
+    migrate_cmd = command(
+        "migrate-store",
+        "copy an embedded store (a data directory) into the PostgreSQL store; records the "
+        "database already has are kept unless --force, so running it again copies nothing",
+        "TICKETBOT_DATABASE_URL",
+        "TICKETBOT_SECRET_KEY",
+    )
+    migrate_cmd.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        type=Path,
+        help="the embedded store's data directory (TICKETBOT_DATA_DIR)",
+    )
+    migrate_cmd.add_argument(
+        "--force", action="store_true", help="overwrite records the database already has"
     )
     command("generate-key", "print a new key for TICKETBOT_SECRET_KEY")
     return parser
@@ -263,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "rotate-key":
             count = asyncio.run(rotate_key(settings))
             print(f"Re-encrypted {count} credential(s) under the newest key.")
+        elif args.command == "migrate-store":
+            print(asyncio.run(migrate_store(settings, args.source, force=args.force)))
     except (ConfigError, StoreError) as exc:
         print(f"ticketbot: {exc}", file=sys.stderr)
         return 2

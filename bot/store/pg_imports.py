@@ -34,7 +34,9 @@ class PgImportJobs:
         """Nothing of its own to close: the credential store closes the connection."""
 
     def _staged(self, job_id: str) -> Path:
-        return self.dir / f"{job_id}.jsonl"
+        # Not ".jsonl": the embedded store's spool of the same job may share this directory
+        # (migrate-store reads it while the copy is staged).
+        return self.dir / f"{job_id}.pgstage"
 
     def open_spool(self, job_id: str) -> IO[str]:
         """A new staging file readable by this user only (it holds customers' contact data)."""
@@ -159,7 +161,7 @@ class PgImportJobs:
             " AND NOT EXISTS (SELECT 1 FROM import_jobs j WHERE j.id = l.job_id)",
             oldest,
         )
-        for path in self.dir.glob("*.jsonl"):
+        for path in self.dir.glob("*.pgstage"):
             if path.stem not in jobs and path.stat().st_mtime <= oldest.timestamp():
                 path.unlink(missing_ok=True)
         return expired
