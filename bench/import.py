@@ -33,10 +33,11 @@ from bot.backends.questionpro import QuestionProBackend, encode_contact
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import QuestionProCredentials
-from bot.import_jobs import ImportJob, ImportJobs, run_import
+from bot.import_jobs import ImportJob, run_import
 from bot.importer import check_file, read_chunks
 from bot.sandbox.questionpro import DEMO_API_KEY
 from bot.store import Store, parse_keys
+from bot.store.embedded_imports import EmbeddedImportJobs
 
 ROWS, CHUNK, ROUNDS = 100_000, 1000, 3
 
@@ -106,7 +107,7 @@ async def main() -> None:
         _env_file=None,
     )
     store = Store(settings.store_file, parse_keys(Fernet.generate_key().decode()))
-    jobs, backends = ImportJobs(store, work), Backends(settings)
+    jobs, backends = EmbeddedImportJobs(store, work), Backends(settings)
     client = backends.for_credentials(QuestionProCredentials(api_key=DEMO_API_KEY))
     assert isinstance(client, QuestionProBackend)
     bodies = [

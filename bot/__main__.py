@@ -1,4 +1,4 @@
-"""The `ticketbot` command line: serve, sandbox, rotate-key, generate-key."""
+"""The `ticketbot` command line: serve, sandbox, rotate-key, migrate-store, generate-key."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
@@ -88,6 +89,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     poller_task: asyncio.Task[None] | None = None
     expiry_task: asyncio.Task[None] | None = None
     try:
+        await services.start()
         app = build_app(settings, services, socket_mode=socket_mode)
         # Detractor alerts run in the serving process, with the same Slack client as listeners.
         poller_task = asyncio.create_task(DetractorPoller(services, app.client).run(stop_polling))
@@ -140,26 +142,47 @@ async def run_sandboxes(host: str, first_port: int) -> None:
         await sandboxes.stop()
 
 
-def rotate_key(settings: Settings) -> int:
+async def rotate_key(settings: Settings) -> int:
     """Re-encrypt every stored credential (and the alert ledger's personal data) under the
     newest key of TICKETBOT_SECRET_KEY; returns how many credentials moved."""
-    from bot.store import Store, parse_keys
-    from bot.subscriptions import AlertStore
+    from bot.store import open_stores
 
     settings.require("TICKETBOT_SECRET_KEY")
     keys = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
     if settings.secret_key_file.exists():
         # A store started on a generated key: accept that key as an old one.
         keys = f"{keys},{settings.secret_key_file.read_text().strip()}"
-    store = Store(settings.store_file, parse_keys(keys))
-    alerts = AlertStore(store)
+    stores = open_stores(settings, keys)
     try:
-        alerts.rotate()  # before the canary moves: a failure leaves the old key still valid
-        count = store.rotate()
+        count, _rows = await stores.rotate_keys()
     finally:
-        alerts.close()
-        store.close()
+        await stores.aclose()
     return count
+
+
+async def migrate_store(settings: Settings, data_dir: Path, *, force: bool) -> str:
+    """Copy the embedded store in ``data_dir`` into TICKETBOT_DATABASE_URL; returns the counts."""
+    from bot.store import open_embedded, open_stores
+    from bot.store.copy import copy_store
+
+    settings.require("TICKETBOT_DATABASE_URL", "TICKETBOT_SECRET_KEY")
+    source_settings = settings.model_copy(update={"data_dir": data_dir, "database_url": None})
+    if not source_settings.store_file.exists():
+        raise ConfigError(f"there is no ticketbot store in {data_dir} (no ticketbot.sqlite).")
+    keys = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    if source_settings.secret_key_file.exists():
+        # A store started on a generated key: accept that key too.
+        keys = f"{keys},{source_settings.secret_key_file.read_text().strip()}"
+    source = open_embedded(source_settings, keys)
+    try:
+        target = open_stores(settings)
+        try:
+            await target.start()
+            return (await copy_store(source, target, force=force)).report()
+        finally:
+            await target.aclose()
+    finally:
+        await source.aclose()
 
 
 # What each setting defaults to, where "unset" would not say enough.
@@ -234,6 +257,24 @@ def _parser() -> argparse.ArgumentParser:
         "re-encrypt stored credentials under the newest key",
         "TICKETBOT_SECRET_KEY",
         "TICKETBOT_DATA_DIR",
+        "TICKETBOT_DATABASE_URL",
+    )
+    migrate_cmd = command(
+        "migrate-store",
+        "copy an embedded store (a data directory) into the PostgreSQL store; records the "
+        "database already has are kept unless --force, so running it again copies nothing",
+        "TICKETBOT_DATABASE_URL",
+        "TICKETBOT_SECRET_KEY",
+    )
+    migrate_cmd.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        type=Path,
+        help="the embedded store's data directory (TICKETBOT_DATA_DIR)",
+    )
+    migrate_cmd.add_argument(
+        "--force", action="store_true", help="overwrite records the database already has"
     )
     command("generate-key", "print a new key for TICKETBOT_SECRET_KEY")
     return parser
@@ -275,8 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             port = DEFAULT_PORT if args.port is None else args.port
             asyncio.run(serve(settings, host=args.host, port=port, socket_mode=socket_mode))
         elif args.command == "rotate-key":
-            count = rotate_key(settings)
+            count = asyncio.run(rotate_key(settings))
             print(f"Re-encrypted {count} credential(s) under the newest key.")
+        elif args.command == "migrate-store":
+            print(asyncio.run(migrate_store(settings, args.source, force=args.force)))
     except (ConfigError, StoreError) as exc:
         print(f"ticketbot: {exc}", file=sys.stderr)
         return 2

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("TICKETBOT_SECRET_KEY", "secret_key")
     )
+    # Set: every piece of state lives in this PostgreSQL database instead of TICKETBOT_DATA_DIR.
+    # A secret: the URL usually carries the password.
+    database_url: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TICKETBOT_DATABASE_URL", "database_url")
+    )
     questionpro_base_url: str | None = Field(
         None,
         validation_alias=AliasChoices("TICKETBOT_QUESTIONPRO_BASE_URL", "questionpro_base_url"),
@@ -252,6 +257,17 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return value.strip().rstrip("/") + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        if not url.startswith(("postgresql://", "postgres://")):
+            # Never echo the value: it usually holds a password.
+            raise ValueError("must be a postgresql://user:password@host:port/database URL")
+        return SecretStr(url)
 
     @field_validator("omnidesk_timezone")
     @classmethod

@@ -26,7 +26,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.subscriptions import AlertStore, Subscription
+from bot.store.interface import AlertStore
+from bot.subscriptions import Subscription
 
 log = logging.getLogger("ticketbot.alerts")
 

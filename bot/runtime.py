@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from bot.backends.registry import Backends
 from bot.config import Settings
-from bot.import_jobs import ImportJobs
 from bot.oauth import Installations
 from bot.services import Services
 from bot.slack_files import SlackFiles
-from bot.store import Store
-from bot.subscriptions import AlertStore
+from bot.store import open_stores
 
 
 def build_services(settings: Settings) -> Services:
-    """Open the store and build everything listeners need."""
-    store = Store.open(settings)
+    """Open the store the settings choose and build everything listeners need."""
+    stores = open_stores(settings)
     return Services(
         settings=settings,
-        store=store,
+        store=stores.store,
         backends=Backends(settings),
         files=SlackFiles(settings),
-        alerts=AlertStore(store),
-        imports=ImportJobs(store, settings.data_dir),
+        alerts=stores.alerts,
+        imports=stores.imports,
         installations=Installations(settings) if settings.oauth_enabled else None,
     )

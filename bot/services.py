@@ -8,11 +8,9 @@ from typing import Protocol
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import Credentials
-from bot.import_jobs import ImportJobs
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
-from bot.store import Store
-from bot.subscriptions import AlertStore
+from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores
 from bot.tickets import OptionCache
 
 
@@ -27,11 +25,11 @@ class Services:
     """The app's long-lived collaborators, built once at start-up and closed at shutdown."""
 
     settings: Settings
-    store: Store
+    store: CredentialStore
     backends: Backends
     files: SlackFiles
     alerts: AlertStore
-    imports: ImportJobs
+    imports: ImportStore
     options: OptionCache = field(default_factory=OptionCache)
     # Each workspace's installation (its bot token), when installed through OAuth.
     installations: Installations | None = None
@@ -50,6 +48,13 @@ class Services:
         """Release files and connections."""
         await self.backends.aclose()
         await self.files.aclose()
-        self.alerts.close()
-        self.imports.close()
-        self.store.close()
+        await self.stores.aclose()
+
+    @property
+    def stores(self) -> Stores:
+        """The store's three facets together."""
+        return Stores(self.store, self.alerts, self.imports)
+
+    async def start(self) -> None:
+        """Connect the store (and refuse early when another instance holds it)."""
+        await self.stores.start()

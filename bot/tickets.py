@@ -18,7 +18,7 @@ from bot.backends.registry import Backends
 from bot.errors import BackendError, NotConnectedError, UnsupportedOperationError, UserInputError
 from bot.keys import label
 from bot.models import Ticket, TicketQuery, TicketRef
-from bot.store import Store
+from bot.store import CredentialStore
 from bot.text import is_number
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ class Listing:
     has_more: bool = False
 
 
-async def backend_for(store: Store, backends: Backends, actor: Actor, key: str) -> BaseBackend:
+async def backend_for(
+    store: CredentialStore, backends: Backends, actor: Actor, key: str
+) -> BaseBackend:
     """The acting user's client for ``key``, or NotConnectedError (with a Connect button)."""
     creds = await store.load_credentials(actor.scope, actor.user_id, key)
     if creds is None:
@@ -80,7 +82,7 @@ def require(backend: BaseBackend, capability: Capability, what: str) -> None:
 
 
 async def list_tickets(
-    store: Store,
+    store: CredentialStore,
     backends: Backends,
     actor: Actor,
     *,

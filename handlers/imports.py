@@ -140,7 +140,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         )
         checked, invalid_csv = await asyncio.to_thread(_check, services, job, data, values)
     except (ImportFileError, UserInputError) as exc:
-        services.imports.discard_spool(job.id)  # the rows read before the file was refused
+        await services.imports.discard_spool(job.id)  # the rows read before the file was refused
         kept = {
             "segment_code": values.get("segment_code"),
             "text": values.get("text"),
@@ -162,6 +162,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         checked.valid,
         checked.invalid,
     )
+    await services.imports.keep_spool(job.id)
     await services.imports.save(job)
     await client.views_update(
         view_id=view["id"],
@@ -286,7 +287,7 @@ async def cancel(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Ser
     job = await _job(services, body, state="checked")
     job.state = "cancelled"
     await services.imports.save(job)
-    services.imports.discard_spool(job.id)
+    await services.imports.discard_spool(job.id)
     await respond(replace_original=True, text="Import cancelled; nothing was sent to QuestionPro.")
 
 

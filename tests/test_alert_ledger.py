@@ -164,7 +164,9 @@ async def test_rotate_key_reencrypts_the_ledger_too(
     sub, raw = await one_alert_then_stop(bot, cx, poller, sandboxes)
 
     new_key = Fernet.generate_key().decode()
-    rotate_key(settings.model_copy(update={"secret_key": SecretStr(f"{new_key},{secret_key}")}))
+    await rotate_key(
+        settings.model_copy(update={"secret_key": SecretStr(f"{new_key},{secret_key}")})
+    )
 
     only_new = settings.model_copy(update={"secret_key": SecretStr(new_key)})
     services = build_services(only_new)

@@ -249,7 +249,8 @@ def test_version_is_the_installed_one(capsys: pytest.CaptureFixture[str]) -> Non
 # Which settings each command reads; a new command or setting must be added here and to its help.
 READS = {
     "serve": [Settings.env_name(field) for field in Settings.model_fields],
-    "rotate-key": ["TICKETBOT_SECRET_KEY", "TICKETBOT_DATA_DIR"],
+    "rotate-key": ["TICKETBOT_SECRET_KEY", "TICKETBOT_DATA_DIR", "TICKETBOT_DATABASE_URL"],
+    "migrate-store": ["TICKETBOT_DATABASE_URL", "TICKETBOT_SECRET_KEY"],
 }
 
 

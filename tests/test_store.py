@@ -45,7 +45,7 @@ async def test_rotation_reads_back_under_new_and_old_keys(tmp_path: Path) -> Non
     settings = _settings(tmp_path, key_a)
     await _save(settings.store_file, key_a)
 
-    moved = rotate_key(_settings(tmp_path, f"{key_b},{key_a}"))
+    moved = await rotate_key(_settings(tmp_path, f"{key_b},{key_a}"))
 
     assert moved == 1
     assert await _load(settings.store_file, f"{key_b},{key_a}") == CREDS

@@ -1,11 +1,8 @@
-"""The local store: per-user backend credentials (encrypted), and later subscriptions and ledgers.
+"""The embedded store (the default): credentials and the request memory in one sqlite file.
 
 Backed by sqlitedict with JSON encode/decode: sqlitedict pickles by default, and unpickling a file
-someone else could write is code execution (CVE-2024-35515). Credentials are encrypted with
-MultiFernet, so keys can be rotated: the newest key encrypts, every listed key decrypts.
-
-A canary value encrypted at creation lets us tell "wrong key" from "no data" at open time, so a
-store opened with the wrong key fails loudly instead of being overwritten.
+someone else could write is code execution (CVE-2024-35515). Single-instance: the data directory
+is locked (``bot/single_instance.py``) before any table is opened.
 """
 
 from __future__ import annotations
@@ -13,29 +10,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import MultiFernet
 from sqlitedict import SqliteDict
 
 from bot.config import Settings
 from bot.credentials import Credentials, credentials_from_store
-from bot.errors import ConfigError, StoreError, StoreKeyError
+from bot.errors import StoreError
 from bot.single_instance import DataDirLock
+from bot.store.keys import Sealer, ensure_private_dir, json_encode, load_keys, touch_private
 
 log = logging.getLogger(__name__)
-
-_CANARY = b"ticketbot-store-v1"
-
-
-def _json_encode(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
 
 
 def _json_decode(raw: str | bytes) -> Any:
@@ -48,11 +39,23 @@ def open_table(path: Path, table: str) -> SqliteDict:
     return SqliteDict(
         str(path),
         tablename=table,
-        encode=_json_encode,
+        encode=json_encode,
         decode=_json_decode,
         autocommit=False,
         journal_mode="WAL",
     )
+
+
+def rescoped(
+    record: dict[str, Any], user_field: str, user_id: str, teams: tuple[str, ...], scope: str
+) -> dict[str, Any] | None:
+    """``record`` given ``scope`` if it is the user's and still keyed by one of ``teams``
+    (written before Enterprise Grid keys), else None. Both stores adopt records through this."""
+    team = record.get("team_id")
+    mine = record.get(user_field) == user_id and team in teams and team != scope
+    if mine and record.get("scope") in (None, team):
+        return {**record, "scope": scope}
+    return None
 
 
 def rescope(
@@ -62,74 +65,12 @@ def rescope(
     (written before Enterprise Grid keys); returns how many changed, 0 when run again."""
     changed = 0
     for key, raw in list(table.items()):
-        team = raw.get("team_id")
-        mine = raw.get(user_field) == user_id and team in teams and team != scope
-        if mine and raw.get("scope") in (None, team):
-            table[key] = {**raw, "scope": scope}
+        if (new := rescoped(raw, user_field, user_id, teams, scope)) is not None:
+            table[key] = new
             changed += 1
     if changed:
         table.commit()
     return changed
-
-
-def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` readable by this user only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-
-def _touch_private(path: Path) -> None:
-    # Create the file 0600 before sqlite does, so it is never briefly world-readable.
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-    os.close(fd)
-    path.chmod(0o600)
-
-
-def parse_keys(raw: str) -> MultiFernet:
-    """Build a MultiFernet from comma-separated Fernet keys, newest first."""
-    keys = [part.strip() for part in raw.split(",") if part.strip()]
-    if not keys:
-        raise ConfigError("TICKETBOT_SECRET_KEY is empty: give one or more Fernet keys.")
-    try:
-        return MultiFernet([Fernet(key) for key in keys])
-    except ValueError:
-        raise ConfigError(
-            "TICKETBOT_SECRET_KEY must be Fernet keys (32 url-safe base64 bytes), comma-separated, "
-            "newest first. Make one with `ticketbot generate-key`."
-        ) from None
-
-
-def load_keys(settings: Settings) -> MultiFernet:
-    """The keys from TICKETBOT_SECRET_KEY, or a key generated once into the data directory."""
-    if settings.secret_key is not None:
-        return parse_keys(settings.secret_key.get_secret_value())
-    key_file = settings.secret_key_file
-    if key_file.exists():
-        return parse_keys(key_file.read_text())
-    ensure_private_dir(settings.data_dir)
-    _touch_private(key_file)
-    key_file.write_text(Fernet.generate_key().decode())
-    log.warning(
-        "TICKETBOT_SECRET_KEY is not set: generated an encryption key in %s. To manage the key "
-        "yourself, set TICKETBOT_SECRET_KEY to its contents (or a new key and run "
-        "`ticketbot rotate-key`).",
-        key_file,
-    )
-    return parse_keys(key_file.read_text())
-
-
-class RequestMemory(Protocol):
-    """The part of the store interface that remembers which Slack requests were processed.
-
-    Part of the store (not of the process) so that it survives a restart, and so that a store
-    shared by several instances can answer for all of them.
-    """
-
-    async def remember_request(self, key: str, ttl_seconds: float) -> bool:
-        """Record ``key`` for ``ttl_seconds``; True the first time, False while it is remembered.
-
-        Check and record are one atomic step: of two concurrent calls, exactly one gets True.
-        """
-        ...
 
 
 # Expired request keys are swept at most this often, so a burst does not rescan the table.
@@ -148,9 +89,9 @@ class Store:
         ensure_private_dir(path.parent)
         # Before touching any table: a second process must not even open them.
         self._lock = DataDirLock(path.parent).acquire()
-        _touch_private(path)
+        touch_private(path)
         self.path = path
-        self._keys = keys
+        self._sealer = Sealer(keys, str(path))
         self._meta = open_table(path, "meta")
         self._credentials = open_table(path, "credentials")
         self._requests = open_table(path, "requests")  # key -> expiry (epoch seconds)
@@ -174,26 +115,23 @@ class Store:
         self._requests.close()
         self._lock.release()
 
+    async def start(self) -> None:
+        """Nothing to do: the lock and the key check happened when the file was opened."""
+
+    async def aclose(self) -> None:
+        """See :meth:`close`."""
+        self.close()
+
     def _check_key(self) -> None:
         canary = self._meta.get("canary")
         if canary is None:
             if len(self._credentials):
                 # Data without a canary: verify against one record instead of guessing.
-                self._decrypt(next(iter(self._credentials.values()))["secret"])
-            self._meta["canary"] = self._keys.encrypt(_CANARY).decode()
+                self._sealer.decrypt(next(iter(self._credentials.values()))["secret"])
+            self._meta["canary"] = self._sealer.new_canary()
             self._meta.commit()
             return
-        self._decrypt(canary)
-
-    def _decrypt(self, token: str) -> bytes:
-        try:
-            return self._keys.decrypt(token.encode())
-        except InvalidToken:
-            raise StoreKeyError(
-                f"The store {self.path} was encrypted with a different key. Set "
-                "TICKETBOT_SECRET_KEY to the key(s) it was written with (newest first); nothing "
-                "was changed."
-            ) from None
+        self._sealer.check_canary(canary)
 
     @staticmethod
     def _key(scope: str, user_id: str, backend: str) -> str:
@@ -204,7 +142,7 @@ class Store:
     async def save_credentials(self, scope: str, user_id: str, creds: Credentials) -> None:
         """Encrypt and store; returns only after the write is committed to disk."""
         record = {
-            "secret": self._keys.encrypt(json.dumps(creds.secret_values()).encode()).decode(),
+            "secret": self._sealer.encrypt(json.dumps(creds.secret_values()).encode()),
             "connected_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
         key = self._key(scope, user_id, creds.backend)
@@ -289,22 +227,22 @@ class Store:
         return await asyncio.to_thread(delete)
 
     def _unseal(self, record: dict[str, Any]) -> Credentials:
-        return credentials_from_store(json.loads(self._decrypt(record["secret"])))
+        return credentials_from_store(json.loads(self._sealer.decrypt(record["secret"])))
 
     # Other personal data at rest -----------------------------------------------------------------
 
     def seal(self, value: Any) -> str:
         """Encrypt a JSON-able value under the newest key, as credentials are (for personal data
         such as a detractor's contact details)."""
-        return self._keys.encrypt(_json_encode(value).encode()).decode()
+        return self._sealer.seal(value)
 
     def open_sealed(self, token: str) -> Any:
         """The value :meth:`seal` encrypted into ``token``."""
-        return json.loads(self._decrypt(token))
+        return self._sealer.open_sealed(token)
 
     def reseal(self, token: str) -> str:
         """``token`` re-encrypted under the newest key (key rotation)."""
-        return self._keys.rotate(token.encode()).decode()
+        return self._sealer.reseal(token)
 
     @staticmethod
     def _write(table: SqliteDict, key: str, value: Any) -> None:
@@ -336,17 +274,21 @@ class Store:
 
     # Key rotation ----------------------------------------------------------------------------
 
+    async def rotate_keys(self) -> int:
+        """See ``CredentialStore.rotate_keys``."""
+        return await asyncio.to_thread(self.rotate)
+
     def rotate(self) -> int:
         """Re-encrypt everything under the newest key; returns how many credentials moved."""
         count = 0
         for key, record in self._iter_credentials():
-            record["secret"] = self._keys.rotate(record["secret"].encode()).decode()
+            record["secret"] = self._sealer.reseal(record["secret"])
             self._credentials[key] = record
             count += 1
         # Commit one table before writing the next: two connections with open write
         # transactions on one file wait on each other until "database is locked".
         self._credentials.commit()
-        self._meta["canary"] = self._keys.rotate(self._meta["canary"].encode()).decode()
+        self._meta["canary"] = self._sealer.reseal(self._meta["canary"])
         self._meta.commit()
         return count
 

@@ -1,0 +1,149 @@
+"""The store interface the rest of ticketbot calls, whichever store answers.
+
+Three facets, each one Protocol: credentials with sealing and the request memory
+(``CredentialStore``, ``services.store``), subscriptions with the alert ledger (``AlertStore``,
+``services.alerts``) and import jobs with their spooled contacts (``ImportStore``,
+``services.imports``). ``bot/store/embedded*.py`` implements them on one sqlite file (one
+instance), ``bot/store/pg*.py`` on PostgreSQL. ``open_stores`` picks one at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.credentials import Credentials
+    from bot.import_jobs import ImportJob
+    from bot.subscriptions import Alert, Subscription
+    from bot.tickets import Actor
+
+
+class RequestMemory(Protocol):
+    """Which Slack requests were processed. Part of the store (not of the process) so that it
+    survives a restart, and so that a store shared by several instances answers for all."""
+
+    async def remember_request(self, key: str, ttl_seconds: float) -> bool:
+        """Record ``key`` for ``ttl_seconds``; True the first time, False while it is remembered.
+
+        Check and record are one atomic step: of two concurrent calls, exactly one gets True.
+        """
+        ...
+
+
+class CredentialStore(RequestMemory, Protocol):
+    """Credentials keyed by (scope, user_id, backend), encrypted at rest; sealing for other
+    personal data; the request memory. ``scope`` is the Grid org id, else the workspace id."""
+
+    async def start(self) -> None:
+        """Connect, migrate and take the instance lock (idempotent; the other calls start
+        lazily too, but ``serve`` starts first so that a refusal comes before serving)."""
+        ...
+
+    async def save_credentials(self, scope: str, user_id: str, creds: Credentials) -> None: ...
+    async def load_credentials(
+        self, scope: str, user_id: str, backend: str
+    ) -> Credentials | None: ...
+    async def list_credentials(self, scope: str, user_id: str) -> dict[str, Credentials]: ...
+    async def credentials_stamp(self, scope: str, user_id: str, backend: str) -> str | None: ...
+    async def delete_credentials(self, scope: str, user_id: str, backend: str) -> bool: ...
+    async def adopt_credentials(self, scope: str, user_id: str, teams: tuple[str, ...]) -> int: ...
+    async def delete_scope(self, scope: str) -> int:
+        """Remove every credential kept under ``scope`` (a workspace or org that uninstalled)."""
+        ...
+
+    def seal(self, value: Any) -> str: ...
+    def open_sealed(self, token: str) -> Any: ...
+    def reseal(self, token: str) -> str: ...
+
+    async def rotate_keys(self) -> int:
+        """Re-encrypt credentials and the canary under the newest key; how many credentials."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class AlertStore(Protocol):
+    """Detractor-alert subscriptions and the alert ledger (sealed personal data)."""
+
+    async def save(self, sub: Subscription) -> None: ...
+    async def get(self, sub_id: str) -> Subscription | None: ...
+    async def all(self) -> list[Subscription]: ...
+    async def for_channel(self, team_id: str, channel_id: str) -> list[Subscription]: ...
+    async def adopt(self, scope: str, user_id: str, teams: tuple[str, ...]) -> int: ...
+    async def delete(self, sub: Subscription) -> None: ...
+    async def delete_owned(self, owned: Callable[[str, str], bool]) -> int:
+        """Remove the subscriptions for which ``owned(team_id, owner scope)`` holds, with their
+        ledger rows (personal data); returns how many subscriptions went."""
+        ...
+
+    async def seen(self, sub_id: str, ticket_ids: Iterable[int]) -> set[int]: ...
+    async def record(self, alerts: Iterable[Alert]) -> None: ...
+    async def mark_seen(self, sub_id: str, ticket_ids: Iterable[int]) -> None: ...
+    async def alert(self, sub_id: str, ticket_id: int) -> Alert | None: ...
+    async def open_alerts(self) -> list[Alert]: ...
+
+    async def rotate_keys(self) -> int:
+        """Re-encrypt the ledger's personal data under the newest key; how many rows."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ImportStore(Protocol):
+    """Import job records and their spooled contacts ("<line>\\t<encoded contact>" lines)."""
+
+    def open_spool(self, job_id: str) -> IO[str]:
+        """A new file (0600) that a check writes the valid contacts into, off the event loop."""
+        ...
+
+    async def keep_spool(self, job_id: str) -> None:
+        """Make the written spool readable by whichever instance sends it (a no-op where the
+        file is already where it is read from)."""
+        ...
+
+    def spool_chunks(self, job_id: str, size: int) -> AsyncIterator[list[tuple[int, str]]]:
+        """The spooled contacts as (source line, encoded contact), ``size`` at a time."""
+        ...
+
+    async def has_spool(self, job_id: str) -> bool: ...
+    async def discard_spool(self, job_id: str) -> None: ...
+    async def save(self, job: ImportJob) -> None: ...
+    async def get(self, job_id: str) -> ImportJob | None: ...
+    async def for_user(self, actor: Actor, limit: int = 20) -> list[ImportJob]: ...
+    async def adopt(self, scope: str, user_id: str, teams: tuple[str, ...]) -> int: ...
+    async def delete_owned(self, owned: Callable[[str, str], bool]) -> int:
+        """Remove the imports (records and contacts) for which ``owned(team_id, owner scope)``
+        holds; returns how many went."""
+        ...
+
+    async def expire(self, max_age: timedelta, running: set[str]) -> int: ...
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class Stores:
+    """The three facets of one store, opened together and closed together."""
+
+    store: CredentialStore
+    alerts: AlertStore
+    imports: ImportStore
+
+    async def start(self) -> None:
+        """Connect (and refuse early) before serving."""
+        await self.store.start()
+
+    async def rotate_keys(self) -> tuple[int, int]:
+        """Everything re-encrypted under the newest key: (credentials, ledger rows). The ledger
+        goes first: a failure leaves the canary, and so the old key, still valid."""
+        await self.store.start()
+        rows = await self.alerts.rotate_keys()
+        return await self.store.rotate_keys(), rows
+
+    async def aclose(self) -> None:
+        """Close the facets, the credential store (which holds the connection) last."""
+        await self.alerts.aclose()
+        await self.imports.aclose()
+        await self.store.aclose()

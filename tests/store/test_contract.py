@@ -1,0 +1,226 @@
+"""One contract, both stores: every method of the store interface, run against the embedded
+sqlite store and against a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.credentials import EpixelCredentials, QuestionProCredentials
+from bot.errors import StoreKeyError
+from bot.import_jobs import Chunk, ImportJob
+from bot.models import Detractor
+from bot.store import Stores
+from bot.subscriptions import Alert, Subscription
+from bot.tickets import Actor
+
+QP = QuestionProCredentials(datacenter="us", api_key="qp-secret-key-123")
+EP = EpixelCredentials(base_url="https://ep.example.com", api_key="ep-k", access_token="ep-t")
+
+
+def detractor(ticket_id: int, email: str = "ann@example.com") -> Detractor:
+    return Detractor(
+        ticket_id=ticket_id,
+        response_id=ticket_id * 10,
+        email=email,
+        comment="slow",
+        created_at=datetime(2026, 1, 2, tzinfo=UTC),
+        timelimit_hours=48,
+    )
+
+
+# Credentials -----------------------------------------------------------------------------------
+
+
+async def test_credentials_round_trip_list_stamp_and_delete(stores: Stores) -> None:
+    store = stores.store
+    assert await store.load_credentials("T1", "U1", "questionpro") is None
+    assert await store.credentials_stamp("T1", "U1", "questionpro") is None
+    await store.save_credentials("T1", "U1", QP)
+    await store.save_credentials("T1", "U1", EP)
+    await store.save_credentials("T1", "U2", QP)
+    assert await store.load_credentials("T1", "U1", "questionpro") == QP
+    assert await store.list_credentials("T1", "U1") == {"questionpro": QP, "epixel": EP}
+    first = await store.credentials_stamp("T1", "U1", "questionpro")
+    await store.save_credentials("T1", "U1", QP)
+    second = await store.credentials_stamp("T1", "U1", "questionpro")
+    assert first and second and second > first  # a reconnect is visible to paused alerts
+    assert await store.delete_credentials("T1", "U1", "questionpro") is True
+    assert await store.delete_credentials("T1", "U1", "questionpro") is False
+    assert await store.list_credentials("T1", "U1") == {"epixel": EP}
+    assert await store.load_credentials("T1", "U2", "questionpro") == QP
+
+
+async def test_adopting_copies_workspace_credentials_once_and_delete_takes_both(
+    stores: Stores,
+) -> None:
+    store = stores.store
+    await store.save_credentials("T1", "U1", QP)
+    await store.save_credentials("E1", "U1", EP)  # already under the org: not overwritten
+    await store.save_credentials("T2", "U1", EP)
+    assert await store.adopt_credentials("E1", "U1", ("T1", "T2")) == 1
+    assert await store.adopt_credentials("E1", "U1", ("T1", "T2")) == 0
+    assert await store.list_credentials("E1", "U1") == {"questionpro": QP, "epixel": EP}
+    assert await store.load_credentials("T1", "U1", "questionpro") == QP  # left as it was
+    assert await store.delete_credentials("E1", "U1", "questionpro")
+    assert await store.load_credentials("T1", "U1", "questionpro") is None
+    assert await store.adopt_credentials("E1", "U1", ("E1",)) == 0
+
+
+async def test_sealing_opens_only_with_the_keys_and_reseals(stores: Stores) -> None:
+    token = stores.store.seal({"email": "ann@example.com"})
+    assert "ann@example.com" not in token
+    assert stores.store.open_sealed(token) == {"email": "ann@example.com"}
+    again = stores.store.reseal(token)
+    assert stores.store.open_sealed(again) == {"email": "ann@example.com"}
+
+
+async def test_a_wrong_key_is_refused_and_rotation_moves_everything(
+    open_any, stores: Stores, secret_key: str
+) -> None:
+    await stores.store.save_credentials("T1", "U1", QP)
+    sub = Subscription(team_id="T1", channel_id="C1", subscriber="U1")
+    await stores.alerts.save(sub)
+    await stores.alerts.record(
+        [Alert(subscription_id=sub.id, detractor=detractor(7), channel_id="C1")]
+    )
+    await stores.aclose()
+    new = Fernet.generate_key().decode()
+    with pytest.raises(StoreKeyError, match="different key"):
+        await open_any(new)
+    rotating = await open_any(f"{new},{secret_key}")
+    assert await rotating.rotate_keys() == (1, 1)
+    await rotating.aclose()
+    reopened = await open_any(new)
+    assert await reopened.store.load_credentials("T1", "U1", "questionpro") == QP
+    alert = await reopened.alerts.alert(sub.id, 7)
+    assert alert is not None and alert.detractor.email == "ann@example.com"
+
+
+async def test_each_request_is_remembered_once_even_when_raced(stores: Stores) -> None:
+    memory = stores.store
+    answers = await asyncio.gather(*(memory.remember_request("k1", 60) for _ in range(20)))
+    assert answers.count(True) == 1
+    assert await memory.remember_request("k2", 60) is True
+    assert await memory.remember_request("short", 0.05) is True
+    deadline = asyncio.get_running_loop().time() + 5
+    while not await memory.remember_request("short", 0.05):  # expired: new again
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    assert await memory.remember_request("k1", 60) is False
+
+
+# Subscriptions and the ledger ------------------------------------------------------------------
+
+
+async def test_subscriptions_save_get_list_and_delete(stores: Stores) -> None:
+    alerts = stores.alerts
+    one = Subscription(team_id="T1", channel_id="C1", subscriber="U1", segment_id=9)
+    two = Subscription(team_id="T1", channel_id="C2", subscriber="U1")
+    await alerts.save(one)
+    await alerts.save(two)
+    one.failures = 3
+    await alerts.save(one)
+    assert await alerts.get(one.id) == one
+    assert await alerts.get("nope") is None
+    assert {s.id for s in await alerts.all()} == {one.id, two.id}
+    assert await alerts.for_channel("T1", "C1") == [one]
+    await alerts.delete(one)
+    assert await alerts.get(one.id) is None and await alerts.all() == [two]
+
+
+async def test_subscriptions_are_adopted_into_the_org_once(stores: Stores) -> None:
+    sub = Subscription(team_id="T1", channel_id="C1", subscriber="U1")
+    other = Subscription(team_id="T1", channel_id="C1", subscriber="U2")
+    await stores.alerts.save(sub)
+    await stores.alerts.save(other)
+    assert await stores.alerts.adopt("E1", "U1", ("T1",)) == 1
+    assert await stores.alerts.adopt("E1", "U1", ("T1",)) == 0
+    adopted = await stores.alerts.get(sub.id)
+    assert adopted is not None and adopted.owner_scope == "E1"
+    assert (await stores.alerts.get(other.id)).scope is None  # type: ignore[union-attr]
+
+
+async def test_the_ledger_records_marks_and_lists_open_alerts(stores: Stores) -> None:
+    alerts = stores.alerts
+    opened = Alert(subscription_id="s1", detractor=detractor(1), channel_id="C1", state="open")
+    digest = Alert(subscription_id="s1", detractor=detractor(2), channel_id="C1", note="called")
+    await alerts.record([opened, digest])
+    await alerts.mark_seen("s1", [3, 4])
+    assert await alerts.seen("s1", [1, 2, 3, 5]) == {1, 2, 3}
+    assert await alerts.seen("s2", [1]) == set()
+    assert await alerts.alert("s1", 1) == opened
+    assert await alerts.alert("s1", 2) == digest
+    assert await alerts.alert("s1", 3) is None  # a bare id: nothing to redraw
+    assert await alerts.open_alerts() == [opened]
+    opened.state, opened.claimed_by = "claimed", "U9"
+    await alerts.record([opened])
+    assert await alerts.open_alerts() == []
+    assert (await alerts.alert("s1", 1)).claimed_by == "U9"  # type: ignore[union-attr]
+
+
+# Import jobs -----------------------------------------------------------------------------------
+
+
+def job(**fields) -> ImportJob:
+    defaults = {"team_id": "T1", "user_id": "U1", "file_name": "a.csv", "segment_code": "S"}
+    return ImportJob(**{**defaults, **fields})
+
+
+async def spool(stores: Stores, job_id: str, lines: int) -> None:
+    def write() -> None:
+        with stores.imports.open_spool(job_id) as out:
+            for line in range(2, lines + 2):
+                out.write(f'{line}\t{{"email":"c{line}@example.com"}}\n')
+
+    await asyncio.to_thread(write)
+    await stores.imports.keep_spool(job_id)
+
+
+async def test_spooled_contacts_come_back_in_chunks_until_discarded(stores: Stores) -> None:
+    one = job()
+    await spool(stores, one.id, 5)
+    assert await stores.imports.has_spool(one.id)
+    chunks = [c async for c in stores.imports.spool_chunks(one.id, 2)]
+    assert [[line for line, _ in chunk] for chunk in chunks] == [[2, 3], [4, 5], [6]]
+    assert chunks[0][0][1] == '{"email":"c2@example.com"}'
+    await stores.imports.discard_spool(one.id)
+    await stores.imports.discard_spool(one.id)
+    assert not await stores.imports.has_spool(one.id)
+
+
+async def test_import_jobs_save_get_list_adopt(stores: Stores) -> None:
+    imports = stores.imports
+    old, new = job(), job(chunks=[Chunk(index=0, first_line=2, last_line=3, rows=2)])
+    await imports.save(old)
+    await imports.save(new)
+    await imports.save(job(user_id="U2"))
+    assert await imports.get(new.id) == new
+    assert await imports.get("nope") is None
+    assert [j.id for j in await imports.for_user(Actor("T1", "U1"))] == [new.id, old.id]
+    assert [j.id for j in await imports.for_user(Actor("T1", "U1"), limit=1)] == [new.id]
+    assert await imports.adopt("E1", "U1", ("T1",)) == 2
+    assert await imports.adopt("E1", "U1", ("T1",)) == 0
+    assert await imports.for_user(Actor("T1", "U1")) == []
+    assert len(await imports.for_user(Actor("E1", "U1"))) == 2
+
+
+async def test_expiry_forgets_contacts_no_job_needs(stores: Stores) -> None:
+    imports = stores.imports
+    stale, done, running = job(), job(state="done"), job()
+    for each in (stale, done, running):
+        await spool(stores, each.id, 2)
+        await imports.save(each)
+    orphan = job()
+    await spool(stores, orphan.id, 1)  # contacts whose record never got written
+    assert await imports.expire(timedelta(0), {running.id}) == 1
+    assert (await imports.get(stale.id)).state == "expired"  # type: ignore[union-attr]
+    assert not await imports.has_spool(stale.id)
+    assert not await imports.has_spool(done.id)
+    assert not await imports.has_spool(orphan.id)
+    assert await imports.has_spool(running.id)
+    assert await imports.expire(timedelta(hours=1), set()) == 0
+    assert await imports.has_spool(running.id)
