@@ -103,6 +103,7 @@ async def main() -> None:
         data_dir=work,
         questionpro_base_url=f"{root}/a/api/v2/",
         questionpro_calls_per_minute=10**9,
+        backend_allowlist="127.0.0.1",  # the sandbox is on loopback, refused by default
         _env_file=None,
     )
     store = Store(settings.store_file, parse_keys(Fernet.generate_key().decode()))
