@@ -13,14 +13,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from bot.backends.questionpro import DEFAULT_DATE_FORMAT, ContactWriter
 from bot.blocks.limits import escape
 from bot.errors import UserInputError
 
@@ -183,111 +183,118 @@ def parse_date(text: str) -> date:
     return date(int(year), int(month), int(day))
 
 
-class Checker:
-    """Checks rows one at a time, merging consecutive rows of one contact as its products.
+@dataclass
+class _Contact:
+    """A checked contact, written out once its last product row has been seen."""
 
-    Everything that depends only on the header (which cell is what, the product groups) is
-    worked out once here, so each row costs little more than the checks themselves: this runs
-    for every row of files of 100,000 rows.
+    line: int
+    email: str
+    names: list[str]  # first name, last name, mobile: those the file has
+    head: str  # ContactWriter.head()
+    products: list[str]  # ContactWriter.product()s
+
+
+class Checker:
+    """Checks rows one at a time and writes each good one as QuestionPro's JSON.
+
+    Everything that depends only on the header (which cell is what, the product groups, the
+    keys of the JSON) is worked out once here, so each row costs little more than the checks
+    themselves: this runs for every row of files of 100,000 rows. A column the file lacks reads
+    cell -1, which ``check_file`` keeps empty.
     """
 
-    def __init__(self, columns: _Columns, segment_code: str, transaction_date: date) -> None:
-        self.columns = columns
+    def __init__(self, columns: _Columns, segment_code: str, writer: ContactWriter) -> None:
+        at = {name: index for index, name in columns.contact.items()}
+        self.email_at = at["email"]
+        self.names_at = [at[k] for k in ("first_name", "last_name") if k in at]
+        self.mobile_at = at.get("mobile")
+        self.segment_at = at.get("segment_code", -1)
+        self.date_at = at.get("transaction_date", -1)
         self.segment_code = segment_code
-        self.default_date = transaction_date.isoformat()
+        self.writer = writer
         # hash(email) -> first line: a duplicate check that does not keep every address.
         self.seen: dict[int, int] = {}
         indexes = [*columns.contact, *columns.custom, *columns.numbered, *columns.single]
         self.width = max(indexes) + 1
-        self.fields = list(columns.contact.items())
-        self.customs = list(columns.custom.items())
-        self.custom_count = max(columns.custom.values(), default=0)
+        # custom2 stays custom2 even when the file has no custom1 column.
+        by_number = {number: index for index, number in columns.custom.items()}
+        self.custom_at = [by_number.get(n, -1) for n in range(1, max(by_number, default=0) + 1)]
         self.products = _product_layout(columns)
-        self.dates: dict[str, str] = {}  # the text of a date -> ISO; files repeat few dates
+        self.default_date = ""  # check_file sets it: the date picked in the form, as sent
+        self.dates: dict[str, str] = {}  # the text of a date -> as sent; files repeat few dates
 
-    def row(self, line: int, cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
-        """(contact, []) for a good row, (None, reasons) for a bad one."""
-        if len(cells) < self.width:
-            cells = cells + [""] * (self.width - len(cells))
-        contact: dict[str, Any] = {name: cells[i].strip() for i, name in self.fields}
+    def row(self, line: int, cells: list[str]) -> tuple[_Contact | None, list[str]]:
+        """(contact, []) for a good row, (None, reasons) for a bad one. ``cells`` are stripped
+        and at least as many as the header's, plus an empty one at the end."""
         reasons = []
-        email = contact["email"] = contact["email"].lower()
+        email = cells[self.email_at].lower()
         if not email:
             reasons.append("email is missing")
         elif not EMAIL.match(email):
             reasons.append(f"“{email}” is not an email address")
-        if "mobile" in contact:  # every column but email is optional
-            mobile = contact["mobile"].translate(_MOBILE_NOISE)
+        names = [cells[i] for i in self.names_at]
+        if self.mobile_at is not None:  # every column but email is optional
+            given = cells[self.mobile_at]
+            mobile = given.translate(_MOBILE_NOISE)
             if mobile.startswith("00"):
                 mobile = "+" + mobile[2:]
             if mobile and not MOBILE.match(mobile):
-                reasons.append(
-                    f"mobile “{contact['mobile']}” is not in international format (+15551234567)"
-                )
-            contact["mobile"] = mobile
-        if not contact.get("segment_code"):
-            contact["segment_code"] = self.segment_code
-        raw_date = contact.get("transaction_date")
-        if not raw_date:
-            contact["transaction_date"] = self.default_date
-        elif (known := self.dates.get(raw_date)) is not None:
-            contact["transaction_date"] = known
-        else:
+                reasons.append(f"mobile “{given}” is not in international format (+15551234567)")
+            names.append(mobile)
+        raw_date = cells[self.date_at]
+        sent_date = self.dates.get(raw_date) if raw_date else self.default_date
+        if sent_date is None:
             try:
-                contact["transaction_date"] = self._remember(raw_date, parse_date(raw_date))
+                sent_date = self._remember(raw_date, parse_date(raw_date))
             except ValueError:
                 reasons.append(f"transactionDate “{raw_date}” is not a real date (dd/mm/yyyy)")
-        # custom2 stays custom2 even when the file has no custom1 column.
-        custom = [""] * self.custom_count
-        for i, number in self.customs:
-            custom[number - 1] = cells[i].strip()
+        custom = [cells[i] for i in self.custom_at]
         while custom and not custom[-1]:
             custom.pop()
-        contact["custom"] = custom
-        contact["products"] = self._products(cells, reasons) if self.products else []
-        contact["_line"] = line
-        return (None, reasons) if reasons else (contact, [])
+        products = self._products(cells, reasons) if self.products else []
+        if reasons:
+            return None, reasons
+        segment = cells[self.segment_at] or self.segment_code
+        head = self.writer.head([*names, segment, sent_date, email], custom)
+        return _Contact(line, email, names, head, products), reasons
 
     def _remember(self, text: str, when: date) -> str:
+        sent = self.writer.date(when.isoformat())
         if len(self.dates) < 10_000:  # bounded: memory must not grow with the file
-            self.dates[text] = when.isoformat()
-        return when.isoformat()
+            self.dates[text] = sent
+        return sent
 
-    def _products(self, cells: list[str], reasons: list[str]) -> list[dict[str, Any]]:
+    def _products(self, cells: list[str], reasons: list[str]) -> list[str]:
         products = []
         for number, name_at, group_at, custom_at in self.products:
-            name = cells[name_at].strip() if name_at is not None else ""
-            group = cells[group_at].strip() if group_at is not None else ""
-            custom = [cells[i].strip() if i is not None else "" for i in custom_at]
+            name = cells[name_at]
+            custom = [cells[i] for i in custom_at]
             while custom and not custom[-1]:
                 custom.pop()
             if not name:
-                if group or custom:
+                if cells[group_at] or custom:
                     reasons.append(f"product {number or ''} has no name".replace("  ", " "))
                 continue
-            products.append({"name": name, "group": group, "custom": custom})
+            products.append(self.writer.product(name, cells[group_at], custom))
         return products
 
 
-def _product_layout(
-    columns: _Columns,
-) -> list[tuple[int, int | None, int | None, list[int | None]]]:
-    """(number, index of name, of group, of custom1…3) per product, in number order; the
-    one-row-per-product columns are product 0."""
+def _product_layout(columns: _Columns) -> list[tuple[int, int, int, list[int]]]:
+    """(number, index of name, of group, of custom1…) per product, in number order, -1 for a
+    column the file lacks; the one-row-per-product columns are product 0."""
     parts: dict[int, dict[str, int]] = {}
     for index, (number, part) in columns.numbered.items():
         parts.setdefault(number, {})[part] = index
     if columns.single:
         parts[0] = {part: index for index, part in columns.single.items()}
-    return [
-        (
-            number,
-            parts[number].get("name"),
-            parts[number].get("group"),
-            [parts[number].get(f"custom{k}") for k in (1, 2, 3)],
-        )
-        for number in sorted(parts)
-    ]
+    layout = []
+    for number in sorted(parts):
+        at = parts[number]
+        custom = [at.get(f"custom{k}", -1) for k in (1, 2, 3)]
+        while custom and custom[-1] == -1:  # always empty: not worth reading
+            custom.pop()
+        layout.append((number, at.get("name", -1), at.get("group", -1), custom))
+    return layout
 
 
 def check_file(
@@ -297,11 +304,13 @@ def check_file(
     transaction_date: date,
     valid_out: IO[str],
     invalid_out: IO[str],
-    encode: Callable[[dict[str, Any]], str] = json.dumps,
+    *,
+    date_format: str = DEFAULT_DATE_FORMAT,
 ) -> Checked:
-    """Check every row; valid contacts go to ``valid_out`` as ``<line>\t<encode(contact)>``,
-    bad rows with their reasons to ``invalid_out`` (CSV). Raises ImportFileError for problems of
-    the whole file. ``encode`` is the backend's own (so the spool is sent as it is)."""
+    """Check every row; valid contacts go to ``valid_out`` as ``<line>\t<JSON>``, the JSON
+    being what QuestionPro's import takes (so the spool is sent as it is; transactionDate in
+    ``date_format``), bad rows with their reasons to ``invalid_out`` (CSV). Raises
+    ImportFileError for problems of the whole file."""
     stream, encoding = decode(data, filename)
     delimiter = _delimiter(stream.read(4096))
     stream.seek(0)
@@ -309,53 +318,61 @@ def check_file(
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
         raise ImportFileError("The file has no header row. The first row must name the columns.")
-    checker = Checker(_columns(header), segment_code, transaction_date)
+    columns = _columns(header)
+    writer = ContactWriter(columns.contact.values(), date_format)
+    checker = Checker(columns, segment_code, writer)
+    checker.default_date = writer.date(transaction_date.isoformat())
     checked = Checked(encoding=encoding, delimiter=delimiter, header=header)
     bad_rows = csv.writer(invalid_out)
     bad_rows.writerow(["line", "problems", *header])
-    pending: dict[str, Any] | None = None
-    for line, cells in enumerate(reader, start=2):
-        if not "".join(cells).strip():  # a blank line
+    pending: _Contact | None = None
+    strip, width, seen = str.strip, checker.width, checker.seen
+    for line, raw in enumerate(reader, start=2):
+        cells = list(map(strip, raw))
+        if not any(cells):  # a blank line
             continue
         checked.rows += 1
+        if len(cells) < width:
+            cells += [""] * (width - len(cells))
+        cells.append("")  # cell -1: the value of every column the file lacks
         contact, reasons = checker.row(line, cells)
         if contact is not None:
-            email = contact["email"]
-            if pending is not None and email == pending["email"] and _same_person(pending, contact):
-                pending["products"] += contact["products"]  # one row per product
+            if (
+                pending is not None
+                and contact.email == pending.email
+                and _same_person(pending, contact)
+            ):
+                pending.products += contact.products  # one row per product
                 continue
-            first = checker.seen.setdefault(hash(email), line)
+            first = seen.setdefault(hash(contact.email), line)
             if first != line:
                 contact, reasons = None, [f"duplicate of line {first} (same email)"]
         if contact is None:
             checked.invalid += 1
             if len(checked.problems) < SHOWN_PROBLEMS:
-                checked.problems.append(Problem(line, reasons, cells))
-            bad_rows.writerow([line, "; ".join(reasons), *cells])
+                checked.problems.append(Problem(line, reasons, raw))
+            bad_rows.writerow([line, "; ".join(reasons), *raw])
             continue
         if pending is not None:
-            _write(valid_out, pending, checked, encode)
+            _write(valid_out, writer, pending, checked)
         pending = contact
     if pending is not None:
-        _write(valid_out, pending, checked, encode)
+        _write(valid_out, writer, pending, checked)
     if checked.rows == 0:
         raise ImportFileError("The file has a header but no rows.")
     return checked
 
 
-def _same_person(first: dict[str, Any], later: dict[str, Any]) -> bool:
-    # A product row may leave the contact's fields empty or repeat them; it must not change them.
-    return bool(later["products"]) and all(
-        not later[k] or later[k] == first[k]
-        for k in ("first_name", "last_name", "mobile")
-        if k in later
-    )
-
-
-def _write(out: IO[str], contact: dict[str, Any], checked: Checked, encode: Any) -> None:
-    line = contact.pop("_line")
-    out.write(f"{line}\t{encode(contact)}\n")
+def _write(out: IO[str], writer: ContactWriter, contact: _Contact, checked: Checked) -> None:
+    out.write(f"{contact.line}\t{writer.contact(contact.head, contact.products)}\n")
     checked.valid += 1
+
+
+def _same_person(first: _Contact, later: _Contact) -> bool:
+    # A product row may leave the contact's fields empty or repeat them; it must not change them.
+    return bool(later.products) and all(
+        not theirs or theirs == ours for ours, theirs in zip(first.names, later.names, strict=True)
+    )
 
 
 def read_chunks(path: Path, size: int) -> Iterator[list[tuple[int, str]]]:
