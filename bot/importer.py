@@ -14,9 +14,10 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import IO
 
@@ -183,15 +184,10 @@ def parse_date(text: str) -> date:
     return date(int(year), int(month), int(day))
 
 
-@dataclass
-class _Contact:
-    """A checked contact, written out once its last product row has been seen."""
-
-    line: int
-    email: str
-    names: list[str]  # first name, last name, mobile: those the file has
-    head: str  # ContactWriter.head()
-    products: list[str]  # ContactWriter.product()s
+# A checked contact, written out once its last product row has been seen: (line, email, first
+# name, last name and mobile (those the file has), ContactWriter.head(), ContactWriter.product()s).
+# A tuple: a class instance per row costs more than some of the checks.
+_Contact = tuple[int, str, tuple[str, ...], str, list[str]]
 
 
 class Checker:
@@ -203,10 +199,16 @@ class Checker:
     cell -1, which ``check_file`` keeps empty.
     """
 
-    def __init__(self, columns: _Columns, segment_code: str, writer: ContactWriter) -> None:
+    def __init__(
+        self,
+        columns: _Columns,
+        segment_code: str,
+        transaction_date: date,
+        writer: ContactWriter,
+    ) -> None:
         at = {name: index for index, name in columns.contact.items()}
         self.email_at = at["email"]
-        self.names_at = [at[k] for k in ("first_name", "last_name") if k in at]
+        self.names = _picker([at[k] for k in ("first_name", "last_name") if k in at])
         self.mobile_at = at.get("mobile")
         self.segment_at = at.get("segment_code", -1)
         self.date_at = at.get("transaction_date", -1)
@@ -218,10 +220,12 @@ class Checker:
         self.width = max(indexes) + 1
         # custom2 stays custom2 even when the file has no custom1 column.
         by_number = {number: index for index, number in columns.custom.items()}
-        self.custom_at = [by_number.get(n, -1) for n in range(1, max(by_number, default=0) + 1)]
-        self.products = _product_layout(columns)
-        self.default_date = ""  # check_file sets it: the date picked in the form, as sent
-        self.dates: dict[str, str] = {}  # the text of a date -> as sent; files repeat few dates
+        self.customs = _picker(
+            [by_number.get(n, -1) for n in range(1, max(by_number, default=0) + 1)]
+        )
+        self.products = [(number, itemgetter(*at)) for number, at in _product_layout(columns)]
+        # The text of a date -> as sent (files repeat few dates); no date: the one picked.
+        self.dates = {"": writer.date(transaction_date.isoformat())}
 
     def row(self, line: int, cells: list[str]) -> tuple[_Contact | None, list[str]]:
         """(contact, []) for a good row, (None, reasons) for a bad one. ``cells`` are stripped
@@ -232,55 +236,64 @@ class Checker:
             reasons.append("email is missing")
         elif not EMAIL.match(email):
             reasons.append(f"“{email}” is not an email address")
-        names = [cells[i] for i in self.names_at]
+        names = self.names(cells)
         if self.mobile_at is not None:  # every column but email is optional
-            given = cells[self.mobile_at]
-            mobile = given.translate(_MOBILE_NOISE)
-            if mobile.startswith("00"):
-                mobile = "+" + mobile[2:]
-            if mobile and not MOBILE.match(mobile):
-                reasons.append(f"mobile “{given}” is not in international format (+15551234567)")
-            names.append(mobile)
+            mobile = given = cells[self.mobile_at]
+            if not MOBILE.match(given):  # most are already as they must be
+                mobile = given.translate(_MOBILE_NOISE)
+                if mobile.startswith("00"):
+                    mobile = "+" + mobile[2:]
+                if mobile and not MOBILE.match(mobile):
+                    reasons.append(
+                        f"mobile “{given}” is not in international format (+15551234567)"
+                    )
+            names += (mobile,)
         raw_date = cells[self.date_at]
-        sent_date = self.dates.get(raw_date) if raw_date else self.default_date
+        sent_date = self.dates.get(raw_date)
         if sent_date is None:
             try:
                 sent_date = self._remember(raw_date, parse_date(raw_date))
             except ValueError:
                 reasons.append(f"transactionDate “{raw_date}” is not a real date (dd/mm/yyyy)")
-        custom = [cells[i] for i in self.custom_at]
+        custom = self.customs(cells)
         while custom and not custom[-1]:
-            custom.pop()
+            custom = custom[:-1]
         products = self._products(cells, reasons) if self.products else []
         if reasons:
             return None, reasons
         segment = cells[self.segment_at] or self.segment_code
-        head = self.writer.head([*names, segment, sent_date, email], custom)
-        return _Contact(line, email, names, head, products), reasons
+        head = self.writer.head((*names, segment, sent_date, email, *custom))
+        return (line, email, names, head, products), reasons
 
     def _remember(self, text: str, when: date) -> str:
         sent = self.writer.date(when.isoformat())
-        if len(self.dates) < 10_000:  # bounded: memory must not grow with the file
+        if len(self.dates) <= 10_000:  # bounded: memory must not grow with the file
             self.dates[text] = sent
         return sent
 
     def _products(self, cells: list[str], reasons: list[str]) -> list[str]:
         products = []
-        for number, name_at, group_at, custom_at in self.products:
-            name = cells[name_at]
-            custom = [cells[i] for i in custom_at]
-            while custom and not custom[-1]:
-                custom.pop()
-            if not name:
-                if cells[group_at] or custom:
-                    reasons.append(f"product {number or ''} has no name".replace("  ", " "))
-                continue
-            products.append(self.writer.product(name, cells[group_at], custom))
+        for number, pick in self.products:
+            values = pick(cells)  # name, group, custom1…
+            while len(values) > 2 and not values[-1]:
+                values = values[:-1]
+            if values[0]:
+                products.append(self.writer.product(values))
+            elif values[1] or len(values) > 2:
+                reasons.append(f"product {number or ''} has no name".replace("  ", " "))
         return products
 
 
-def _product_layout(columns: _Columns) -> list[tuple[int, int, int, list[int]]]:
-    """(number, index of name, of group, of custom1…) per product, in number order, -1 for a
+def _picker(indexes: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """The cells at ``indexes``, as a tuple however many they are (itemgetter's own way only
+    for two or more: it is the fastest)."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)
+    return lambda cells: tuple(cells[i] for i in indexes)
+
+
+def _product_layout(columns: _Columns) -> list[tuple[int, list[int]]]:
+    """(number, [index of name, of group, of custom1…]) per product, in number order, -1 for a
     column the file lacks; the one-row-per-product columns are product 0."""
     parts: dict[int, dict[str, int]] = {}
     for index, (number, part) in columns.numbered.items():
@@ -293,7 +306,7 @@ def _product_layout(columns: _Columns) -> list[tuple[int, int, int, list[int]]]:
         custom = [at.get(f"custom{k}", -1) for k in (1, 2, 3)]
         while custom and custom[-1] == -1:  # always empty: not worth reading
             custom.pop()
-        layout.append((number, at.get("name", -1), at.get("group", -1), custom))
+        layout.append((number, [at.get("name", -1), at.get("group", -1), *custom]))
     return layout
 
 
@@ -320,12 +333,12 @@ def check_file(
         raise ImportFileError("The file has no header row. The first row must name the columns.")
     columns = _columns(header)
     writer = ContactWriter(columns.contact.values(), date_format)
-    checker = Checker(columns, segment_code, writer)
-    checker.default_date = writer.date(transaction_date.isoformat())
+    checker = Checker(columns, segment_code, transaction_date, writer)
     checked = Checked(encoding=encoding, delimiter=delimiter, header=header)
     bad_rows = csv.writer(invalid_out)
     bad_rows.writerow(["line", "problems", *header])
     pending: _Contact | None = None
+    written: list[str] = []  # written out a thousand at a time
     strip, width, seen = str.strip, checker.width, checker.seen
     for line, raw in enumerate(reader, start=2):
         cells = list(map(strip, raw))
@@ -337,14 +350,10 @@ def check_file(
         cells.append("")  # cell -1: the value of every column the file lacks
         contact, reasons = checker.row(line, cells)
         if contact is not None:
-            if (
-                pending is not None
-                and contact.email == pending.email
-                and _same_person(pending, contact)
-            ):
-                pending.products += contact.products  # one row per product
+            if pending is not None and contact[1] == pending[1] and _same_person(pending, contact):
+                pending[4].extend(contact[4])  # one row per product
                 continue
-            first = seen.setdefault(hash(contact.email), line)
+            first = seen.setdefault(hash(contact[1]), line)
             if first != line:
                 contact, reasons = None, [f"duplicate of line {first} (same email)"]
         if contact is None:
@@ -354,24 +363,30 @@ def check_file(
             bad_rows.writerow([line, "; ".join(reasons), *raw])
             continue
         if pending is not None:
-            _write(valid_out, writer, pending, checked)
+            written.append(_spooled(writer, pending))
+            if len(written) == 1000:
+                valid_out.write("".join(written))
+                checked.valid += len(written)
+                written.clear()
         pending = contact
     if pending is not None:
-        _write(valid_out, writer, pending, checked)
+        written.append(_spooled(writer, pending))
+    valid_out.write("".join(written))
+    checked.valid += len(written)
     if checked.rows == 0:
         raise ImportFileError("The file has a header but no rows.")
     return checked
 
 
-def _write(out: IO[str], writer: ContactWriter, contact: _Contact, checked: Checked) -> None:
-    out.write(f"{contact.line}\t{writer.contact(contact.head, contact.products)}\n")
-    checked.valid += 1
+def _spooled(writer: ContactWriter, contact: _Contact) -> str:
+    line, _email, _names, head, products = contact
+    return f"{line}\t{writer.contact(head, products)}\n"
 
 
 def _same_person(first: _Contact, later: _Contact) -> bool:
     # A product row may leave the contact's fields empty or repeat them; it must not change them.
-    return bool(later.products) and all(
-        not theirs or theirs == ours for ours, theirs in zip(first.names, later.names, strict=True)
+    return bool(later[4]) and all(
+        not theirs or theirs == ours for ours, theirs in zip(first[2], later[2], strict=True)
     )
 
 

@@ -263,29 +263,25 @@ class ContactWriter:
         self.date_format = date_format
         given = set(fields)
         keys = [vendor for ours, vendor in _OPTIONAL_FIELDS if ours in given]
-        head = "{" + "".join(f'"{key}":%s,' for key in keys)
-        # Templates by number of custom values: [no custom, custom1, custom1 and custom2, …].
-        self._heads = [head + '"segmentCode":%s,"transactionDate":%s,"email":%s']
-        self._products = ['{"productName":%s,"productGroup":%s']
+        keys += ["segmentCode", "transactionDate", "email"]
+        # "%"-templates by the number of values: the keys, each with "%s" for a quoted value.
+        self._heads = {len(keys): "{" + ",".join(f'"{key}":%s' for key in keys)}
+        self._products = {2: '{"productName":%s,"productGroup":%s'}
 
     def date(self, when: date | str) -> str:
         """``when`` (a date, or yyyy-mm-dd) as it is sent in ``transactionDate``."""
         return _sent_date(when, self.date_format)
 
-    def head(self, values: Sequence[str], custom: Sequence[str]) -> str:
-        """A contact's JSON up to its products: ``values`` are the fields given, then the
-        segment code, the date as sent (``date()``) and the email; ``custom`` is custom1…"""
-        if len(custom) >= len(self._heads):
-            _grow(self._heads, len(custom), "custom")
-        return self._heads[len(custom)] % (*map(_quote, values), *map(_quote, custom))
+    def head(self, values: Sequence[str]) -> str:
+        """A contact's JSON up to its products, from the values of the fields given, the segment
+        code, the date as sent (``date()``), the email, then custom1…"""
+        template = self._heads.get(len(values)) or _grow(self._heads, len(values), "custom")
+        return template % (*map(_quote, values),)
 
-    def product(self, name: str, group: str, custom: Sequence[str]) -> str:
-        """One product's JSON; ``custom`` is pCustom1…"""
-        if len(custom) >= len(self._products):
-            _grow(self._products, len(custom), "pCustom")
-        return (
-            self._products[len(custom)] % (_quote(name), _quote(group), *map(_quote, custom)) + "}"
-        )
+    def product(self, values: Sequence[str]) -> str:
+        """One product's JSON, from its name, group, then pCustom1…"""
+        template = self._products.get(len(values)) or _grow(self._products, len(values), "pCustom")
+        return template % (*map(_quote, values),) + "}"
 
     @staticmethod
     def contact(head: str, products: Sequence[str]) -> str:
@@ -293,9 +289,13 @@ class ContactWriter:
         return f'{head},"products":[{",".join(products)}]}}' if products else head + "}"
 
 
-def _grow(templates: list[str], count: int, key: str) -> None:
-    while len(templates) <= count:
-        templates.append(f'{templates[-1]},"{key}{len(templates)}":%s')
+def _grow(templates: dict[int, str], count: int, key: str) -> str:
+    """``templates[count]``, made from the longest one shorter than it (whose last key, if it is
+    ``key`` with a number, is the one before)."""
+    have = max(n for n in templates if n < count)
+    for number in range(have + 1, count + 1):
+        templates[number] = templates[number - 1] + f',"{key}{number - min(templates)}":%s'
+    return templates[count]
 
 
 def encode_contact(
@@ -306,14 +306,14 @@ def encode_contact(
     c = contact if isinstance(contact, Mapping) else dict(contact)
     writer = ContactWriter([ours for ours, _vendor in _OPTIONAL_FIELDS if ours in c], date_format)
     values = [c[ours] for ours, _vendor in _OPTIONAL_FIELDS if ours in c]
-    values += [c["segment_code"], writer.date(c["transaction_date"]), c["email"]]
+    values += [c["segment_code"], writer.date(c["transaction_date"]), c["email"], *c["custom"]]
     products = [_product(writer, p) for p in c["products"]]
-    return writer.contact(writer.head(values, c["custom"]), products)
+    return writer.contact(writer.head(values), products)
 
 
 def _product(writer: ContactWriter, product: Any) -> str:
     p = product if isinstance(product, Mapping) else dict(product)
-    return writer.product(p["name"], p["group"], p["custom"])
+    return writer.product([p["name"], p["group"], *p["custom"]])
 
 
 class QuestionProBackend(BaseBackend):
