@@ -14,7 +14,7 @@ import pytest
 from bot.backends.questionpro import QuestionProBackend, encode_contact
 from bot.backends.registry import Backends
 from bot.credentials import QuestionProCredentials
-from bot.importer import check_file
+from bot.importer import BATCH, check_file
 from bot.models import Contact, Product
 from bot.sandbox import questionpro
 from bot.sandbox.run import Sandboxes
@@ -247,3 +247,25 @@ def test_a_contact_model_is_sent_as_json_would_write_it() -> None:
     reference = contact.model_dump(mode="json")
     reference["transaction_date"] = "2020-01-14"
     assert encode_contact(contact) == sent_before(reference, "%d/%m/%Y")
+
+
+def test_rows_are_checked_in_batches_and_nothing_depends_on_where_one_ends() -> None:
+    """A contact's product rows either side of a batch boundary are still one contact; a
+    duplicate, a blank line and a short row in a later batch keep their own line numbers."""
+    lines = ["email,firstName,productName,pCustom1"]
+    lines += [f"c{n}@example.com,C{n},TV,A{n}" for n in range(BATCH - 1)]  # lines 2…BATCH
+    lines += ["x@example.com,Xi,TV,", "x@example.com,,Radio,B"]  # lines BATCH+1, BATCH+2
+    lines += ["", "C0@example.com,Again,TV,", "short@example.com"]  # BATCH+3…BATCH+5
+    contacts, problems, checked = run("\n".join(lines) + "\n")
+    assert (checked.rows, checked.valid, checked.invalid) == (BATCH + 3, BATCH + 1, 1)
+    assert contacts[BATCH - 1]["products"] == [
+        {"productName": "TV", "productGroup": ""},
+        {"productName": "Radio", "productGroup": "", "pCustom1": "B"},
+    ]
+    assert problems == [f"{BATCH + 4},duplicate of line 2 (same email),C0@example.com,Again,TV,"]
+    assert contacts[-1] == {
+        "segmentCode": "S1",
+        "transactionDate": "20/11/2026",
+        "email": "short@example.com",
+        "firstName": "",
+    }

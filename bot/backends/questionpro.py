@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date, datetime
+from itertools import repeat
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -250,52 +251,68 @@ _quote = json.encoder.encode_basestring
 
 
 class ContactWriter:
-    """Contacts as the JSON text the import endpoint takes (seed 001's shape), written directly.
+    """Contacts as the JSON text the import endpoint takes (seed 001's shape), written directly,
+    many at a time: each argument is a column (one value per contact).
 
     The keys are laid out once, for contacts that all have the same fields (the columns of one
-    file), so each contact costs little more than quoting its values: building a dict per row
-    and encoding it cost more than checking the row (files of 100,000 rows). ``fields``: which
-    of first_name, last_name and mobile are sent; a file without such a column sends no such
-    key, rather than an empty one that could blank what QuestionPro already holds.
+    file), and each column is quoted in one pass, so a contact costs little more than its
+    values: a dict per row, json-encoded, cost more than checking the row (files of 100,000
+    rows). ``fields``: which of first_name, last_name and mobile are sent; a file without such a
+    column sends no such key, rather than an empty one that could blank what QuestionPro
+    already holds.
     """
 
     def __init__(self, fields: Iterable[str], date_format: str = DEFAULT_DATE_FORMAT) -> None:
         self.date_format = date_format
         given = set(fields)
         keys = [vendor for ours, vendor in _OPTIONAL_FIELDS if ours in given]
+        self._fixed = len(keys) + 3
         keys += ["segmentCode", "transactionDate", "email"]
-        # "%"-templates by the number of values: the keys, each with "%s" for a quoted value.
-        self._heads = {len(keys): "{" + ",".join(f'"{key}":%s' for key in keys)}
-        self._products = {2: '{"productName":%s,"productGroup":%s'}
+        self._head = "{" + ",".join(f'"{key}":%s' for key in keys)
 
     def date(self, when: date | str) -> str:
         """``when`` (a date, or yyyy-mm-dd) as it is sent in ``transactionDate``."""
         return _sent_date(when, self.date_format)
 
-    def head(self, values: Sequence[str]) -> str:
-        """A contact's JSON up to its products, from the values of the fields given, the segment
-        code, the date as sent (``date()``), the email, then custom1…"""
-        template = self._heads.get(len(values)) or _grow(self._heads, len(values), "custom")
-        return template % (*map(_quote, values),)
+    def heads(self, columns: Sequence[Sequence[str]], *, trim: bool = False) -> list[str]:
+        """Each contact's JSON up to its products, from columns of: the fields given, the
+        segment code, the date as sent (``date()``), the email, then custom1… ``trim``: leave
+        out the empty customs that no later custom follows."""
+        numbers = range(1, len(columns) - self._fixed + 1)
+        template = self._head + "".join(f',"custom{n}":%s' for n in numbers)
+        heads = _filled(template, columns)
+        return _trimmed(heads, [f',"custom{n}":""' for n in numbers]) if trim else heads
 
-    def product(self, values: Sequence[str]) -> str:
-        """One product's JSON, from its name, group, then pCustom1…"""
-        template = self._products.get(len(values)) or _grow(self._products, len(values), "pCustom")
-        return template % (*map(_quote, values),) + "}"
+    def products(self, columns: Sequence[Sequence[str]], *, trim: bool = False) -> list[str]:
+        """Each contact's product JSON, from columns of: name, group, then pCustom1…
+        ``trim``: leave out the empty pCustoms that no later pCustom follows."""
+        numbers = range(1, len(columns) - 1)
+        template = '{"productName":%s,"productGroup":%s'
+        template += "".join(f',"pCustom{n}":%s' for n in numbers)
+        products = _filled(template, columns)
+        if trim:
+            products = _trimmed(products, [f',"pCustom{n}":""' for n in numbers])
+        return [*map(str.__add__, products, repeat("}"))]
 
     @staticmethod
-    def contact(head: str, products: Sequence[str]) -> str:
-        """The whole contact: its ``head()`` and its ``product()``s."""
-        return f'{head},"products":[{",".join(products)}]}}' if products else head + "}"
+    def contact(head: str, products: str) -> str:
+        """The whole contact: its head and its products (product JSONs joined by commas)."""
+        return f'{head},"products":[{products}]}}' if products else head + "}"
 
 
-def _grow(templates: dict[int, str], count: int, key: str) -> str:
-    """``templates[count]``, made from the longest one shorter than it (whose last key, if it is
-    ``key`` with a number, is the one before)."""
-    have = max(n for n in templates if n < count)
-    for number in range(have + 1, count + 1):
-        templates[number] = templates[number - 1] + f',"{key}{number - min(templates)}":%s'
-    return templates[count]
+def _filled(template: str, columns: Sequence[Sequence[str]]) -> list[str]:
+    # map() over whole columns: one Python-level step per column, not per value.
+    return [
+        *map(template.__mod__, zip(*[[*map(_quote, column)] for column in columns], strict=True))
+    ]
+
+
+def _trimmed(texts: list[str], empties: list[str]) -> list[str]:
+    # From the last key back, each empty one at the very end goes. Only an empty value ends in
+    # ':""': a quote inside a value is always escaped (\").
+    for empty in reversed(empties):
+        texts = [*map(str.removesuffix, texts, repeat(empty))]
+    return texts
 
 
 def encode_contact(
@@ -307,13 +324,13 @@ def encode_contact(
     writer = ContactWriter([ours for ours, _vendor in _OPTIONAL_FIELDS if ours in c], date_format)
     values = [c[ours] for ours, _vendor in _OPTIONAL_FIELDS if ours in c]
     values += [c["segment_code"], writer.date(c["transaction_date"]), c["email"], *c["custom"]]
-    products = [_product(writer, p) for p in c["products"]]
-    return writer.contact(writer.head(values), products)
+    products = ",".join(_product(writer, p) for p in c["products"])
+    return writer.contact(writer.heads([[v] for v in values])[0], products)
 
 
 def _product(writer: ContactWriter, product: Any) -> str:
     p = product if isinstance(product, Mapping) else dict(product)
-    return writer.product([p["name"], p["group"], *p["custom"]])
+    return writer.products([[v] for v in (p["name"], p["group"], *p["custom"])])[0]
 
 
 class QuestionProBackend(BaseBackend):
