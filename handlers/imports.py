@@ -8,14 +8,13 @@ import io
 import logging
 import time
 from datetime import date, timedelta
-from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Capability
-from bot.backends.questionpro import QuestionProBackend, encode_contact, transaction_date_text
+from bot.backends.questionpro import QuestionProBackend, transaction_date_text
 from bot.blocks import as_dicts
 from bot.blocks.forms import done_modal, loading_modal, metadata
 from bot.blocks.help import Usage
@@ -209,7 +208,7 @@ def _check(
             picked,
             spool,
             invalid,
-            partial(encode_contact, date_format=services.settings.questionpro_date_format),
+            date_format=services.settings.questionpro_date_format,
         )
     return checked, invalid.getvalue()
 
