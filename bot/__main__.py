@@ -155,6 +155,14 @@ async def rotate_key(settings: Settings) -> int:
     stores = open_stores(settings, keys)
     try:
         count, _rows = await stores.rotate_keys()
+        if settings.oauth_file.exists():  # workspaces installed through OAuth: their tokens too
+            from bot.sealed_installations import SealedInstallationStore
+
+            SealedInstallationStore(
+                sealer=stores.store,
+                database=str(settings.oauth_file),
+                client_id=settings.slack_client_id or "",
+            ).reseal()
     finally:
         await stores.aclose()
     return count

@@ -3,8 +3,9 @@
 With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET set (and no SLACK_BOT_TOKEN), `serve` answers
 ``/slack/install`` (the "Add to Slack" page) and ``/slack/oauth_redirect`` beside
 ``/slack/events``. The installations (each workspace's bot token) and the OAuth states live in
-slack_sdk's SQLite3 stores, in one file of the data directory (0600, like the store): nothing here
-re-implements them. Requests then run with the token of their own workspace (Bolt's authorize);
+slack_sdk's SQLite3 stores, in one file of the data directory (0600, like the store), with the
+tokens Fernet-sealed on the way in and out (bot.sealed_installations): nothing here re-implements
+the stores. Requests then run with the token of their own workspace (Bolt's authorize);
 work done outside a request, such as the detractor poller, names its workspace with
 ``speaking_for`` and ``WorkspaceClient`` (``app.client`` in this mode) sends that workspace's token.
 """
@@ -30,11 +31,11 @@ from slack_bolt.oauth.async_callback_options import (
 )
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
-from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.sealed_installations import SealedInstallationStore, Sealer
 from bot.store import ensure_private_dir
 
 log = logging.getLogger("ticketbot.oauth")
@@ -89,9 +90,10 @@ def enterprise_of(team_id: str, scope: str | None) -> str | None:
 
 
 class Installations:
-    """slack_sdk's installation store and OAuth state store, in the data directory."""
+    """slack_sdk's installation store (tokens sealed: bot.sealed_installations) and OAuth state
+    store, in the data directory."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sealer: Sealer) -> None:
         settings.require("SLACK_CLIENT_ID")
         assert settings.slack_client_id is not None
         path = settings.oauth_file
@@ -99,8 +101,8 @@ class Installations:
         # It holds every workspace's bot token: 0600 before sqlite creates it with the umask's mode.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         path.chmod(0o600)
-        self.store = SQLite3InstallationStore(
-            database=str(path), client_id=settings.slack_client_id, logger=log
+        self.store = SealedInstallationStore(
+            sealer=sealer, database=str(path), client_id=settings.slack_client_id, logger=log
         )
         self.states = SQLite3OAuthStateStore(
             database=str(path), expiration_seconds=settings.oauth_state_seconds, logger=log

@@ -20,5 +20,5 @@ def build_services(settings: Settings) -> Services:
         files=SlackFiles(settings),
         alerts=stores.alerts,
         imports=stores.imports,
-        installations=Installations(settings) if settings.oauth_enabled else None,
+        installations=Installations(settings, stores.store) if settings.oauth_enabled else None,
     )

@@ -239,3 +239,25 @@ async def test_an_expired_state_is_refused(
 async def test_url_verification_needs_no_installation(bot: BotUnderTest) -> None:
     answer = await post_event(bot, payloads.url_verification("challenge-before-any-install"))
     assert answer.status_code == 200 and "challenge-before-any-install" in answer.text
+
+
+def _file_bytes(settings: Settings) -> bytes:
+    return settings.oauth_file.read_bytes()
+
+
+async def test_installed_tokens_are_sealed_at_rest_and_rotate_with_the_key(
+    bot: BotUnderTest, oauth_settings: Settings
+) -> None:
+    a = await install(bot, A, team_name="Alpha")
+    # The store holds no token as typed; Bolt still authorizes A's requests with it.
+    assert a.token.encode() not in _file_bytes(oauth_settings)
+    await bot.user("U0ALICE", team_id=A).command("connect")
+    await bot.slack.wait_for("views.open")
+    assert bot.slack.tokens_of("views.open") == [a.token]
+
+    store = bot.services.installations.store  # type: ignore[union-attr]
+    before = _file_bytes(oauth_settings)
+    assert store.reseal() >= 2  # the installation's row and the bot's row
+    assert _file_bytes(oauth_settings) != before  # sealed afresh
+    found = store.find_bot(enterprise_id=None, team_id=A)
+    assert found is not None and found.bot_token == a.token
