@@ -23,7 +23,7 @@ from operator import not_
 from pathlib import Path
 from typing import IO
 
-from bot.backends.questionpro import DEFAULT_DATE_FORMAT, ContactWriter
+from bot.backends.questionpro_contacts import DEFAULT_DATE_FORMAT, ContactWriter
 from bot.blocks.limits import escape
 from bot.errors import UserInputError
 

@@ -14,7 +14,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Capability
-from bot.backends.questionpro import QuestionProBackend, transaction_date_text
+from bot.backends.questionpro import QuestionProBackend
+from bot.backends.questionpro_contacts import transaction_date_text
 from bot.blocks import as_dicts
 from bot.blocks.forms import done_modal, loading_modal, metadata
 from bot.blocks.help import Usage
