@@ -28,8 +28,9 @@ from bot.blocks.imports import (
 )
 from bot.errors import BotError, UserInputError
 from bot.ids import Action, Callback
+from bot.import_csv import ImportFileError
 from bot.import_jobs import ImportJob, run_import
-from bot.importer import TEMPLATE, ImportFileError, check_file
+from bot.importer import TEMPLATE, check_file
 from bot.services import Services
 from bot.tickets import backend_for, require
 from handlers.common import actor_of, send_file_to_dm, tell_user, view_values
