@@ -6,13 +6,14 @@ numbered column groups (product1Name, product1Group, product1PCustom1…3, produ
 one row per product (productName, productGroup, pCustom1…3) with the contact's rows one after
 another. The file is read a few hundred rows at a time and valid contacts go to a JSON-lines file,
 so memory does not grow with the file (only each email seen is kept, to find duplicates).
+
+This module checks the rows and spools them; reading the file's encoding, delimiter and header is
+in ``import_csv.py``, writing QuestionPro's JSON in ``bot/backends/questionpro_contacts.py``.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,25 +24,13 @@ from operator import not_
 from pathlib import Path
 from typing import IO
 
-from bot.backends.questionpro import DEFAULT_DATE_FORMAT, ContactWriter
-from bot.blocks.limits import escape
-from bot.errors import UserInputError
+from bot.backends.questionpro_contacts import DEFAULT_DATE_FORMAT, ContactWriter
+from bot.import_csv import Columns, ImportFileError, columns_of, decode, delimiter_of
 
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z0-9-]{2,}$")
 MOBILE = re.compile(r"^\+[1-9]\d{6,14}$")
 _E164_OR_EMPTY = re.compile(r"(?:\+[1-9]\d{6,14})?")  # fullmatch: nothing to normalise
 _MOBILE_NOISE = str.maketrans("", "", " -().")
-_CONTACT = {
-    "firstname": "first_name",
-    "lastname": "last_name",
-    "email": "email",
-    "mobile": "mobile",
-    "segmentcode": "segment_code",
-    "transactiondate": "transaction_date",
-}
-_CUSTOM = re.compile(r"^custom([1-9]\d*)$")
-_NUMBERED = re.compile(r"^product(\d+)(name|group|pcustom[123]|custom[123])$")
-_SINGLE = re.compile(r"^(?:product)?(name|group)$|^p?custom([123])$")
 SHOWN_PROBLEMS = 20
 
 TEMPLATE = (
@@ -51,10 +40,6 @@ TEMPLATE = (
     "60 inch TV,LG,MS-18KNYA1,$699.99,Surface Pro Laptop,Microsoft\r\n"
     "Second,Contact,second@example.com,+10123456780,,,Gold member,,Soundbar,Sony,,,,\r\n"
 )
-
-
-class ImportFileError(UserInputError):
-    """The file as a whole cannot be used (not CSV, empty, no email column, unknown columns…)."""
 
 
 @dataclass
@@ -75,105 +60,6 @@ class Checked:
     problems: list[Problem] = field(default_factory=list)  # the first SHOWN_PROBLEMS
     invalid: int = 0
     header: list[str] = field(default_factory=list)
-
-
-def _normal(name: str) -> str:
-    return re.sub(r"[\s_\-]", "", name).lower()
-
-
-def decode(data: bytes, filename: str = "") -> tuple[io.TextIOBase, str]:
-    """(a text stream over ``data``, how it is read): UTF-8 with or without BOM, else
-    Windows-1252. The encoding is checked in 1 MiB steps, so no decoded copy of the whole file
-    is ever held."""
-    if not data.strip():
-        raise ImportFileError("The file is empty. Export your sheet as CSV with a header row.")
-    head = data[:1024]
-    kind = _binary_kind(head)
-    if kind or b"\x00" in head:
-        raise ImportFileError(
-            f"{escape(filename or 'That file')} is not a CSV file"
-            f"{f' (it looks like {kind})' if kind else ''}. Export your sheet as CSV and try again."
-        )
-    if data.startswith(codecs.BOM_UTF8):
-        encoding, how = "utf-8-sig", "UTF-8 with BOM"
-    elif _decodes(data, "utf-8"):
-        encoding, how = "utf-8", "UTF-8"
-    elif _decodes(data, "cp1252"):
-        encoding, how = "cp1252", "Windows-1252 (cp1252), as spreadsheets on Windows save it"
-    else:
-        raise ImportFileError(
-            "The file is neither UTF-8 nor Windows-1252 text. Save it as “CSV UTF-8” and try again."
-        )
-    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline=""), how
-
-
-def _decodes(data: bytes, encoding: str, step: int = 1 << 20) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
-        for start in range(0, len(data), step):
-            decoder.decode(data[start : start + step], final=start + step >= len(data))
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _binary_kind(head: bytes) -> str | None:
-    for magic, kind in (
-        (b"\x89PNG", "a PNG image"),
-        (b"%PDF", "a PDF"),
-        (b"PK\x03\x04", "a ZIP or Excel .xlsx file"),
-        (b"\xff\xd8\xff", "a JPEG image"),
-        (b"\xd0\xcf\x11\xe0", "an old Excel .xls file"),
-    ):
-        if head.startswith(magic):
-            return kind
-    return None
-
-
-def _delimiter(sample: str) -> str:
-    first = sample.split("\n", 1)[0]
-    counts = {d: first.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=counts.__getitem__)
-    return best if counts[best] else ","
-
-
-@dataclass
-class _Columns:
-    contact: dict[int, str]
-    custom: dict[int, int]
-    numbered: dict[int, tuple[int, str]]
-    single: dict[int, str]
-
-
-def _columns(header: list[str]) -> _Columns:
-    columns = _Columns({}, {}, {}, {})
-    unknown = []
-    for index, raw in enumerate(header):
-        name = _normal(raw)
-        if not name:
-            continue
-        if name in _CONTACT:
-            columns.contact[index] = _CONTACT[name]
-        elif match := _CUSTOM.match(name):
-            columns.custom[index] = int(match.group(1))
-        elif match := _NUMBERED.match(name):
-            part = match.group(2).removeprefix("p")
-            columns.numbered[index] = (int(match.group(1)), part)
-        elif match := _SINGLE.match(name):
-            columns.single[index] = match.group(1) or f"custom{match.group(2)}"
-        else:
-            unknown.append(raw.strip())
-    if "email" not in columns.contact.values():
-        raise ImportFileError("The file has no email column. Add a column named “email”.")
-    if unknown:
-        raise ImportFileError(
-            "Unknown column(s): "
-            + ", ".join(f"“{escape(u)}”" for u in unknown[:10])
-            + ". Rename them "
-            "to firstName, lastName, email, mobile, segmentCode, transactionDate, custom1…, "
-            "product1Name… (see `/ticket import template`) or remove them."
-        )
-    return columns
 
 
 def parse_date(text: str) -> date:
@@ -216,7 +102,7 @@ class Checker:
 
     def __init__(
         self,
-        columns: _Columns,
+        columns: Columns,
         segment_code: str,
         transaction_date: date,
         writer: ContactWriter,
@@ -310,7 +196,7 @@ class Checker:
         return [*map(",".join, map(partial(filter, None), zip(*each, strict=True)))]
 
 
-def _product_layout(columns: _Columns) -> list[tuple[int, list[int]]]:
+def _product_layout(columns: Columns) -> list[tuple[int, list[int]]]:
     """(number, [index of name, of group, of custom1…]) per product, in number order, -1 for a
     column the file lacks; the one-row-per-product columns are product 0."""
     parts: dict[int, dict[str, int]] = {}
@@ -343,13 +229,13 @@ def check_file(
     ``date_format``), bad rows with their reasons to ``invalid_out`` (CSV). Raises
     ImportFileError for problems of the whole file."""
     stream, encoding = decode(data, filename)
-    delimiter = _delimiter(stream.read(4096))
+    delimiter = delimiter_of(stream.read(4096))
     stream.seek(0)
     reader = csv.reader(stream, delimiter=delimiter)
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
         raise ImportFileError("The file has no header row. The first row must name the columns.")
-    columns = _columns(header)
+    columns = columns_of(header)
     writer = ContactWriter(columns.contact.values(), date_format)
     checker = Checker(columns, segment_code, transaction_date, writer)
     checked = Checked(encoding=encoding, delimiter=delimiter, header=header)

@@ -14,7 +14,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import Capability
-from bot.backends.questionpro import QuestionProBackend, transaction_date_text
+from bot.backends.questionpro import QuestionProBackend
+from bot.backends.questionpro_contacts import transaction_date_text
 from bot.blocks import as_dicts
 from bot.blocks.forms import done_modal, loading_modal, metadata
 from bot.blocks.help import Usage
@@ -27,8 +28,9 @@ from bot.blocks.imports import (
 )
 from bot.errors import BotError, UserInputError
 from bot.ids import Action, Callback
+from bot.import_csv import ImportFileError
 from bot.import_jobs import ImportJob, run_import
-from bot.importer import TEMPLATE, ImportFileError, check_file
+from bot.importer import TEMPLATE, check_file
 from bot.services import Services
 from bot.tickets import backend_for, require
 from handlers.common import actor_of, send_file_to_dm, tell_user, view_values

@@ -11,7 +11,8 @@ from datetime import date
 
 import pytest
 
-from bot.backends.questionpro import QuestionProBackend, encode_contact
+from bot.backends.questionpro import QuestionProBackend
+from bot.backends.questionpro_contacts import encode_contact
 from bot.backends.registry import Backends
 from bot.credentials import QuestionProCredentials
 from bot.importer import BATCH, check_file

@@ -72,7 +72,7 @@ async def test_a_workspace_id_reads_closed_loop_tickets(
 
 
 def test_the_closed_loop_host_follows_the_datacenter() -> None:
-    from bot.backends.questionpro import clf_base_url_for
+    from bot.backends.questionpro_clf import clf_base_url_for
 
     assert clf_base_url_for(CLF, None) == "https://clf-backend.questionpro.eu/api/v2/"
 

@@ -5,6 +5,9 @@ access token, or a username and password: then we log in (``user/login/``) and l
 when a call is refused with 401. Responses are ``{"status_code", "errors", "data"}`` with
 validation errors per field. Paths follow the seed's endpoint headings, not its sample code (which
 has typos such as ``creat/support/ticket/``).
+
+This module holds auth and the endpoints; reading the answers (the error envelope, the status
+and priority codes, tickets) is in ``epixel_answers.py``.
 """
 
 from __future__ import annotations
@@ -15,29 +18,33 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.backends.base import BaseBackend, Capability, one_by_one
+from bot.backends.epixel_answers import (
+    KEY,
+    PRIORITIES,
+    STATUSES,
+    categories_of,
+    detailed_ticket,
+    epixel_error,
+    items_of,
+    tags_of,
+    ticket_of,
+)
 from bot.backends.forms import FormField
 from bot.backends.http import (
     BackendHTTP,
     attachment_filename,
-    body_of,
-    generic_error,
     parse_json,
 )
 from bot.backends.tokens import LoginSession, TokenCache
 from bot.credentials import EpixelCredentials
 from bot.errors import (
-    BackendAuthError,
-    BackendError,
     BackendUnexpectedResponse,
     BackendValidationError,
 )
 from bot.models import (
-    Attachment,
     BulkResult,
     Category,
-    Comment,
     Download,
-    NeutralPriority,
     NeutralStatus,
     NewTicket,
     Page,
@@ -46,75 +53,16 @@ from bot.models import (
     Tag,
     Ticket,
     TicketQuery,
-    TicketRef,
     Upload,
 )
 from bot.text import is_number
 
-KEY = "epixel"
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024  # "maximum size 2Mib"
 MAX_SUBJECT = 500
 HISTORY_DEFAULT = 50  # "A request without query params provides details of last created 50"
 
-STATUSES = (
-    Status(value="1", label="Open", neutral=NeutralStatus.OPEN),
-    Status(value="2", label="Processing", neutral=NeutralStatus.PENDING),
-    Status(value="3", label="Closed", neutral=NeutralStatus.CLOSED),
-)
-PRIORITIES = (
-    Priority(value="1", label="Low", neutral=NeutralPriority.LOW),
-    Priority(value="2", label="Medium", neutral=NeutralPriority.MEDIUM),
-    Priority(value="3", label="High", neutral=NeutralPriority.HIGH),
-)
 # The status endpoint takes 2 ("to open") or 3 ("to close") only.
 STATUS_TO_OPEN, STATUS_TO_CLOSE = "2", "3"
-
-
-def _field_messages(errors: Any) -> dict[str, list[str]]:
-    if isinstance(errors, dict):
-        fields: dict[str, list[str]] = {}
-        for name, value in errors.items():
-            if isinstance(value, list | tuple):
-                fields[str(name)] = [str(v) for v in value]
-            elif isinstance(value, dict):
-                fields.update({f"{name}.{k}": v for k, v in _field_messages(value).items()})
-            elif value not in (None, ""):
-                fields[str(name)] = [str(value)]
-        return fields
-    if isinstance(errors, list | tuple) and errors:
-        return {"detail": [str(e) for e in errors]}
-    if isinstance(errors, str) and errors:
-        return {"detail": [errors]}
-    return {}
-
-
-def epixel_error(response: httpx.Response, body: Any = None) -> BackendError:
-    """Map Epixel's envelope; ``body`` when the envelope came inside an HTTP 200."""
-    data = body if isinstance(body, dict) else body_of(response)
-    if not {"status_code", "errors"} <= data.keys():
-        # Not Epixel's envelope: another server's words (a base URL pointed elsewhere) are
-        # never shown, only the HTTP status.
-        return generic_error(KEY, response)
-    fields = _field_messages(data.get("errors"))
-    status = data.get("status_code") if isinstance(data.get("status_code"), int) else None
-    status = status or response.status_code
-    message = "; ".join(m for msgs in fields.values() for m in msgs)
-    if status == 401 and "limit" in message.lower():
-        # Documented as a 401, but it is not about credentials: the user has too many open.
-        return BackendValidationError(KEY, message, fields=fields, status=status)
-    if status == 401:
-        return BackendAuthError(KEY, message or "invalid API key or access token", status=status)
-    if status in {400, 422}:
-        return BackendValidationError(KEY, message or "invalid input", fields=fields, status=status)
-    return generic_error(KEY, response, message or None)
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _lookup(choices: Sequence[Status] | Sequence[Priority], value: Any) -> Any:
-    return next((c for c in choices if c.value == _text(value)), None)
 
 
 class EpixelBackend(BaseBackend):
@@ -222,22 +170,12 @@ class EpixelBackend(BaseBackend):
     async def categories(self) -> list[Category]:
         """GET support/get/category-list/"""
         data = await self._call("GET", "support/get/category-list/", idempotent=True)
-        return [
-            Category(
-                id=_text(c.get("id")),
-                name=_text(c.get("category")),
-                description=_text(c.get("description")),
-            )
-            for c in _list(data, "CategoryList")
-        ]
+        return categories_of(data)
 
     async def tags(self) -> list[Tag]:
         """GET support/get/ticket/tags/"""
         data = await self._call("GET", "support/get/ticket/tags/", idempotent=True)
-        return [
-            Tag(id=_text(t.get("id")), name=_text(t.get("tag")), keyword=_text(t.get("keyword")))
-            for t in _list(data, "TicketTagList")
-        ]
+        return tags_of(data)
 
     async def history(
         self,
@@ -263,7 +201,7 @@ class EpixelBackend(BaseBackend):
         data = await self._call(
             "GET", "support/get/ticket/history/", idempotent=True, params=params
         )
-        return [self._ticket(item) for item in _list(data, "TicketList")]
+        return [ticket_of(item) for item in items_of(data, "TicketList")]
 
     async def list_tickets(self, query: TicketQuery) -> Page[Ticket]:
         status = self.resolve_status(query.status).value if query.status else None
@@ -277,32 +215,7 @@ class EpixelBackend(BaseBackend):
         data = await self._call(
             "GET", "support/ticket/detailed-view/", idempotent=True, data={"ticket_id": ticket_id}
         )
-        if not isinstance(data, dict) or not isinstance(data.get("ticket"), dict):
-            raise BackendUnexpectedResponse(KEY, "the detailed view had no ticket")
-        attachments = [
-            Attachment(id=_text(a.get("id")), comment_id=_text(a.get("conversation_id")) or None)
-            for a in data.get("attachments") or []
-            if isinstance(a, dict)
-        ]
-        comments = [
-            Comment(
-                id=_text(c.get("id")),
-                body=_text(c.get("comment")),
-                author=_text(c.get("author")) or None,
-                attachments=[a for a in attachments if a.comment_id == _text(c.get("id"))],
-            )
-            for c in data.get("conversations") or []
-            if isinstance(c, dict)
-        ]
-        ticket = self._ticket(data["ticket"])
-        return ticket.model_copy(
-            update={
-                "author": _text(data.get("author")) or None,
-                "comments": comments,
-                "attachments": attachments,
-                "tags": [Tag(id=_text(t), name=_text(t)) for t in data["ticket"].get("tags") or []],
-            }
-        )
+        return detailed_ticket(data)
 
     async def create_ticket(self, new: NewTicket) -> Ticket:
         """POST support/create/ticket/ as multipart. The answer carries no id, so the new ticket
@@ -410,21 +323,6 @@ class EpixelBackend(BaseBackend):
         await self.update_ticket(ticket_id, tags=[t.id for t in chosen])
         return chosen
 
-    def _ticket(self, item: dict[str, Any]) -> Ticket:
-        category = None
-        if item.get("category") is not None:
-            category = Category(
-                id=_text(item.get("category")), name=_text(item.get("category_title"))
-            )
-        return Ticket(
-            ref=TicketRef(backend=KEY, id=_text(item.get("id"))),
-            subject=_text(item.get("subject")),
-            status=_lookup(STATUSES, item.get("status")),
-            priority=_lookup(PRIORITIES, item.get("priority")),
-            body=_text(item.get("comment")) or None,
-            category=category,
-        )
-
 
 def check_upload(upload: Upload | None) -> None:
     """Refuse an attachment over Epixel's 2 MiB limit before anything is sent."""
@@ -441,10 +339,3 @@ def _files(upload: Upload | None) -> dict[str, tuple[str, bytes, str]] | None:
     if upload is None:
         return None
     return {"attachment": (upload.filename, upload.content, upload.content_type)}
-
-
-def _list(data: Any, key: str) -> list[dict[str, Any]]:
-    items = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise BackendUnexpectedResponse(KEY, f"the answer had no {key} list")
-    return [item for item in items if isinstance(item, dict)]

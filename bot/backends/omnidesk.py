@@ -12,14 +12,15 @@ https://docs.omnidesk.io/app/ticket) with the seed's camelCase as fallback. List
 Create and update may answer ``{"type": "result", "message": ...}`` as other resources do on
 https://www.omnidesk.nl/api/docs; the change was made, so the ticket is fetched or found again.
 ``created_at`` has no zone: read in the ``TICKETBOT_OMNIDESK_TIMEZONE`` zone (default UTC).
+
+This module holds the backend and its error mapping; reading the answers is in
+``omnidesk_answers.py``, the key's placement and the refused hosts in ``omnidesk_keys.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -39,6 +40,7 @@ from bot.backends.omnidesk_answers import (
     items_of,
     to_ticket,
 )
+from bot.backends.omnidesk_keys import KeyPlacement, refuse_other_product
 from bot.credentials import OmnideskCredentials
 from bot.errors import (
     BackendAuthError,
@@ -46,7 +48,6 @@ from bot.errors import (
     BackendNotFound,
     BackendPermissionError,
     BackendValidationError,
-    UserInputError,
 )
 from bot.models import (
     BulkResult,
@@ -78,7 +79,6 @@ PERMISSIONS = {
 }
 
 _NUMBER_HINT = "A number from your Omnidesk settings; leave empty for the default."
-_OTHER_PRODUCT_HOSTS = ("omnidesk.ru", "omnidesk.pro")
 
 
 def _message(body: Any) -> str:
@@ -107,39 +107,6 @@ def omnidesk_error(response: httpx.Response, permission: str | None = None) -> B
         }
         return BackendValidationError(KEY, message or "invalid input", fields=fields)
     return generic_error(KEY, response, message or None)
-
-
-def refuse_other_product(base_url: str) -> None:
-    """Refuse, before any traffic, a base URL of omnidesk.ru, a different product."""
-    host = (urlsplit(base_url).hostname or "").lower().rstrip(".")  # "x.ru." is "x.ru" in DNS
-    if any(host == h or host.endswith("." + h) for h in _OTHER_PRODUCT_HOSTS):
-        raise UserInputError(
-            f"`{host}` is Omnidesk.ru, a different helpdesk with its own API (cases.json, "
-            "email and key as Basic auth), which ticketbot does not support. ticketbot's "
-            "Omnidesk is the one documented at docs.omnidesk.io, with an address like "
-            "https://youraccount.omnidesk.com/api/v2."
-        )
-
-
-class KeyPlacement:
-    """Which accounts' servers refused the ``apiKey`` header, so the query form is used at once.
-    Shared by every client of one ``Backends``; accounts are kept as digests, never keys."""
-
-    def __init__(self) -> None:
-        self._query_only: set[str] = set()
-
-    @staticmethod
-    def account(base_url: str, api_key: str) -> str:
-        """The digest naming one account (base URL and key)."""
-        return hashlib.sha256(f"{base_url}\n{api_key}".encode()).hexdigest()
-
-    def query_only(self, account: str) -> bool:
-        """Whether this account needs the key in the query."""
-        return account in self._query_only
-
-    def remember_query(self, account: str) -> None:
-        """This account's server refused the header and took the query form."""
-        self._query_only.add(account)
 
 
 class OmnideskBackend(BaseBackend):

@@ -14,6 +14,9 @@ create, update, delete and bulk calls as ``{"type": "result", "message": ...}`` 
 The key is taken from an ``apiKey`` header (the API specification's scheme) or the ``apiKey``
 query parameter (the authentication page's); ``accept_header=False`` refuses the header with a
 401, like a server that only knows the query form. Tickets are kept in the seed's names.
+
+This module holds the tickets, the keys and the one-ticket endpoints; the bulk endpoints are in
+``omnidesk_bulk.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.base import SandboxServer, as_list, form_of
+from bot.sandbox.base import SandboxServer, form_of
+from bot.sandbox.omnidesk_bulk import PRIORITIES, STATUSES, BulkEndpoints
 
 FULL_KEY, AGENT_KEY, READONLY_KEY = "omni-demo-full", "omni-demo-agent", "omni-demo-readonly"
 ALL = {
@@ -36,9 +40,6 @@ ALL = {
     "SET_STATUS",
     "TICKET_BATCH",
 }
-STATUSES = ("new", "open", "pending", "holding", "solved", "closed")
-PRIORITIES = ("low", "medium", "high", "urgent")
-UNFINISHED = {"new", "open", "pending", "holding"}
 _TITLES = [
     "Order #{n} not delivered",
     "Cannot reset password",
@@ -65,7 +66,7 @@ _VENDOR_NAMES = {
 }
 
 
-class OmnideskSandbox(SandboxServer):
+class OmnideskSandbox(BulkEndpoints, SandboxServer):
     name = "omnidesk"
     prefix = "/api/v2/"
 
@@ -204,30 +205,6 @@ class OmnideskSandbox(SandboxServer):
     def _ticket(self, request: web.Request) -> dict[str, Any] | None:
         return self.tickets.get(int(request.match_info["ticket_id"]))
 
-    def _ids(self, values: Any) -> list[str] | web.Response:
-        ids = [str(v).strip() for v in as_list(values) if str(v).strip()]
-        if not ids or any(not i.isdigit() for i in ids):
-            return self.error(
-                400,
-                "ticketIDs[] must be a list of numbers",
-                errors={"ticketIDs": ["Must be numbers."]},
-            )
-        return ids
-
-    def _bulk(self, ids: list[str], change: Any) -> web.Response:
-        succeeded, failed = [], {}
-        for raw in ids:
-            ticket = self.tickets.get(int(raw))
-            if ticket is None:
-                failed[raw] = "Ticket not found"
-                continue
-            change(ticket)
-            ticket["updated_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-            succeeded.append(int(raw))
-        if self.vendor:
-            return self._result("Tickets updated")
-        return web.json_response({"type": "result", "succeeded": succeeded, "failed": failed})
-
     # Endpoints ---------------------------------------------------------------------------------
 
     async def _list(self, request: web.Request) -> web.Response:
@@ -325,41 +302,6 @@ class OmnideskSandbox(SandboxServer):
             {"type": "result", "succeeded": [ticket["ticketID"]], "failed": {}}
         )
 
-    async def _delete_multi(self, request: web.Request) -> web.Response:
-        ids = self._ids((await form_of(request)).get("ticketIDs[]"))
-        if isinstance(ids, web.Response):
-            return ids
-        response = self._bulk(ids, lambda t: None)
-        for raw in ids:
-            self.tickets.pop(int(raw), None)
-        return response
-
-    async def _set_status(self, request: web.Request) -> web.Response:
-        form = await form_of(request)
-        if form.get("status") not in STATUSES:
-            return self.error(
-                400,
-                f"status must be one of {', '.join(STATUSES)}",
-                errors={"status": ["Not a valid status."]},
-            )
-        ids = self._ids(form.get("ticketIDs[]"))
-        if isinstance(ids, web.Response):
-            return ids
-        return self._bulk(ids, lambda t: t.update(status=form["status"]))
-
-    async def _set_priority(self, request: web.Request) -> web.Response:
-        form = await form_of(request)
-        if form.get("priority") not in PRIORITIES:
-            return self.error(
-                400,
-                f"priority must be one of {', '.join(PRIORITIES)}",
-                errors={"priority": ["Not a valid priority."]},
-            )
-        ids = self._ids(form.get("ticketIDs[]"))
-        if isinstance(ids, web.Response):
-            return ids
-        return self._bulk(ids, lambda t: t.update(priority=form["priority"]))
-
     async def _unlink(self, request: web.Request) -> web.Response:
         form = await form_of(request)
         raw = str(form.get("ticketID") or "")
@@ -368,35 +310,3 @@ class OmnideskSandbox(SandboxServer):
             return self.error(404, "Ticket not found")
         ticket["customerID"] = None
         return self._item(ticket)
-
-    async def _batch(self, request: web.Request) -> web.Response:
-        form = await form_of(request)
-        raw_ids = str(form.get("TicketIDs") or "")
-        if not re.fullmatch(r"[0-9, ]+", raw_ids):
-            return self.error(
-                400,
-                "TicketIDs must be ids separated by commas",
-                errors={"TicketIDs": ["Must match ^[0-9, ]+$."]},
-            )
-        actions = []
-        for index in range(len(form)):
-            kind = form.get(f"actions[{index}][actionType]")
-            if kind is None:
-                break
-            value = str(form.get(f"actions[{index}][value]") or "")
-            checks = {"status": STATUSES, "priority": PRIORITIES}
-            if kind not in {"status", "priority", "title", "assignedGroupID"} or (
-                kind in checks and value not in checks[kind]
-            ):
-                return self.error(400, f"action {index}: cannot {kind} to {value!r}")
-            actions.append((kind, value))
-        if not actions:
-            return self.error(400, "give at least one action")
-        ids = [i.strip() for i in raw_ids.split(",") if i.strip()]
-        return self._bulk(ids, lambda t: t.update(dict(actions)))
-
-    async def _solve_unfinished(self, _request: web.Request) -> web.Response:
-        unfinished = [t for t in self.tickets.values() if t["status"] in UNFINISHED]
-        for ticket in unfinished:
-            ticket["status"] = "solved"
-        return web.json_response({"type": "result", "solved": len(unfinished)})

@@ -3,13 +3,12 @@
 Point SLACK_API_URL at ``api_url`` and give commands a ``response_url`` from ``response_url()``;
 everything the bot sends to Slack then lands in ``calls``. Faults can be switched on per method.
 Posted messages are kept per channel, with their metadata, and ``conversations.history`` reads
-them back the way Slack documents it.
+them back the way Slack documents it: that store is ``ChannelHistory`` in ``slack_history.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 import json
@@ -21,6 +20,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from bot.sandbox.slack_history import ChannelHistory
 from bot.sandbox.slack_oauth import SlackInstalls
 
 
@@ -63,7 +63,6 @@ class SlackStandIn:
         self.calls: list[Call] = []
         self._faults: dict[str, _Fault] = {}
         self._drops: dict[str, int] = {}
-        self._last_ts = 0.0
         self._views = itertools.count(1)
         self._changed = asyncio.Condition()
         self.files: dict[str, tuple[str, bytes]] = {}
@@ -72,8 +71,9 @@ class SlackStandIn:
         self.delay: dict[str, float] = {}  # seconds to wait before answering, per method
         self.pending: dict[str, int] = {}  # requests held by that delay right now, per method
         self.uploads: dict[str, bytes] = {}
-        # What each channel shows, oldest first: top-level messages and thread replies alike.
-        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.channels = ChannelHistory()
+        # What each channel shows, oldest first (the same dict as ``channels.messages``).
+        self.messages = self.channels.messages
         # Set by a Socket Mode stand-in: what apps.connections.open hands out.
         self.socket_mode_url: Callable[[], str] | None = None
         # OAuth installs: codes for oauth.v2.access, and the workspace of each token it handed out.
@@ -316,7 +316,7 @@ class SlackStandIn:
             view_id = args.get("view_id") or f"V{next(self._views):05d}"
             return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{time.time_ns()}"}}
         if method in {"chat.postMessage", "chat.update"}:
-            message = self._keep(args)
+            message = self.channels.keep(args)
             return {
                 "ok": True,
                 "channel": args.get("channel"),
@@ -324,9 +324,9 @@ class SlackStandIn:
                 "message": {"text": args.get("text"), "ts": message["ts"]},
             }
         if method == "conversations.history":
-            return self._history(args)
+            return self.channels.history(args)
         if method == "chat.postEphemeral":
-            return {"ok": True, "message_ts": self._next_ts()}
+            return {"ok": True, "message_ts": self.channels.next_ts()}
         if method == "files.getUploadURLExternal":
             file_id = f"FU{len(self.uploads) + len(self.calls):05d}"
             return {
@@ -352,71 +352,3 @@ class SlackStandIn:
                 "permalink": f"https://sandbox.slack.com/archives/{args.get('channel')}/p{ts}",
             }
         return {"ok": True}
-
-    # Channel history -----------------------------------------------------------------------------
-
-    def _next_ts(self) -> str:
-        # Like Slack's: the time of arrival in seconds, unique (and increasing) to the microsecond.
-        self._last_ts = max(time.time(), self._last_ts + 0.000001)
-        return f"{self._last_ts:.6f}"
-
-    def _keep(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self.messages.setdefault(str(args.get("channel")), [])
-        if args.get("ts"):  # chat.update: the message changes in place
-            found = next((m for m in channel if m["ts"] == args["ts"]), None)
-            if found is None:
-                return {"ts": args["ts"]}
-            found.update({k: args[k] for k in ("text", "blocks", "metadata") if k in args})
-            return found
-        message: dict[str, Any] = {
-            "type": "message",
-            "user": "U0BOT",
-            "bot_id": "B0BOT",
-            "text": args.get("text", ""),
-            "ts": self._next_ts(),
-        }
-        for key in ("blocks", "thread_ts", "metadata"):
-            if args.get(key):
-                message[key] = args[key]
-        channel.append(message)
-        return message
-
-    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
-        """conversations.history: top-level messages newest first, within ``oldest``/``latest``
-        (exclusive unless ``inclusive``), ``limit`` a page, ``cursor`` for the next; metadata
-        only with ``include_all_metadata``."""
-        inclusive = _truthy(args.get("inclusive"))
-        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or time.time())
-        limit = min(int(args.get("limit") or 100), 999)
-
-        def within(ts: float) -> bool:
-            if inclusive:
-                return oldest <= ts <= latest
-            return oldest < ts < latest
-
-        shown = [
-            m
-            for m in reversed(self.messages.get(str(args.get("channel")), []))
-            if m.get("thread_ts", m["ts"]) == m["ts"] and within(float(m["ts"]))
-        ]
-        start = int(base64.b64decode(args["cursor"]).decode()) if args.get("cursor") else 0
-        page = shown[start : start + limit]
-        more = start + limit < len(shown)
-        with_metadata = _truthy(args.get("include_all_metadata"))
-        return {
-            "ok": True,
-            "messages": [
-                {k: v for k, v in m.items() if with_metadata or k != "metadata"} for m in page
-            ],
-            "has_more": more,
-            "pin_count": 0,
-            "response_metadata": {
-                "next_cursor": base64.b64encode(str(start + limit).encode()).decode()
-                if more
-                else ""
-            },
-        }
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).lower() in {"1", "true"}
