@@ -408,33 +408,3 @@ class DetractorPoller:
                 )
             alert.reminded = True
             await self.alerts.record([alert])
-
-
-async def web_url(services: Services, sub: Subscription | None, ticket_id: int) -> str:
-    """The "Open in QuestionPro" link, for the subscriber's datacenter."""
-    creds = None
-    if sub is not None:
-        creds = await services.store.load_credentials(
-            sub.owner_scope, sub.subscriber, "questionpro"
-        )
-    if not isinstance(creds, QuestionProCredentials):
-        creds = QuestionProCredentials(api_key="unknown-key")
-    return ticket_web_url(creds, ticket_id)
-
-
-async def change_alert(
-    services: Services, client: AsyncWebClient, alert: Alert, thread_line: str
-) -> None:
-    """Record a state change, redraw the alert for everyone, and say who did what in its thread."""
-    await services.alerts.record([alert])
-    if alert.ts is None:
-        return
-    sub = await services.alerts.get(alert.subscription_id)
-    url = await web_url(services, sub, alert.detractor.ticket_id)
-    await client.chat_update(
-        channel=alert.channel_id,
-        ts=alert.ts,
-        text=f"Detractor: {alert_text(alert.detractor)}",
-        blocks=as_dicts(alert_blocks(alert, url)),
-    )
-    await client.chat_postMessage(channel=alert.channel_id, thread_ts=alert.ts, text=thread_line)

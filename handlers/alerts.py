@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.alerts import change_alert
+from bot.alert_changes import change_alert
 from bot.backends.base import Capability
 from bot.backends.questionpro import QuestionProBackend
 from bot.blocks import as_dicts

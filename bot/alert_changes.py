@@ -1,0 +1,46 @@
+"""Changing an alert that is already posted: a click (Claim, Escalate, Resolve) records the new
+state, redraws the alert for everyone and says who did what in its thread.
+
+Apart from the poller (bot.alerts), which only posts new alerts: the handlers call this.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.backends.questionpro import ticket_web_url
+from bot.blocks import as_dicts
+from bot.blocks.alerts import alert_blocks, alert_text
+from bot.credentials import QuestionProCredentials
+from bot.services import Services
+from bot.subscriptions import Alert, Subscription
+
+
+async def web_url(services: Services, sub: Subscription | None, ticket_id: int) -> str:
+    """The "Open in QuestionPro" link, for the subscriber's datacenter."""
+    creds = None
+    if sub is not None:
+        creds = await services.store.load_credentials(
+            sub.owner_scope, sub.subscriber, "questionpro"
+        )
+    if not isinstance(creds, QuestionProCredentials):
+        creds = QuestionProCredentials(api_key="unknown-key")
+    return ticket_web_url(creds, ticket_id)
+
+
+async def change_alert(
+    services: Services, client: AsyncWebClient, alert: Alert, thread_line: str
+) -> None:
+    """Record a state change, redraw the alert for everyone, and say who did what in its thread."""
+    await services.alerts.record([alert])
+    if alert.ts is None:
+        return
+    sub = await services.alerts.get(alert.subscription_id)
+    url = await web_url(services, sub, alert.detractor.ticket_id)
+    await client.chat_update(
+        channel=alert.channel_id,
+        ts=alert.ts,
+        text=f"Detractor: {alert_text(alert.detractor)}",
+        blocks=as_dicts(alert_blocks(alert, url)),
+    )
+    await client.chat_postMessage(channel=alert.channel_id, thread_ts=alert.ts, text=thread_line)
