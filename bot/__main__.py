@@ -1,4 +1,5 @@
-"""The `ticketbot` command line: serve, sandbox, rotate-key, migrate-store, generate-key."""
+"""The `ticketbot` command line: console, demo, serve, sandbox, rotate-key, migrate-store,
+generate-key."""
 
 from __future__ import annotations
 
