@@ -46,6 +46,7 @@ async def main() -> None:
         data_dir=tempfile.mkdtemp(),
         questionpro_base_url=base,
         questionpro_calls_per_minute=10**9,
+        backend_allowlist="127.0.0.1",  # the sandbox is on loopback, refused by default
         _env_file=None,
     )
     backends = Backends(settings)

@@ -139,6 +139,7 @@ async def main() -> None:
         "TICKETBOT_DATA_DIR": str(data_dir),
         "TICKETBOT_SECRET_KEY": key,
         "TICKETBOT_QUESTIONPRO_BASE_URL": urls["questionpro"],
+        "TICKETBOT_BACKEND_ALLOWLIST": "127.0.0.1",  # the sandboxes are on loopback
         "TICKETBOT_LOG_LEVEL": "WARNING",
     }
     bot = await start_process(
