@@ -69,28 +69,49 @@ class DetractorPoller:
         """The operator's TICKETBOT_POLL_INTERVAL if set, else the subscription's own."""
         return self.services.settings.poll_interval or float(sub.every_seconds)
 
+    def lease_seconds(self, tick: float) -> float:
+        """How long a subscription lease lasts unless renewed (it is renewed every tick): short
+        enough that a dead instance's subscriptions are polled again within two poll intervals,
+        long enough to outlast a few slow ticks."""
+        interval = min(self.services.settings.poll_interval or 30.0, 30.0)
+        return max(3 * tick, 2 * interval - tick)
+
     async def run(self, stop: asyncio.Event, tick: float = 1.0) -> None:
         """Poll what is due until ``stop`` is set. Each subscription polls in its own task, so a
-        long baseline (or a slow account) never delays the others; one never runs twice at once."""
+        long baseline (or a slow account) never delays the others; one never runs twice at once.
+        Only subscriptions whose lease this instance holds are polled: with several instances on
+        one database each subscription is polled by one of them."""
         running: dict[str, asyncio.Task[None]] = {}
+        work, me = self.services.work, self.services.instance_id
+        tick = min(tick, self.services.settings.poll_interval or tick)
         while not stop.is_set():
-            for sub in await self.alerts.all():
-                busy = sub.id in running and not running[sub.id].done()
-                if not busy and (sub.next_poll is None or sub.next_poll <= now()):
+            busy = {sub_id for sub_id, task in running.items() if not task.done()}
+            try:
+                held = await work.claim_subscriptions(me, self.lease_seconds(tick), busy)
+            except Exception:  # the database away for a moment: the leases outlast a tick
+                log.exception("could not renew subscription leases")
+                held = set()
+            for sub in await self._held(held):
+                if sub.id not in busy and (sub.next_poll is None or sub.next_poll <= now()):
                     running[sub.id] = asyncio.create_task(self._poll_logged(sub.id))
             try:
-                await self.remind_due()
+                await self.remind_due(held)
             except Exception:
                 log.exception("deadline reminders failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    stop.wait(), min(tick, self.services.settings.poll_interval or tick)
-                )
+                await asyncio.wait_for(stop.wait(), tick)
         # Stopping mid-poll is safe: a post cut short is looked for in its channel before the
-        # next poll posts it.
+        # next poll posts it (here or, after the lease passes on, in another instance).
         for task in running.values():
             task.cancel()
         await asyncio.gather(*running.values(), return_exceptions=True)
+        with contextlib.suppress(Exception):  # unreleased, they lapse within a lease anyway
+            await work.release_subscriptions(me)
+
+    async def _held(self, held: set[str]) -> list[Subscription]:
+        if not held:
+            return []
+        return [sub for sub in await self.alerts.all() if sub.id in held]
 
     async def _poll_logged(self, sub_id: str) -> None:
         try:
@@ -386,10 +407,12 @@ class DetractorPoller:
         except (SlackApiError, ChannelGoneError):
             log.warning("could not post a notice for %s", sub.id)
 
-    async def remind_due(self) -> None:
+    async def remind_due(self, held: set[str] | None = None) -> None:
         """Once per alert: a reminder in the thread of an open, unclaimed alert past 75% of its
-        time limit."""
+        time limit (only for the subscriptions in ``held``, the leased ones, when given)."""
         for alert in await self.alerts.open_alerts():
+            if held is not None and alert.subscription_id not in held:
+                continue
             d = alert.detractor
             due_at = d.created_at + timedelta(hours=d.timelimit_hours * REMIND_AT)
             if alert.state != "open" or alert.reminded or now() < due_at or alert.ts is None:

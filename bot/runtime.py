@@ -7,7 +7,12 @@ from bot.config import Settings
 from bot.oauth import Installations
 from bot.services import Services
 from bot.slack_files import SlackFiles
-from bot.store import open_stores
+from bot.store import Stores, WorkLeases, open_stores
+
+
+def shared_calls(stores: Stores) -> WorkLeases | None:
+    """Where QuestionPro calls are counted across instances (None: in this process alone)."""
+    return stores.leases if stores.leases is not None and stores.leases.shared else None
 
 
 def build_services(settings: Settings) -> Services:
@@ -16,9 +21,10 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         store=stores.store,
-        backends=Backends(settings),
+        backends=Backends(settings, calls=shared_calls(stores)),
         files=SlackFiles(settings),
         alerts=stores.alerts,
         imports=stores.imports,
+        leases=stores.leases,
         installations=Installations(settings, stores.store) if settings.oauth_enabled else None,
     )

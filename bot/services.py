@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -11,6 +14,7 @@ from bot.credentials import Credentials
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
 from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores
+from bot.store.leases import SoloLeases, WorkLeases
 from bot.tickets import OptionCache
 
 
@@ -31,6 +35,13 @@ class Services:
     alerts: AlertStore
     imports: ImportStore
     options: OptionCache = field(default_factory=OptionCache)
+    # Who does which shared piece of work (None: this process alone, as the embedded store).
+    leases: WorkLeases | None = None
+    # This process among the instances sharing a store: the owner of its leases (host and pid
+    # for the operator reading the leases table, random so a reused pid is a new owner).
+    instance_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    )
     # Each workspace's installation (its bot token), when installed through OAuth.
     installations: Installations | None = None
     # Import jobs sending right now in this process; a job marked "importing" that is not here
@@ -52,8 +63,19 @@ class Services:
 
     @property
     def stores(self) -> Stores:
-        """The store's three facets together."""
-        return Stores(self.store, self.alerts, self.imports)
+        """The store's facets together."""
+        return Stores(self.store, self.alerts, self.imports, self.leases)
+
+    @property
+    def work(self) -> WorkLeases:
+        """The leases on shared work; every lease is granted where nothing else shares it."""
+        if self.leases is None:
+
+            async def ids() -> list[str]:
+                return [sub.id for sub in await self.alerts.all()]
+
+            self.leases = SoloLeases(ids)
+        return self.leases
 
     async def start(self) -> None:
         """Connect the store (and refuse early when another instance holds it)."""

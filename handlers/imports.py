@@ -215,6 +215,10 @@ def _check(
     return checked, invalid.getvalue()
 
 
+# How long an import's lease outlives its instance (renewed every third of it while sending).
+IMPORT_LEASE_SECONDS = 30.0
+
+
 async def _job(services: Services, body: dict, *, state: str | None) -> ImportJob:
     job = await services.imports.get(body["actions"][0]["value"])
     if job is None or job.owner != actor_of(body):
@@ -230,6 +234,36 @@ async def _send(
     backend = await backend_for(services.store, services.backends, job.owner, "questionpro")
     assert isinstance(backend, QuestionProBackend)
     require(backend, Capability.IMPORT_TRANSACTIONS, "importing transactions")
+    # One instance sends a job at a time; the lease lapses if it dies, and then another may
+    # send the rest (its "sending" chunks become "unknown", never resent).
+    lease, me = f"import:{job.id}", services.instance_id
+    if not await services.work.claim(lease, me, IMPORT_LEASE_SECONDS):
+        raise UserInputError(
+            "That import is being sent right now (its progress is in your DM with me). If the "
+            f"bot stopped while sending it, try again in {IMPORT_LEASE_SECONDS:.0f} seconds."
+        )
+    renewing = asyncio.create_task(_keep_lease(services, lease))
+    try:
+        await _send_held(services, client, job, only, backend)
+    finally:
+        renewing.cancel()
+        await services.work.release(lease, me)
+
+
+async def _keep_lease(services: Services, lease: str) -> None:
+    while True:
+        await asyncio.sleep(IMPORT_LEASE_SECONDS / 3)
+        if not await services.work.claim(lease, services.instance_id, IMPORT_LEASE_SECONDS):
+            log.warning("lost the lease on %s", lease)
+
+
+async def _send_held(
+    services: Services,
+    client: AsyncWebClient,
+    job: ImportJob,
+    only: set[int] | None,
+    backend: QuestionProBackend,
+) -> None:
     if job.progress_ts is None:
         dm = await client.chat_postMessage(channel=job.user_id, text=progress_text(job))
         job.progress_channel, job.progress_ts = str(dm["channel"]), str(dm["ts"])

@@ -7,8 +7,10 @@ memory per account.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import httpcore
@@ -63,6 +65,27 @@ class _BothLimits(RateLimiter):
             await limiter.acquire()
 
 
+class SharedRateLimiter(RateLimiter):
+    """At most ``calls`` per ``period`` in ``bucket``, counted by the store for every instance
+    sharing it (QuestionPro counts per key, whichever instance calls)."""
+
+    def __init__(self, counter: CallCounter, bucket: str, calls: int, period: float) -> None:
+        self.counter, self.bucket, self.calls, self.period = counter, bucket, calls, period
+
+    async def acquire(self) -> None:
+        while True:
+            wait = await self.counter.take_call(self.bucket, self.calls, self.period)
+            if not wait:
+                return
+            await asyncio.sleep(wait)  # until the window's oldest call ages out
+
+
+class CallCounter(Protocol):
+    """The store's shared call counter (``WorkLeases.take_call``)."""
+
+    async def take_call(self, bucket: str, calls: int, period: float) -> float: ...
+
+
 class Backends:
     """The factory listeners use: ``for_credentials(creds)`` gives that user's client."""
 
@@ -73,6 +96,7 @@ class Backends:
         policy: RetryPolicy | None = None,
         guard: AddressGuard | None = None,
         network: httpcore.AsyncNetworkBackend | None = None,
+        calls: CallCounter | None = None,
     ) -> None:
         self._settings = settings
         self._policy = policy or RetryPolicy.from_settings(settings)
@@ -81,6 +105,8 @@ class Backends:
         self._network = network
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._limiters: dict[str, RateLimiter] = {}
+        # Set where several instances share a store: the QuestionPro limits count there.
+        self._calls = calls
         self.tokens = TokenCache()
         self.omnidesk_keys = KeyPlacement()
 
@@ -98,8 +124,8 @@ class Backends:
         limiter = self._limiters.get(digest)
         if limiter is None:
             # A second of margin: QuestionPro counts arrivals, we count departures.
-            limiter = self._limiters[digest] = RateLimiter(
-                self._settings.questionpro_calls_per_minute, 61.0
+            limiter = self._limiters[digest] = self._limiter(
+                f"qp:{digest}", self._settings.questionpro_calls_per_minute
             )
         return limiter
 
@@ -107,10 +133,15 @@ class Backends:
         """The organisation-wide limit, shared by every key on ``datacenter`` (see above)."""
         limiter = self._limiters.get(f"org:{datacenter}")
         if limiter is None:
-            limiter = self._limiters[f"org:{datacenter}"] = RateLimiter(
-                QUESTIONPRO_ORG_CALLS_PER_MINUTE, 61.0
+            limiter = self._limiters[f"org:{datacenter}"] = self._limiter(
+                f"qp-org:{datacenter}", QUESTIONPRO_ORG_CALLS_PER_MINUTE
             )
         return limiter
+
+    def _limiter(self, bucket: str, calls: int) -> RateLimiter:
+        if self._calls is None:
+            return RateLimiter(calls, 61.0)
+        return SharedRateLimiter(self._calls, bucket, calls, 61.0)
 
     def _questionpro_limits(self, creds: QuestionProCredentials) -> RateLimiter:
         key = creds.api_key.get_secret_value()

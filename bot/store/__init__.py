@@ -11,14 +11,17 @@ from bot.config import Settings
 from bot.store.embedded import Store, open_table, rescope
 from bot.store.interface import AlertStore, CredentialStore, ImportStore, RequestMemory, Stores
 from bot.store.keys import ensure_private_dir, load_keys, parse_keys
+from bot.store.leases import SoloLeases, WorkLeases
 
 __all__ = [
     "AlertStore",
     "CredentialStore",
     "ImportStore",
     "RequestMemory",
+    "SoloLeases",
     "Store",
     "Stores",
+    "WorkLeases",
     "ensure_private_dir",
     "load_keys",
     "open_embedded",
@@ -37,13 +40,20 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
 
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
     store = Store(settings.store_file, keys)
-    return Stores(store, EmbeddedAlertStore(store), EmbeddedImportJobs(store, settings.data_dir))
+    alerts = EmbeddedAlertStore(store)
+
+    async def subscription_ids() -> list[str]:
+        return [sub.id for sub in await alerts.all()]
+
+    imports = EmbeddedImportJobs(store, settings.data_dir)
+    return Stores(store, alerts, imports, SoloLeases(subscription_ids))
 
 
 def open_postgres(settings: Settings, url: str, keys_text: str | None = None) -> Stores:
     """The PostgreSQL store at ``url``; it connects, migrates and locks on first use."""
     from bot.store.pg_alerts import PgAlertStore
     from bot.store.pg_imports import PgImportJobs
+    from bot.store.pg_leases import PgLeases
     from bot.store.postgres import Database, PgStore
 
     if keys_text is None:
@@ -52,7 +62,8 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
         settings.require("TICKETBOT_SECRET_KEY")
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
     store = PgStore(Database(url), keys)
-    return Stores(store, PgAlertStore(store), PgImportJobs(store, settings.data_dir))
+    imports = PgImportJobs(store, settings.data_dir)
+    return Stores(store, PgAlertStore(store), imports, PgLeases(store))
 
 
 def open_stores(settings: Settings, keys_text: str | None = None) -> Stores:

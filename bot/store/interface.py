@@ -3,20 +3,22 @@
 Three facets, each one Protocol: credentials with sealing and the request memory
 (``CredentialStore``, ``services.store``), subscriptions with the alert ledger (``AlertStore``,
 ``services.alerts``) and import jobs with their spooled contacts (``ImportStore``,
-``services.imports``). ``bot/store/embedded*.py`` implements them on one sqlite file (one
-instance), ``bot/store/pg*.py`` on PostgreSQL. ``open_stores`` picks one at start-up.
+``services.imports``); leases on shared work are ``bot/store/leases.py``.
+``bot/store/embedded*.py`` implements them on one sqlite file (one instance),
+``bot/store/pg*.py`` on PostgreSQL. ``open_stores`` picks one at start-up.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from bot.credentials import Credentials
     from bot.import_jobs import ImportJob
+    from bot.store.leases import WorkLeases
     from bot.subscriptions import Alert, Subscription
     from bot.tickets import Actor
 
@@ -38,7 +40,7 @@ class CredentialStore(RequestMemory, Protocol):
     personal data; the request memory. ``scope`` is the Grid org id, else the workspace id."""
 
     async def start(self) -> None:
-        """Connect, migrate and take the instance lock (idempotent; the other calls start
+        """Connect, migrate and (embedded) take the instance lock (idempotent; the other calls start
         lazily too, but ``serve`` starts first so that a refusal comes before serving)."""
         ...
 
@@ -125,11 +127,13 @@ class ImportStore(Protocol):
 
 @dataclass
 class Stores:
-    """The three facets of one store, opened together and closed together."""
+    """The facets of one store, opened together and closed together. ``leases`` is None only
+    for a bare set of facets; ``open_stores`` always gives one."""
 
     store: CredentialStore
     alerts: AlertStore
     imports: ImportStore
+    leases: WorkLeases | None = field(default=None)
 
     async def start(self) -> None:
         """Connect (and refuse early) before serving."""

@@ -58,4 +58,25 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (job_id, line_no)
     );
     """,
+    # 2: work shared across instances: leases that lapse unless renewed, the live instances,
+    # and the QuestionPro calls counted across them.
+    """
+    CREATE TABLE IF NOT EXISTS leases (
+        kind text NOT NULL,
+        name text NOT NULL,
+        owner text NOT NULL,
+        expires_at double precision NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
+    CREATE TABLE IF NOT EXISTS instances (
+        owner text PRIMARY KEY,
+        expires_at double precision NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS calls (
+        bucket text NOT NULL,
+        at double precision NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS calls_bucket ON calls (bucket, at);
+    """,
 ]

@@ -1,9 +1,8 @@
 """The PostgreSQL store: credentials, sealing and the request memory (``CredentialStore``), and
 the connection the other PostgreSQL facets share (``Database``).
 
-Until subscriptions are leased, two instances on one database would both poll and post every
-alert twice, so the serving process holds a session-level advisory lock and a second one is
-refused, as a second process on one data directory is in the embedded store.
+Any number of instances may share one database: work done once (polling a subscription, sending
+an import) is leased (``bot/store/pg_leases.py``).
 """
 
 from __future__ import annotations
@@ -19,12 +18,11 @@ import asyncpg
 from cryptography.fernet import MultiFernet
 
 from bot.credentials import Credentials, credentials_from_store
-from bot.errors import DataDirInUseError, StoreError
+from bot.errors import StoreError
 from bot.store.keys import Sealer
 from bot.store.migrations import MIGRATIONS
 
-# Arbitrary, fixed: the instance lock and the migration lock (pg_advisory_lock keys).
-INSTANCE_LOCK = 0x7469636B  # "tick"
+# Arbitrary, fixed: the migration lock (a pg_advisory_xact_lock key).
 MIGRATION_LOCK = 0x74626D67
 
 _SWEEP_SECONDS = 60.0
@@ -43,17 +41,16 @@ async def _jsonb(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    """A pool on one PostgreSQL database, migrated, with this instance's lock held."""
+    """A pool on one PostgreSQL database, migrated."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.where = describe_url(url)
         self._pool: asyncpg.Pool | None = None
-        self._holder: asyncpg.Connection | None = None
         self._starting = asyncio.Lock()
 
     async def pool(self) -> asyncpg.Pool:
-        """The pool, connecting (and migrating, and locking) on first use."""
+        """The pool, connecting (and migrating) on first use."""
         if self._pool is None:
             async with self._starting:
                 if self._pool is None:
@@ -68,27 +65,16 @@ class Database:
             # asyncpg's messages name host and database, never the password.
             raise StoreError(f"Could not connect to the database {self.where}: {exc}") from None
         try:
-            if not await holder.fetchval("SELECT pg_try_advisory_lock($1)", INSTANCE_LOCK):
-                raise DataDirInUseError(
-                    f"the database {self.where} is in use by another ticketbot, which holds its "
-                    "instance lock; stop that one first, or give this one its own database. "
-                    "(Several instances on one database need leases, which this version lacks.)"
-                )
             await migrate(holder)
-            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=8, init=_jsonb)
-        except BaseException:
+        finally:
             await holder.close()
-            raise
-        self._holder = holder
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=8, init=_jsonb)
 
     async def close(self) -> None:
-        """Close the pool, then the connection holding the lock (which releases it)."""
+        """Close the pool."""
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-        if self._holder is not None:
-            await self._holder.close()
-            self._holder = None
 
 
 async def migrate(conn: asyncpg.Connection) -> int:
@@ -122,7 +108,7 @@ class PgStore:
         self._swept_at = 0.0
 
     async def pool(self) -> asyncpg.Pool:
-        """The pool, once connected, migrated, locked and key-checked."""
+        """The pool, once connected, migrated and key-checked."""
         pool = await self.db.pool()
         if not self._checked:
             await self._check_key(pool)
@@ -130,7 +116,7 @@ class PgStore:
         return pool
 
     async def start(self) -> None:
-        """Connect, migrate, take the instance lock and check the key."""
+        """Connect, migrate and check the key."""
         await self.pool()
 
     async def aclose(self) -> None:

@@ -224,3 +224,97 @@ async def test_expiry_forgets_contacts_no_job_needs(stores: Stores) -> None:
     assert await imports.has_spool(running.id)
     assert await imports.expire(timedelta(hours=1), set()) == 0
     assert await imports.has_spool(running.id)
+
+
+# Leases and the shared call counter ---------------------------------------------------------
+
+
+async def _subscriptions(stores: Stores, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        sub = Subscription(
+            id=f"S{n}",
+            team_id="T1",
+            channel_id=f"C{n}",
+            subscriber="U1",
+            segment_id=None,
+            status=None,
+            every_seconds=60,
+        )
+        await stores.alerts.save(sub)
+        ids.append(sub.id)
+    return ids
+
+
+async def test_one_instance_holds_every_subscription_and_lapsed_leases_pass_on(
+    stores: Stores, kind: str
+) -> None:
+    assert stores.leases is not None
+    ids = await _subscriptions(stores, 4)
+    assert await stores.leases.claim_subscriptions("a", 0.5, set()) == set(ids)
+    if kind == "embedded":
+        return  # one instance: nobody else to pass them to
+    assert await stores.leases.claim_subscriptions("b", 30, set()) == set()  # all held by a
+    await asyncio.sleep(0.6)  # a stops renewing: its leases lapse
+    assert await stores.leases.claim_subscriptions("b", 30, set()) == set(ids)
+    await stores.leases.release_subscriptions("b")
+    assert await stores.leases.claim_subscriptions("a", 30, set()) == set(ids)
+
+
+async def test_subscriptions_spread_over_live_instances_never_held_twice(
+    stores: Stores, kind: str
+) -> None:
+    assert stores.leases is not None
+    if kind == "embedded":
+        pytest.skip("the embedded store serves one instance")
+    ids = await _subscriptions(stores, 6)
+    leases = stores.leases
+    assert await leases.claim_subscriptions("a", 30, set()) == set(ids)
+    # b joins: it is counted live, and a gives back what it is not polling beyond its share.
+    assert await leases.claim_subscriptions("b", 30, set()) == set()
+    busy = {"S0", "S1", "S2", "S3"}
+    held_a = await leases.claim_subscriptions("a", 30, busy)
+    assert held_a == busy  # above its share of 3, but never one it is polling right now
+    held_b = await leases.claim_subscriptions("b", 30, set())
+    assert held_b == {"S4", "S5"}
+    held_a = await leases.claim_subscriptions("a", 30, set())
+    held_b |= await leases.claim_subscriptions("b", 30, set())
+    assert len(held_a) == len(held_b) == 3 and held_a | held_b == set(ids)
+    # Concurrent claims by three instances: every subscription held exactly once.
+    await leases.claim_subscriptions("c", 30, set())
+    await asyncio.gather(*(leases.claim_subscriptions(who, 30, set()) for who in "abc" * 3))
+    final = [await leases.claim_subscriptions(who, 30, set()) for who in "abcabc"][3:]
+    held = [sub_id for got in final for sub_id in got]
+    assert sorted(held) == sorted(set(ids)) and [len(got) for got in final] == [2, 2, 2]
+
+
+async def test_named_leases_are_exclusive_until_released_or_lapsed(
+    stores: Stores, kind: str
+) -> None:
+    leases = stores.leases
+    assert leases is not None
+    assert await leases.claim("import:J1", "a", 0.5)
+    assert await leases.claim("import:J1", "a", 0.5)  # renewal
+    assert not await leases.claim("import:J1", "b", 30)
+    await leases.release("import:J1", "b")  # not b's: stays a's
+    assert not await leases.claim("import:J1", "b", 30)
+    await asyncio.sleep(0.6)
+    assert await leases.claim("import:J1", "b", 30)  # lapsed: a died
+    await leases.release("import:J1", "b")
+    assert await leases.claim("import:J1", "a", 30)
+
+
+async def test_the_call_counter_holds_a_limit_across_concurrent_callers(
+    stores: Stores, kind: str
+) -> None:
+    leases = stores.leases
+    assert leases is not None
+    waits = await asyncio.gather(*(leases.take_call("qp:k", 5, 0.5) for _ in range(12)))
+    if kind == "embedded":
+        assert waits == [0.0] * 12  # the in-process limiter counts; the store does not
+        return
+    assert sorted(waits)[:5] == [0.0] * 5
+    assert all(0 < wait <= 0.5 for wait in sorted(waits)[5:])
+    assert await leases.take_call("qp:other", 5, 0.5) == 0.0  # buckets are separate
+    await asyncio.sleep(max(waits))
+    assert await leases.take_call("qp:k", 5, 0.5) == 0.0  # the window moved on
