@@ -156,14 +156,19 @@ async def rotate_key(settings: Settings) -> int:
     stores = open_stores(settings, keys)
     try:
         count, _rows = await stores.rotate_keys()
-        if settings.oauth_file.exists():  # workspaces installed through OAuth: their tokens too
-            from bot.sealed_installations import SealedInstallationStore
+        # Workspaces installed through OAuth: their tokens too (in the database, or the file).
+        in_database = settings.database_url is not None and settings.oauth_enabled
+        if in_database or (settings.database_url is None and settings.oauth_file.exists()):
+            from bot.oauth import Installations
 
-            SealedInstallationStore(
-                sealer=stores.store,
-                database=str(settings.oauth_file),
-                client_id=settings.slack_client_id or "",
-            ).reseal()
+            # The client id only keys new rows; resealing needs none.
+            named = settings.model_copy(update={"slack_client_id": settings.slack_client_id or "-"})
+            installations = Installations(named, stores.store)
+            try:
+                await installations.start()
+                await installations.reseal()
+            finally:
+                await installations.aclose()
     finally:
         await stores.aclose()
     return count

@@ -91,11 +91,26 @@ def enterprise_of(team_id: str, scope: str | None) -> str | None:
 
 class Installations:
     """slack_sdk's installation store (tokens sealed: bot.sealed_installations) and OAuth state
-    store, in the data directory."""
+    store: in the data directory in embedded mode, in TICKETBOT_DATABASE_URL (bot.oauth_postgres)
+    when instances share a PostgreSQL database."""
 
     def __init__(self, settings: Settings, sealer: Sealer) -> None:
         settings.require("SLACK_CLIENT_ID")
         assert settings.slack_client_id is not None
+        self._postgres: Any = None
+        if settings.database_url is not None:
+            from bot.oauth_postgres import PostgresInstallations
+
+            self._postgres = PostgresInstallations(
+                settings.database_url.get_secret_value(),
+                sealer=sealer,
+                client_id=settings.slack_client_id,
+                state_seconds=settings.oauth_state_seconds,
+                logger=log,
+            )
+            self.store: Any = self._postgres.store
+            self.states: Any = self._postgres.states
+            return
         path = settings.oauth_file
         ensure_private_dir(path.parent)
         # It holds every workspace's bot token: 0600 before sqlite creates it with the umask's mode.
@@ -107,6 +122,22 @@ class Installations:
         self.states = SQLite3OAuthStateStore(
             database=str(path), expiration_seconds=settings.oauth_state_seconds, logger=log
         )
+
+    async def start(self) -> None:
+        """Create the tables in PostgreSQL (the SQLite stores create theirs when opened)."""
+        if self._postgres is not None:
+            await self._postgres.start()
+
+    async def aclose(self) -> None:
+        """Close the PostgreSQL connections, if any."""
+        if self._postgres is not None:
+            await self._postgres.aclose()
+
+    async def reseal(self) -> int:
+        """Seal every stored Slack token again under the newest key; how many were written."""
+        if self._postgres is not None:
+            return await self._postgres.store.reseal()
+        return self.store.reseal()
 
     async def bot_token(self, team_id: str | None, enterprise_id: str | None) -> str | None:
         """The bot token installed for the workspace, else for its org's org-wide install."""

@@ -1,9 +1,11 @@
-"""slack_sdk's SQLite installation store, with every Slack token Fernet-sealed at rest.
+"""slack_sdk's installation stores, with every Slack token Fernet-sealed at rest.
 
 An OAuth install stores each workspace's bot token (and any user or refresh token). They are
 secrets like backend credentials, so they are sealed with the same keys (``TICKETBOT_SECRET_KEY``)
 before slack_sdk writes them, and opened when Bolt reads them back. The library keeps doing all
 the rest (its schema, look-ups, deletes); only the token fields change on the way in and out.
+``TokenSealing`` does that for any of its stores: the SQLite one here (embedded mode) and the
+SQLAlchemy one of bot.oauth_postgres (PostgreSQL mode).
 
 A value still starting with ``xox`` is a plain token written before sealing existed: it is read
 as it is and sealed the next time the installation is saved or the key rotated.
@@ -18,7 +20,7 @@ from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 
 # The token columns of slack_sdk's tables and fields of its Installation and Bot models.
 TOKEN_FIELDS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
-_TABLE_TOKENS = {
+TABLE_TOKENS = {
     "slack_installations": TOKEN_FIELDS,
     "slack_bots": ("bot_token", "bot_refresh_token"),
 }
@@ -37,12 +39,11 @@ def _is_plain(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("xox")
 
 
-class SealedInstallationStore(SQLite3InstallationStore):
-    """The library's store; tokens pass through ``sealer`` on every save and find."""
+class TokenSealing:
+    """Seals the token fields of slack_sdk's models before a store writes them and opens them
+    after it reads them; mixed into a store class ahead of the library's."""
 
-    def __init__(self, *, sealer: Sealer, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._sealer = sealer
+    _sealer: Sealer
 
     def _sealed(self, model: Model) -> Model:
         sealed = copy.copy(model)
@@ -58,6 +59,18 @@ class SealedInstallationStore(SQLite3InstallationStore):
             if isinstance(value, str) and value and not _is_plain(value):
                 setattr(model, name, self._sealer.open_sealed(value))
         return model
+
+    def _resealed(self, value: str) -> str:
+        """``value`` sealed under the newest key, whether it was plain or sealed before."""
+        return self._sealer.seal(value if _is_plain(value) else self._sealer.open_sealed(value))
+
+
+class SealedInstallationStore(TokenSealing, SQLite3InstallationStore):
+    """The library's SQLite store; tokens pass through ``sealer`` on every save and find."""
+
+    def __init__(self, *, sealer: Sealer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._sealer = sealer
 
     def save(self, installation: Any) -> None:
         """Save with the tokens sealed (slack_sdk also saves the bot row from it)."""
@@ -80,16 +93,15 @@ class SealedInstallationStore(SQLite3InstallationStore):
         included; returns how many values were written."""
         written = 0
         with self.connect() as conn:
-            for table, columns in _TABLE_TOKENS.items():
+            for table, columns in TABLE_TOKENS.items():
                 for column in columns:
-                    # Table and column names come from _TABLE_TOKENS, never from input.
+                    # Table and column names come from TABLE_TOKENS, never from input.
                     query = f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL"  # noqa: S608
                     rows = conn.execute(query).fetchall()
                     for row_id, value in rows:
-                        plain = value if _is_plain(value) else self._sealer.open_sealed(value)
                         conn.execute(
                             f"UPDATE {table} SET {column} = ? WHERE id = ?",  # noqa: S608
-                            (self._sealer.seal(plain), row_id),
+                            (self._resealed(value), row_id),
                         )
                         written += 1
         return written

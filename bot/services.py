@@ -59,6 +59,8 @@ class Services:
         """Release files and connections."""
         await self.backends.aclose()
         await self.files.aclose()
+        if self.installations is not None:
+            await self.installations.aclose()
         await self.stores.aclose()
 
     @property
@@ -80,3 +82,5 @@ class Services:
     async def start(self) -> None:
         """Connect the store (and refuse early when another instance holds it)."""
         await self.stores.start()
+        if self.installations is not None:
+            await self.installations.start()
