@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import statistics
@@ -55,15 +56,20 @@ async def start_process(args: list[str], env: dict[str, str], port_pattern: str)
 
 
 async def fire(
-    url: str, make_request: Callable[[], tuple[str, dict[str, str]]], total: int, concurrency: int
+    url: str | list[str],
+    make_request: Callable[[], tuple[str, dict[str, str]]],
+    total: int,
+    concurrency: int,
 ) -> tuple[float, list[float]]:
     """POST ``total`` requests from ``concurrency`` workers; returns (seconds, latencies in ms).
+    A list of URLs is taken in turn, round-robin, as a load balancer in front of them would.
 
     The load comes from aiohttp's client: httpx's connection pool itself stalls past ~20
     concurrent requests on one loop, which would measure the client, not the server.
     """
     latencies: list[float] = []
     remaining = iter(range(total))
+    urls = itertools.cycle([url] if isinstance(url, str) else url)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
 
@@ -71,7 +77,7 @@ async def fire(
             for _ in remaining:
                 body, headers = make_request()
                 started = time.perf_counter()
-                async with http.post(url, data=body, headers=headers) as response:
+                async with http.post(next(urls), data=body, headers=headers) as response:
                     await response.read()
                     latencies.append((time.perf_counter() - started) * 1000)
                     if response.status != 200:

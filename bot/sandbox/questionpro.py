@@ -6,6 +6,7 @@ schema, and 300 calls per 60 s per key. Detractors are kept newest first, as see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -119,10 +120,13 @@ class QuestionProSandbox(SandboxServer):
         app.router.add_post(self.prefix + "cx/tickets/detractors", self._detractors)
         app.router.add_post(self.prefix + "cx/transactions/import", self._import)
         app.router.add_post("/_sandbox/questionpro", self._control)
+        app.router.add_get("/_sandbox/questionpro/calls", self._call_times)
 
     async def _control(self, request: web.Request) -> web.Response:
-        """For other processes (benchmarks): add detractors, change the per-minute limit."""
+        """For other processes (benchmarks): add detractors, accept more API keys, change the
+        per-minute limit."""
         wanted = await request.json()
+        self.api_keys.update(str(key) for key in wanted.get("api_keys", []))
         added = self.add_detractors(
             int(wanted.get("add_detractors", 0)), segment_id=int(wanted.get("segment_id", 999))
         )
@@ -135,8 +139,21 @@ class QuestionProSandbox(SandboxServer):
                 "calls_per_minute": self.calls_per_minute,
                 "imported": len(self.imported),
                 "imported_emails": len({c.get("email") for c in self.imported}),
+                "ticket_ids": [d["ticketID"] for d in added],
             }
         )
+
+    async def _call_times(self, _request: web.Request) -> web.Response:
+        """For benchmarks: the monotonic times of the detractor calls, by API key and by segment,
+        so a bench can count one key's calls in any 60 s and the gaps between a segment's polls."""
+        by_key: dict[str, list[float]] = {}
+        by_segment: dict[str, list[float]] = {}
+        for call in self.requests_to("cx/tickets/detractors"):
+            by_key.setdefault(call.headers.get("api-key", ""), []).append(call.at)
+            with contextlib.suppress(ValueError, AttributeError):
+                segment = json.loads(call.body or b"{}").get("segmentID")
+                by_segment.setdefault(str(segment), []).append(call.at)
+        return web.json_response({"by_key": by_key, "by_segment": by_segment})
 
     # Checks shared by both endpoints -----------------------------------------------------------
 
