@@ -158,7 +158,8 @@ async def owners(pg_url: str) -> dict[str, str]:
     conn = await asyncpg.connect(pg_url)
     try:
         rows = await conn.fetch(
-            "SELECT name, owner FROM leases WHERE kind = 'sub' AND expires_at > extract(epoch FROM now())"
+            "SELECT name, owner FROM leases"
+            " WHERE kind = 'sub' AND expires_at > extract(epoch FROM now())"
         )
     finally:
         await conn.close()
