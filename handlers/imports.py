@@ -7,6 +7,7 @@ import asyncio
 import io
 import logging
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -229,8 +230,15 @@ async def _job(services: Services, body: dict, *, state: str | None) -> ImportJo
 
 
 async def _send(
-    services: Services, client: AsyncWebClient, job: ImportJob, only: set[int] | None
+    services: Services,
+    client: AsyncWebClient,
+    job: ImportJob,
+    only: set[int] | None,
+    prepare: Callable[[ImportJob], None],
 ) -> None:
+    """Send ``job`` under its lease. ``prepare`` checks (raising UserInputError) and readies the
+    job as reloaded once the lease is held: another instance may have sent it between the read
+    that showed the button's job and the claim, so only the reloaded job is trusted."""
     backend = await backend_for(services.store, services.backends, job.owner, "questionpro")
     assert isinstance(backend, QuestionProBackend)
     require(backend, Capability.IMPORT_TRANSACTIONS, "importing transactions")
@@ -242,9 +250,17 @@ async def _send(
             "That import is being sent right now (its progress is in your DM with me). If the "
             f"bot stopped while sending it, try again in {IMPORT_LEASE_SECONDS:.0f} seconds."
         )
+    try:
+        fresh = await services.imports.get(job.id)
+        if fresh is None:
+            raise UserInputError("That import is not yours, or no longer exists.")
+        prepare(fresh)
+    except BaseException:
+        await services.work.release(lease, me)
+        raise
     renewing = asyncio.create_task(_keep_lease(services, lease))
     try:
-        await _send_held(services, client, job, only, backend)
+        await _send_held(services, client, fresh, only, backend)
     finally:
         renewing.cancel()
         await services.work.release(lease, me)
@@ -299,7 +315,12 @@ async def confirm(
         text=f":arrows_counterclockwise: Importing {job.valid:,} "
         "contacts; progress is in your DM with me.",
     )
-    await _send(services, client, job, None)
+    await _send(services, client, job, None, _still_checked)
+
+
+def _still_checked(job: ImportJob) -> None:
+    if job.state != "checked":
+        raise UserInputError(f"That import is already {job.outcome}.")
 
 
 async def retry(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
@@ -307,14 +328,18 @@ async def retry(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
     Chunks whose outcome is unknown are never resent; nor is a job that is still running."""
     await ack()
     job = await _job(services, body, state=None)
-    if not job.resumable(services.running_imports):
-        raise UserInputError(
-            "Nothing of that import is waiting to be sent (or it is still running)."
-        )
-    for chunk in job.chunks:
-        if chunk.status == "failed":
-            chunk.status, chunk.message = "pending", ""
-    await _send(services, client, job, None)
+
+    def resend_failed(job: ImportJob) -> None:
+        if not job.resumable(services.running_imports):
+            raise UserInputError(
+                "Nothing of that import is waiting to be sent (or it is still running)."
+            )
+        for chunk in job.chunks:
+            if chunk.status == "failed":
+                chunk.status, chunk.message = "pending", ""
+
+    resend_failed(job)  # refused before the lease too, so a second click says so at once
+    await _send(services, client, job, None, resend_failed)
 
 
 async def cancel(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:

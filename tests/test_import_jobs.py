@@ -136,3 +136,48 @@ async def test_contacts_are_deleted_when_an_import_is_abandoned_for_the_keep_tim
     await manager.click(Action.IMPORT_CONFIRM, job_id)
     assert await said(bot, 3) == "That import is already expired."
     assert sandboxes.questionpro.requests_to("transactions/import") == []
+
+
+LEASED = "That import is being sent right now"
+
+
+async def test_an_import_whose_lease_another_instance_holds_is_refused_and_not_sent(
+    bot: BotUnderTest, manager: SlackUser, sandboxes: Sandboxes
+) -> None:
+    preview = await preview_of(bot, manager)
+    job_id = button(preview, Action.IMPORT_CONFIRM)["value"]
+    assert await bot.services.work.claim(f"import:{job_id}", "another-instance", 60)
+    await manager.click(Action.IMPORT_CONFIRM, job_id)
+    assert LEASED in await said(bot, 2)  # after "Importing…"
+    # Prove the refusal: once the other instance lets go, the same click sends it.
+    await bot.services.work.release(f"import:{job_id}", "another-instance")
+    await manager.click(Action.IMPORT_CONFIRM, job_id)
+    assert "imported 25 of 25 contacts" in await final_report(bot)
+    assert len(sandboxes.questionpro.imported) == 25
+
+
+async def test_an_import_sent_elsewhere_between_the_click_and_the_lease_is_not_sent_again(
+    bot: BotUnderTest, manager: SlackUser, sandboxes: Sandboxes
+) -> None:
+    """The race the lease alone leaves open: this instance read the job as "checked", another
+    sent it all and let go of the lease, then this one claims it. The job is read again under
+    the lease, so nothing is sent twice."""
+    preview = await preview_of(bot, manager)
+    job_id = button(preview, Action.IMPORT_CONFIRM)["value"]
+    work, claim = bot.services.work, bot.services.work.claim
+
+    async def claim_after_another_sent_it(name: str, owner: str, ttl: float) -> bool:
+        job = await bot.services.imports.get(job_id)
+        assert job is not None
+        job.state = "done"
+        await bot.services.imports.save(job)
+        return await claim(name, owner, ttl)
+
+    work.claim = claim_after_another_sent_it  # type: ignore[method-assign]
+    try:
+        await manager.click(Action.IMPORT_CONFIRM, job_id)
+        assert (await said(bot, 2)).startswith("That import is already ")
+    finally:
+        work.claim = claim  # type: ignore[method-assign]
+    assert sandboxes.questionpro.requests_to("transactions/import") == []
+    assert await claim(f"import:{job_id}", "another-instance", 60)  # the lease was let go
