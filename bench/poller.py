@@ -104,7 +104,12 @@ async def main() -> None:
             )
             await services.alerts.save(sub)
         await measure(f"baseline, {SMALL:,} existing", small, memory=True)
-        await measure(f"baseline, {BIG:,} existing", big, memory=True)
+        # 500 pages exceed one minute of the key's 300 calls: the baseline pauses at the limit and
+        # resumes at its page on the next poll, so it is measured over as many polls as it takes.
+        for attempt in range(1, 6):
+            await measure(f"baseline, {BIG:,} existing, poll {attempt}", big, memory=True)
+            if (found := await services.alerts.get(big.id)) and found.baseline_done:
+                break
         await measure("steady, nothing new", big)
         await control(add_detractors=NEW, segment_id=999)
         await measure(f"steady, {NEW} new", big)
@@ -116,12 +121,12 @@ async def main() -> None:
         await slack.stop()
 
     print(
-        f"{'poll':28} {'seconds':>8} {'QuestionPro calls':>18} {'Slack calls':>12} "
+        f"{'poll':36} {'seconds':>8} {'QuestionPro calls':>18} {'Slack calls':>12} "
         f"{'of them history':>16} {'peak MiB':>9}"
     )
     for label, seconds, qp, slack_calls, history, peak in rows:
         peak_text = f"{peak:9.1f}" if peak is not None else f"{'':9}"
-        print(f"{label:28} {seconds:8.1f} {qp:18} {slack_calls:12} {history:16} {peak_text}")
+        print(f"{label:36} {seconds:8.1f} {qp:18} {slack_calls:12} {history:16} {peak_text}")
     print(f"most QuestionPro calls in any 60 s (all polls, one API key): {busiest} (limit 300)")
     print(
         f"steady with {NEW} new: {NEW} new span {-(-NEW // 100)} pages, so the target is "
