@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import tempfile
@@ -38,6 +39,7 @@ from bot.store import Store, parse_keys
 from tests.harness import SIGNING_SECRET, TEAM, signed_headers
 
 USER, ROUNDS, CLICKS = "U0BENCH", 5, 100
+_CLICK_NUMBERS = itertools.count()
 
 
 def _urls(log: str) -> dict[str, str]:
@@ -118,7 +120,11 @@ async def _click_acks(
         return (time.perf_counter() - started) * 1000
 
     before = len(slack.calls_to("response_url"))
-    acks = list(await asyncio.gather(*(click(n) for n in range(CLICKS))))
+    # Numbered across bursts: the same body signed in the same second is a replay, not a click.
+    first = next(_CLICK_NUMBERS)
+    for _ in range(CLICKS - 1):
+        next(_CLICK_NUMBERS)
+    acks = list(await asyncio.gather(*(click(first + n) for n in range(CLICKS))))
     # Every show answers before the next burst, so no burst's work overlaps another's acks.
     await slack.wait_for("response_url", count=before + CLICKS, within=60)
     return acks
