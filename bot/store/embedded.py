@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -94,12 +95,7 @@ class Store:
         self._meta = open_table(path, "meta")
         self._credentials = open_table(path, "credentials")
         self._requests = open_table(path, "requests")  # key -> expiry (epoch seconds)
-        # The process holds the data directory alone, so memory answers and the table only
-        # carries the memory across a restart; it is committed at most once a second, never per
-        # request (a commit per request cost the ack path ~4x; a crash forgets <= 1 s of it).
-        started = time.time()
-        self._recent = {k: until for k, until in self._requests.items() if until > started}
-        self._committed_at = 0.0
+        self._requests_lock = threading.Lock()
         self._swept_at = 0.0
         try:
             self._check_key()
@@ -113,10 +109,9 @@ class Store:
         return cls(settings.store_file, load_keys(settings))
 
     def close(self) -> None:
-        """Close every table; the request memory's last writes are committed first."""
+        """Close every table; pending writes were already committed."""
         self._meta.close()
         self._credentials.close()
-        self._requests.commit()
         self._requests.close()
         self._lock.release()
 
@@ -260,24 +255,22 @@ class Store:
     # Request memory (replays) ---------------------------------------------------------------
 
     async def remember_request(self, key: str, ttl_seconds: float) -> bool:
-        """See ``RequestMemory``: True the first time ``key`` is seen within ``ttl_seconds``.
+        """See ``RequestMemory``: True the first time ``key`` is seen within ``ttl_seconds``."""
+        return await asyncio.to_thread(self._remember, key, ttl_seconds)
 
-        Check and record happen in one step on the event loop, so of two concurrent calls
-        exactly one gets True; the table write is queued to sqlitedict's own thread."""
+    def _remember(self, key: str, ttl_seconds: float) -> bool:
         now = time.time()
-        expires = self._recent.get(key)
-        if expires is not None and expires > now:
-            return False
-        self._recent[key] = self._requests[key] = now + ttl_seconds
-        if now - self._swept_at >= _SWEEP_SECONDS:
-            self._swept_at = now
-            for old in [k for k, until in self._recent.items() if until <= now]:
-                del self._recent[old]
-                self._requests.pop(old, None)
-        if now - self._committed_at >= 1.0:
-            self._committed_at = now
-            self._requests.commit(blocking=False)
-        return True
+        with self._requests_lock:  # one process per store (the data-dir lock), so this is enough
+            expires = self._requests.get(key)
+            if expires is not None and expires > now:
+                return False
+            self._requests[key] = now + ttl_seconds
+            if now - self._swept_at >= _SWEEP_SECONDS:
+                self._swept_at = now
+                for old in [k for k, until in self._requests.items() if until <= now]:
+                    del self._requests[old]
+            self._requests.commit()
+            return True
 
     # Key rotation ----------------------------------------------------------------------------
 
