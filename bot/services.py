@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.backends.registry import Backends
+from bot.changes import ChangeFeed
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.oauth import Installations
@@ -35,6 +36,8 @@ class Services:
     alerts: AlertStore
     imports: ImportStore
     options: OptionCache = field(default_factory=OptionCache)
+    # Every change made through ticketbot, for whoever listens (audit trail, ticket watcher).
+    changes: ChangeFeed = field(default_factory=ChangeFeed)
     # Who does which shared piece of work (None: this process alone, as the embedded store).
     leases: WorkLeases | None = None
     # This process among the instances sharing a store: the owner of its leases (host and pid

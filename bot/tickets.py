@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.backends.base import BaseBackend, Capability
 from bot.backends.registry import Backends
+from bot.changes import ChangeFeed, RecordedBackend
 from bot.errors import BackendError, NotConnectedError, UnsupportedOperationError, UserInputError
 from bot.keys import label
 from bot.models import Ticket, TicketQuery, TicketRef
@@ -64,13 +65,21 @@ class Listing:
 
 
 async def backend_for(
-    store: CredentialStore, backends: Backends, actor: Actor, key: str
+    store: CredentialStore,
+    backends: Backends,
+    actor: Actor,
+    key: str,
+    changes: ChangeFeed | None = None,
 ) -> BaseBackend:
-    """The acting user's client for ``key``, or NotConnectedError (with a Connect button)."""
+    """The acting user's client for ``key``, or NotConnectedError (with a Connect button).
+    With ``changes``, every change made through it is published there (``bot.changes``)."""
     creds = await store.load_credentials(actor.scope, actor.user_id, key)
     if creds is None:
         raise NotConnectedError(key)
-    return backends.for_credentials(creds)
+    backend = backends.for_credentials(creds)
+    if changes is None:
+        return backend
+    return RecordedBackend(backend, actor, changes)  # type: ignore[return-value]
 
 
 def require(backend: BaseBackend, capability: Capability, what: str) -> None:

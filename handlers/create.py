@@ -58,7 +58,9 @@ async def _warm_categories(services: Services, actor: Actor, backend_key: str | 
     """Start loading the category list the form's picker will ask for, if the backend has one."""
     if backend_key is None:
         return
-    backend = await backend_for(services.store, services.backends, actor, backend_key)
+    backend = await backend_for(
+        services.store, services.backends, actor, backend_key, services.changes
+    )
     if backend.supports(Capability.CATEGORIES):
         services.options.warm(
             (actor.scope, actor.user_id, backend_key, "categories"), backend.categories
@@ -189,7 +191,9 @@ async def _answer_options(
     actor = actor_of(body)
 
     async def fetch() -> list[Any]:
-        backend = await backend_for(services.store, services.backends, actor, backend_key)
+        backend = await backend_for(
+            services.store, services.backends, actor, backend_key, services.changes
+        )
         require(backend, Capability.CATEGORIES if kind == "categories" else Capability.TAG, kind)
         return await (backend.categories() if kind == "categories" else backend.tags())
 
@@ -227,7 +231,9 @@ async def _fields(services: Services, actor: Actor, backend_key: str | None) -> 
     """The create form the backend declares (a store read to find the client, no backend call)."""
     if backend_key is None:
         return ()
-    return (await backend_for(services.store, services.backends, actor, backend_key)).create_form
+    return (
+        await backend_for(services.store, services.backends, actor, backend_key, services.changes)
+    ).create_form
 
 
 async def _new_ticket(
@@ -258,7 +264,9 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         view=loading_modal("Create a ticket", "Creating it…", Callback.CREATE),
     )
     try:
-        backend = await backend_for(services.store, services.backends, actor, backend_key)
+        backend = await backend_for(
+            services.store, services.backends, actor, backend_key, services.changes
+        )
         ticket = await backend.create_ticket(await _new_ticket(fields, values, services))
     except BotError as exc:
         # A picked option is shown again as it was (value and text), everything else as typed.

@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import as_dicts
 from bot.blocks.connect import connect_button_blocks
 from bot.blocks.forms import done_modal
+from bot.changes import current_origin, origin_of
 from bot.errors import BotError, NotConnectedError
 from handlers.common import actor_of, metadata, tell_user
 
@@ -92,6 +93,8 @@ def guarded(func: Callable[..., Awaitable[None]]) -> Callable[[AsyncArgs], Await
 
     async def listener(args: AsyncArgs) -> None:
         kwargs = {name: _injected(args, name) for name in names}
+        # Changes made while this listener runs say where they came from (bot.changes).
+        current_origin.set(origin_of(args.body))
         try:
             await func(**kwargs)
         except Exception as error:

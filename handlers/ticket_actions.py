@@ -49,7 +49,9 @@ def _value(body: dict[str, Any]) -> str:
 
 
 async def _backend(services: Services, body: dict[str, Any], ref: TicketRef) -> BaseBackend:
-    return await backend_for(services.store, services.backends, _actor(body), ref.backend)
+    return await backend_for(
+        services.store, services.backends, _actor(body), ref.backend, services.changes
+    )
 
 
 async def redraw(response_url: str | None, backend: BaseBackend, ref: TicketRef) -> None:
@@ -121,7 +123,9 @@ async def confirm_delete(
     await ack()
     refs = TicketRef.parse_many(_value(body))
     key = one_backend(refs)
-    backend = await backend_for(services.store, services.backends, _actor(body), key)
+    backend = await backend_for(
+        services.store, services.backends, _actor(body), key, services.changes
+    )
     require(backend, Capability.DELETE, "deleting tickets")
     result = await backend.delete_tickets([r.id for r in refs])
     await respond(replace_original=True, text=bulk_result_text("Deleted", result, key))
@@ -142,7 +146,9 @@ async def confirm_solve_unfinished(
 ) -> None:
     await ack()
     key = _value(body)
-    backend = await backend_for(services.store, services.backends, _actor(body), key)
+    backend = await backend_for(
+        services.store, services.backends, _actor(body), key, services.changes
+    )
     require(backend, Capability.SOLVE_UNFINISHED, "solving all unfinished tickets")
     solved = await backend.solve_unfinished()  # type: ignore[attr-defined]
     count = f"{solved} ticket(s)" if solved is not None else "Every unfinished ticket"

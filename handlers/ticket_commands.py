@@ -71,7 +71,9 @@ async def fetch_ticket(
     services: Services, actor: Actor, ref: TicketRef
 ) -> tuple[Ticket, BaseBackend]:
     """The ticket and the client that fetched it, as the acting user."""
-    backend = await backend_for(services.store, services.backends, actor, ref.backend)
+    backend = await backend_for(
+        services.store, services.backends, actor, ref.backend, services.changes
+    )
     require(backend, Capability.SHOW, "showing a single ticket")
     return await backend.get_ticket(ref.id), backend
 
@@ -98,7 +100,9 @@ async def _comment(inv: Invocation) -> None:
     text = " ".join(inv.args[1:]).strip()
     if not text:
         raise UserInputError(f"Add the comment after the ticket: `/ticket comment {ref} <text>`.")
-    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
+    backend = await backend_for(
+        inv.services.store, inv.services.backends, inv.actor, ref.backend, inv.services.changes
+    )
     require(backend, Capability.COMMENT, "comments")
     await backend.add_comment(ref.id, text)
     await inv.say(f":speech_balloon: Comment added to `{ref}`.")
@@ -110,7 +114,9 @@ async def _set(inv: Invocation, kind: str) -> None:
     if len(inv.args) < 2:
         raise UserInputError(f"Say the new {kind}: `{usage}`.")
     key = one_backend(refs)
-    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
+    backend = await backend_for(
+        inv.services.store, inv.services.backends, inv.actor, key, inv.services.changes
+    )
     ids = [r.id for r in refs]
     if kind == "status":
         require(backend, Capability.SET_STATUS, "changing status")
@@ -137,7 +143,9 @@ async def _tag(inv: Invocation) -> None:
     ref = TicketRef.parse(_ref_arg(inv, "/ticket tag epixel:12 vip refund"))
     if len(inv.args) < 2:
         raise UserInputError(f"Name the tags: `/ticket tag {ref} vip refund`.")
-    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
+    backend = await backend_for(
+        inv.services.store, inv.services.backends, inv.actor, ref.backend, inv.services.changes
+    )
     require(backend, Capability.TAG, "tags")
     tags = await backend.set_tags(ref.id, inv.args[1:])
     await inv.say(f":label: Tags of `{ref}` are now: {tag_names(tags)}.")
@@ -165,7 +173,9 @@ async def delete_preview(
 async def _delete(inv: Invocation) -> None:
     refs = TicketRef.parse_many(_ref_arg(inv, "/ticket delete omnidesk:4,5"))
     key = one_backend(refs)
-    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
+    backend = await backend_for(
+        inv.services.store, inv.services.backends, inv.actor, key, inv.services.changes
+    )
     require(backend, Capability.DELETE, "deleting tickets")
     if len(refs) > 1:
         require(backend, Capability.DELETE_MANY, "deleting several tickets at once")
@@ -181,7 +191,9 @@ async def _rename(inv: Invocation) -> None:
     title = " ".join(inv.args[1:]).strip()
     if not title:
         raise UserInputError(f"Give the new title: `/ticket rename {ref} New title`.")
-    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
+    backend = await backend_for(
+        inv.services.store, inv.services.backends, inv.actor, ref.backend, inv.services.changes
+    )
     require(backend, Capability.UPDATE, "renaming tickets")
     ticket = await backend.update_ticket(ref.id, title=title)  # type: ignore[attr-defined]
     await inv.say(f":pencil2: `{ref}` is now titled “{escape(ticket.subject)}”.")
@@ -189,7 +201,9 @@ async def _rename(inv: Invocation) -> None:
 
 async def _unlink(inv: Invocation) -> None:
     ref = TicketRef.parse(_ref_arg(inv, "/ticket unlink omnidesk:1234"))
-    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, ref.backend)
+    backend = await backend_for(
+        inv.services.store, inv.services.backends, inv.actor, ref.backend, inv.services.changes
+    )
     require(backend, Capability.UNLINK_CUSTOMER, "unlinking customers")
     await backend.unlink_customer(ref.id)  # type: ignore[attr-defined]
     await inv.say(f":link: The customer was unlinked from `{ref}`.")
@@ -216,7 +230,9 @@ async def _batch(inv: Invocation) -> None:
     if not actions:
         raise UserInputError(f"Add at least one action: `{usage}`.")
     key = one_backend(refs)
-    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
+    backend = await backend_for(
+        inv.services.store, inv.services.backends, inv.actor, key, inv.services.changes
+    )
     require(backend, Capability.BATCH, "batch actions")
     result = await backend.batch([r.id for r in refs], actions)  # type: ignore[attr-defined]
     done = escape(", ".join(f"{k} → {v}" for k, v in actions))
@@ -240,7 +256,9 @@ async def _solve_unfinished(inv: Invocation) -> None:
         if inv.args
         else await _first_able(inv, Capability.SOLVE_UNFINISHED)
     )
-    backend = await backend_for(inv.services.store, inv.services.backends, inv.actor, key)
+    backend = await backend_for(
+        inv.services.store, inv.services.backends, inv.actor, key, inv.services.changes
+    )
     require(backend, Capability.SOLVE_UNFINISHED, "solving all unfinished tickets")
     await inv.say(
         f"Solve every unfinished {backend.label} ticket?",
