@@ -26,5 +26,6 @@ def build_services(settings: Settings) -> Services:
         alerts=stores.alerts,
         imports=stores.imports,
         leases=stores.leases,
+        watches=stores.watches,
         installations=Installations(settings, stores.store) if settings.oauth_enabled else None,
     )

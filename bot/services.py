@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.credentials import Credentials
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
-from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores
+from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores, WatchStore
 from bot.store.leases import SoloLeases, WorkLeases
 from bot.tickets import OptionCache
 
@@ -36,6 +36,8 @@ class Services:
     alerts: AlertStore
     imports: ImportStore
     options: OptionCache = field(default_factory=OptionCache)
+    # Watched tickets and watch preferences (None only where a store has no such facet).
+    watches: WatchStore | None = None
     # Every change made through ticketbot, for whoever listens (audit trail, ticket watcher).
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     # Who does which shared piece of work (None: this process alone, as the embedded store).
@@ -69,7 +71,7 @@ class Services:
     @property
     def stores(self) -> Stores:
         """The store's facets together."""
-        return Stores(self.store, self.alerts, self.imports, self.leases)
+        return Stores(self.store, self.alerts, self.imports, self.leases, self.watches)
 
     @property
     def work(self) -> WorkLeases:

@@ -37,6 +37,7 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
     """The sqlite store in the settings' data directory (taking its single-instance lock)."""
     from bot.store.embedded_alerts import EmbeddedAlertStore
     from bot.store.embedded_imports import EmbeddedImportJobs
+    from bot.store.embedded_watches import EmbeddedWatchStore
 
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
     store = Store(settings.store_file, keys)
@@ -46,7 +47,8 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
         return [sub.id for sub in await alerts.all()]
 
     imports = EmbeddedImportJobs(store, settings.data_dir)
-    return Stores(store, alerts, imports, SoloLeases(subscription_ids))
+    watches = EmbeddedWatchStore(store)
+    return Stores(store, alerts, imports, SoloLeases(subscription_ids), watches)
 
 
 def open_postgres(settings: Settings, url: str, keys_text: str | None = None) -> Stores:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.store.leases import WorkLeases
     from bot.subscriptions import Alert, Subscription
     from bot.tickets import Actor
+    from bot.watches import TicketSeen, Watch, WatchPrefs
 
 
 class RequestMemory(Protocol):
@@ -125,6 +126,43 @@ class ImportStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+class WatchStore(Protocol):
+    """Watched tickets: the watches (per person and ticket), what was last seen of each ticket
+    (one record per ticket, sealed) and each person's watch preferences (``bot.watches``)."""
+
+    async def add_watch(self, watch: Watch) -> bool:
+        """Start ``watch``; False when the person already watched that ticket."""
+        ...
+
+    async def remove_watch(self, scope: str, user_id: str, ref: str) -> bool:
+        """Stop one watch; False when there was none. The ticket's record goes with its last
+        watcher."""
+        ...
+
+    async def watches_of(self, scope: str, user_id: str) -> list[Watch]:
+        """The person's watches, newest first."""
+        ...
+
+    async def watchers(self, ref: str) -> list[Watch]: ...
+
+    async def watched_refs(self) -> list[str]:
+        """Every ticket someone watches."""
+        ...
+
+    async def seen(self, ref: str) -> TicketSeen | None: ...
+    async def save_seen(self, seen: TicketSeen) -> None: ...
+    async def prefs(self, scope: str, user_id: str) -> WatchPrefs:
+        """The person's preferences (the defaults when they never changed any)."""
+        ...
+
+    async def save_prefs(self, scope: str, user_id: str, prefs: WatchPrefs) -> None: ...
+    async def delete_owned(self, owned: Callable[[str, str], bool]) -> int:
+        """Remove watches (and preferences) for which ``owned(team_id, scope)`` holds."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class Stores:
     """The facets of one store, opened together and closed together. ``leases`` is None only
@@ -134,6 +172,7 @@ class Stores:
     alerts: AlertStore
     imports: ImportStore
     leases: WorkLeases | None = field(default=None)
+    watches: WatchStore | None = field(default=None)
 
     async def start(self) -> None:
         """Connect (and refuse early) before serving."""
@@ -150,4 +189,6 @@ class Stores:
         """Close the facets, the credential store (which holds the connection) last."""
         await self.alerts.aclose()
         await self.imports.aclose()
+        if self.watches is not None:
+            await self.watches.aclose()
         await self.store.aclose()

@@ -1,0 +1,59 @@
+"""Watched tickets: who watches which ticket, what ticketbot last saw of it, and each person's
+watch preferences (watch what I create, quiet hours).
+
+A watch is per person and ticket; the ticket's state (``TicketSeen``) is one record per ticket
+however many people watch it, so one check serves every watcher. Both are kept by the store's
+``WatchStore`` facet (``bot/store/interface.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Watch(BaseModel):
+    """One person watching one ticket (``ref`` is ``backend:id``)."""
+
+    ref: str
+    team_id: str
+    scope: str  # whose credentials read the ticket: the Grid org, else the workspace
+    user_id: str
+    since: datetime = Field(default_factory=_now)
+    # "created": watched because the person created it through ticketbot (the default).
+    source: Literal["manual", "created"] = "manual"
+
+    @property
+    def backend(self) -> str:
+        """The backend key of the watched ticket."""
+        return self.ref.partition(":")[0]
+
+
+class TicketSeen(BaseModel):
+    """What ticketbot last saw of a watched ticket, shared by all its watchers.
+
+    ``fields`` holds the compared values (status, priority, assignee, tags, the last comment's
+    id, the title) as the watcher's DM shows them; the store seals it, as it may name customers.
+    """
+
+    ref: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    checked_at: datetime | None = None
+    next_check: datetime | None = None
+    failures: int = 0
+
+
+class WatchPrefs(BaseModel):
+    """One person's watch settings."""
+
+    watch_created: bool = True  # tickets they create through ticketbot are watched
+    quiet: str | None = None  # "19:00-08:00", in ``tz``
+    tz: str | None = None  # the person's Slack time zone (users.info), e.g. "Europe/Amsterdam"
+    # Change notices held during quiet hours, sent as one summary after (sealed by the store).
+    held: list[dict[str, Any]] = Field(default_factory=list)
