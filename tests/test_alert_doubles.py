@@ -16,7 +16,8 @@ from bot.sandbox.run import Sandboxes
 from bot.subscriptions import Subscription
 from tests import test_alerts
 from tests.harness import BotUnderTest, SlackUser
-from tests.test_alerts import CHANNEL, alerts_posted, posts, subscribed, ticket_ids, wait_until
+from tests.test_alerts import CHANNEL, alerts_posted, posts, subscribed, ticket_ids
+from tests.waiting import eventually
 
 # The fixtures of test_alerts: a connected CX lead in the channel, and a poller.
 cx = test_alerts.cx
@@ -40,7 +41,7 @@ async def crash_mid_post(
         await bot.slack.wait_for("chat.postMessage", count=before + at - 1, within=10)
     if not reaches:
         bot.slack.fail("chat.postMessage", "internal_error", times=1)
-    await wait_until(lambda: bot.slack.pending.get("chat.postMessage", 0) == 1)
+    await eventually(lambda: bot.slack.pending.get("chat.postMessage", 0) == 1)
     crashing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await crashing

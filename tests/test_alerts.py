@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from bot.sandbox import omnidesk, questionpro
 from bot.sandbox.run import Sandboxes
 from bot.subscriptions import Subscription
 from tests.harness import TEAM, BotUnderTest, SlackUser
+from tests.waiting import eventually
 
 CHANNEL = "C0CX"
 
@@ -45,21 +45,7 @@ def posts(bot: BotUnderTest, **where: str) -> list[dict]:
 
 async def posted_text(bot: BotUnderTest, text: str) -> dict:
     """Wait for the bot to post ``text``; returns that post."""
-    for _ in range(250):
-        found = posts(bot, text=text)
-        if found:
-            return found[0]
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never posted: {text}")
-
-
-async def wait_until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    """Poll ``condition`` until it holds, or fail after ``within`` seconds."""
-    for _ in range(int(within / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"still not true after {within} s")
+    return (await eventually(lambda: posts(bot, text=text), what=f"a post of {text!r}"))[0]
 
 
 def alerts_posted(bot: BotUnderTest) -> list[dict]:
@@ -82,11 +68,7 @@ async def subscribed(
 ) -> Subscription:
     await cx.command(f"subscribe detractors segment:999 {args}".strip())
     await bot.slack.wait_for("chat.postMessage")
-    for _ in range(50):
-        subs = await bot.services.alerts.for_channel(TEAM, CHANNEL)
-        if subs:
-            break
-        await asyncio.sleep(0.02)
+    subs = await eventually(lambda: bot.services.alerts.for_channel(TEAM, CHANNEL))
     await poller.poll(subs[0].id)  # the first poll: the baseline
     return subs[0]
 
@@ -262,7 +244,7 @@ async def test_a_restart_mid_batch_posts_each_alert_once_and_misses_nothing(
         # The crash lost the third post: Slack never shows it (answered as a failure, once).
         bot.slack.fail("chat.postMessage", "internal_error", times=1)
     # The third post is in flight (held by the stand-in's delay) when the process dies.
-    await wait_until(lambda: bot.slack.pending.get("chat.postMessage", 0) == 1)
+    await eventually(lambda: bot.slack.pending.get("chat.postMessage", 0) == 1)
     crashing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await crashing

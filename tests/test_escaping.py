@@ -11,7 +11,6 @@ silently showed nothing cannot pass.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Iterator
@@ -26,6 +25,7 @@ from bot.ids import Action, Callback
 from bot.sandbox import omnidesk, questionpro
 from bot.sandbox.run import Sandboxes
 from tests.harness import TEAM, BotUnderTest, SlackUser
+from tests.waiting import eventually
 
 HOSTILE = "<!channel> <!here> <@U0EVIL> <https://evil.example|Open in QuestionPro>"
 LIVE = ("<!channel", "<!here", "<@U0EVIL", "<https://evil")
@@ -85,31 +85,33 @@ class Surfaces:
         if response.content:
             with contextlib.suppress(ValueError):  # an empty ack or plain text
                 self.acks.append((f"ack of {what}", response.json()))
-        for _ in range(250):
+
+        def shown() -> tuple[list] | None:  # a tuple: the calls may be none (shown in the ack)
             new = [c.args for c in self.bot.slack.calls[since:]]
-            if seen in _dump(new) or seen in _dump(self.acks[-1:]):
-                return new
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"{what}: never showed {seen!r}; got {_dump(new)[:600]}")
+            return (new,) if seen in _dump(new) or seen in _dump(self.acks[-1:]) else None
+
+        (calls,) = await eventually(shown, what=f"{what} showing {seen!r}")
+        return calls
 
     async def message_with(self, action_id_prefix: str) -> dict:
         """The newest response_url payload with a button whose action_id starts so (waits)."""
-        for _ in range(250):
+
+        def found() -> dict | None:
             for payload in reversed(self.bot.slack.calls_to("response_url")):
                 if any(a.startswith(action_id_prefix) for a in _buttons(payload)):
                     return payload
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no message with a {action_id_prefix} button")
+            return None
+
+        return await eventually(found, what=f"a message with a {action_id_prefix} button")
 
     async def posted(self, needle: str) -> None:
         """Wait until a chat.postMessage whose text holds ``needle`` was recorded."""
-        for _ in range(250):
-            if any(
+        await eventually(
+            lambda: any(
                 needle in str(c.get("text")) for c in self.bot.slack.calls_to("chat.postMessage")
-            ):
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"never posted {needle!r}")
+            ),
+            what=f"a post of {needle!r}",
+        )
 
     def assert_nothing_live(self) -> None:
         recorded = [(c.method, c.args) for c in self.bot.slack.calls]
@@ -210,11 +212,7 @@ async def cx(bot: BotUnderTest) -> SlackUser:
 
 async def _subscribe(bot: BotUnderTest, cx: SlackUser, poller: DetractorPoller) -> str:
     await cx.command("subscribe detractors segment:999 mode:each")
-    for _ in range(250):
-        subs = await bot.services.alerts.for_channel(TEAM, CHANNEL)
-        if subs:
-            break
-        await asyncio.sleep(0.02)
+    subs = await eventually(lambda: bot.services.alerts.for_channel(TEAM, CHANNEL))
     await poller.poll(subs[0].id)  # the baseline: one summary with "Show them"
     return subs[0].id
 

@@ -3,9 +3,7 @@ url_verification, uninstall events are named in the log; and the OAuth settings'
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from bot.gate import shape_problem
 from bot.sandbox import payloads, questionpro
 from bot.sandbox.driver import post_event
 from tests.harness import TEAM, BotUnderTest
+from tests.waiting import eventually
 
 JSON = "application/json"
 
@@ -55,10 +54,7 @@ async def test_app_uninstalled_with_one_token_forgets_the_workspace_and_says_so(
         bot, payloads.event_callback(payloads.app_uninstalled(), team_id=TEAM)
     )
     assert answer.status_code == 200
-    deadline = time.monotonic() + 5
-    while "uninstalled: deleted" not in operator_log.getvalue():
-        assert time.monotonic() < deadline, operator_log.getvalue()
-        await asyncio.sleep(0.02)
+    await eventually(lambda: "uninstalled: deleted" in operator_log.getvalue(), what="the log")
     assert await bot.services.store.list_credentials(TEAM, "U0CX") == {}
     assert "POST event app_uninstalled -> 200" in operator_log.getvalue()
 

@@ -3,7 +3,6 @@ the request comes from and also when an org-wide install sends ``team: null``.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -15,6 +14,7 @@ from bot.sandbox import omnidesk, questionpro
 from bot.sandbox.run import Sandboxes
 from bot.subscriptions import Subscription
 from tests.harness import BotUnderTest, SlackUser
+from tests.waiting import eventually
 
 ORG, WORKSPACE_A, WORKSPACE_B, PERSON = "E0ORG", "T0AAA", "T0BBB", "W0ALICE"
 
@@ -101,11 +101,7 @@ async def test_the_poller_fetches_with_the_subscribers_org_credentials(
     )
     await user.command("subscribe detractors segment:999")
     await bot.slack.wait_for("chat.postMessage")
-    for _ in range(100):
-        subs = await bot.services.alerts.for_channel(WORKSPACE_B, "C0CX")
-        if subs:
-            break
-        await asyncio.sleep(0.02)
+    subs = await eventually(lambda: bot.services.alerts.for_channel(WORKSPACE_B, "C0CX"))
     assert subs[0].owner_scope == ORG
     await DetractorPoller(bot.services, bot.app.client).poll(subs[0].id)
     summary = (await bot.slack.wait_for("chat.postMessage", count=2))[1]

@@ -8,7 +8,6 @@ their own, the bot driven over signed HTTP; only the Slack stand-in lives in the
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from bot.server import EVENTS_PATH
 from bot.store import Store
 from tests.harness import SIGNING_SECRET, TEAM, SlackUser, signed_headers
 from tests.test_import import button, csv_rows
+from tests.waiting import eventually
 
 USER = "U0CRASH"
 ROWS, CHUNK, IN_FLIGHT = 3_000, 100, 7  # chunk 7 (rows 701-800) is in flight at the kill
@@ -59,14 +59,14 @@ async def start(args: list[str], env: dict[str, str], log: Path, pattern: str) -
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", *args, env=env, stdout=out, stderr=out
         )
-    async with asyncio.timeout(30):
-        for _ in itertools.count():
-            text = await asyncio.to_thread(log.read_text, errors="replace")
-            if match := re.search(pattern, text):
-                return Process(proc, match.group(1), log)
-            assert proc.returncode is None, text
-            await asyncio.sleep(0.05)
-    raise AssertionError("unreachable")
+
+    async def started() -> re.Match[str] | None:
+        text = await asyncio.to_thread(log.read_text, errors="replace")
+        assert proc.returncode is None, text
+        return re.search(pattern, text)
+
+    match = await eventually(started, within=30, what=f"the process logging {pattern!r}")
+    return Process(proc, match.group(1), log)
 
 
 @dataclass
@@ -149,11 +149,11 @@ async def test_kill_9_with_a_chunk_in_flight_then_send_the_rest_sends_each_row_o
         )
         confirm = button(preview, Action.IMPORT_CONFIRM)
         await user.click(confirm["action_id"], confirm["value"])
-        async with asyncio.timeout(30):  # wait for the condition: chunk 7 is in flight
-            for _ in itertools.count():
-                if (await sandbox_call(sandbox, "/_sandbox/stats"))["held"]:
-                    break
-                await asyncio.sleep(0.02)
+
+        async def in_flight() -> bool:
+            return bool((await sandbox_call(sandbox, "/_sandbox/stats"))["held"])
+
+        await eventually(in_flight, within=30, what="chunk 7 in flight")
     finally:
         await first.kill()
     await sandbox_call(sandbox, "/_sandbox/reset", {})

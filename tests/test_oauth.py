@@ -4,11 +4,10 @@ each workspace's requests, alerts and uninstall with that workspace's own token.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -25,6 +24,7 @@ from bot.sandbox.driver import post_event
 from bot.sandbox.slack import SlackStandIn
 from bot.sandbox.slack_oauth import Workspace
 from tests.harness import BotUnderTest
+from tests.waiting import eventually
 
 A, B = "T0AAAAAAA", "T0BBBBBBB"
 
@@ -85,18 +85,6 @@ async def install(bot: BotUnderTest, team_id: str | None, **where: object) -> Wo
     return workspace
 
 
-async def wait_until(condition: Callable[[], object], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not await _holds(condition):
-        assert time.monotonic() < deadline, "still not true"
-        await asyncio.sleep(0.02)
-
-
-async def _holds(condition: Callable[[], object]) -> bool:
-    result = condition()
-    return bool(await result if asyncio.iscoroutine(result) else result)
-
-
 async def test_each_workspace_is_answered_with_its_own_token(bot: BotUnderTest) -> None:
     a, b = await install(bot, A, team_name="Alpha"), await install(bot, B, team_name="Beta")
     assert a.token != b.token
@@ -120,7 +108,7 @@ async def test_an_alert_in_workspace_b_is_posted_with_bs_token(
         B, "U0BCX", QuestionProCredentials(api_key=questionpro.DEMO_API_KEY)
     )
     await bot.user("U0BCX", "C0BCX", team_id=B).command("subscribe detractors segment:999")
-    await wait_until(lambda: bot.services.alerts.for_channel(B, "C0BCX"))
+    await eventually(lambda: bot.services.alerts.for_channel(B, "C0BCX"))
     (sub,) = await bot.services.alerts.for_channel(B, "C0BCX")
     poller = DetractorPoller(bot.services, bot.app.client)
     await poller.poll(sub.id)  # the baseline: a summary post
@@ -145,7 +133,7 @@ async def seed(bot: BotUnderTest, team_id: str, user_id: str) -> tuple[str, str]
     await bot.user(user_id, f"C{team_id}", team_id=team_id).command(
         "subscribe detractors segment:999"
     )
-    await wait_until(lambda: services.alerts.for_channel(team_id, f"C{team_id}"))
+    await eventually(lambda: services.alerts.for_channel(team_id, f"C{team_id}"))
     (sub,) = await services.alerts.for_channel(team_id, f"C{team_id}")
     await services.alerts.mark_seen(sub.id, [1, 2])
     job = ImportJob(team_id=team_id, user_id=user_id, file_name="c.csv", segment_code="S1")
@@ -167,7 +155,7 @@ async def test_app_uninstalled_forgets_that_workspace_and_nothing_of_the_other(
 
     answer = await post_event(bot, payloads.event_callback(payloads.app_uninstalled(), team_id=A))
     assert answer.status_code == 200
-    await wait_until(lambda: "app_uninstalled: deleted" in operator_log.getvalue())  # type: ignore[attr-defined]
+    await eventually(lambda: "app_uninstalled: deleted" in operator_log.getvalue())  # type: ignore[attr-defined]
 
     assert await store.bot_token(A, None) is None
     assert await store.bot_token(B, None) == b.token
@@ -190,12 +178,12 @@ async def test_revoked_bot_token_forgets_the_workspace_and_user_tokens_alone_do_
     assert store is not None
     users_only = payloads.tokens_revoked(oauth=["U0ALICE"])
     await post_event(bot, payloads.event_callback(users_only, team_id=A))
-    await wait_until(lambda: "users only" in operator_log.getvalue())  # type: ignore[attr-defined]
+    await eventually(lambda: "users only" in operator_log.getvalue())  # type: ignore[attr-defined]
     assert await store.bot_token(A, None) == a.token
 
     revoked = payloads.tokens_revoked(bot=[a.bot_user_id])
     await post_event(bot, payloads.event_callback(revoked, team_id=A))
-    await wait_until(lambda: "tokens_revoked: deleted" in operator_log.getvalue())  # type: ignore[attr-defined]
+    await eventually(lambda: "tokens_revoked: deleted" in operator_log.getvalue())  # type: ignore[attr-defined]
     assert await store.bot_token(A, None) is None
 
 

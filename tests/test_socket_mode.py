@@ -22,6 +22,7 @@ from bot.sandbox.run import Sandboxes
 from bot.sandbox.slack import SlackStandIn
 from bot.socket_mode import SocketModeRunner
 from tests.harness import APP_TOKEN, TEAM, BotUnderTest, SocketBotUnderTest
+from tests.waiting import eventually
 
 OMNIDESK_KEY = "omni-secret-key-77a1b2c3f9a"
 
@@ -78,10 +79,8 @@ async def test_an_alert_is_posted_and_claim_updates_it(
     poller = DetractorPoller(bot_over.services, bot_over.app.client)
     await bot_over.user("U0CX", "C0CX").command("subscribe detractors segment:999")
     await bot_over.slack.wait_for("chat.postMessage")  # the confirmation
-    for _ in range(250):  # the store has no change event to wait on
-        if subs := await bot_over.services.alerts.for_channel(TEAM, "C0CX"):
-            break
-        await asyncio.sleep(0.02)
+    # The store has no change event to wait on.
+    subs = await eventually(lambda: bot_over.services.alerts.for_channel(TEAM, "C0CX"))
     (sub,) = subs
     await poller.poll(sub.id)  # the baseline
     (raw,) = sandboxes.questionpro.add_detractors(1)
@@ -147,16 +146,16 @@ def _closed_port() -> int:
 
 async def _failures(caplog: pytest.LogCaptureFixture, count: int) -> list[logging.LogRecord]:
     """Wait for ``count`` warnings from the Socket Mode client; returns them."""
-    async with asyncio.timeout(10):
-        while True:
-            found = [
-                r
-                for r in caplog.records
-                if r.name == "ticketbot.socket" and r.levelno == logging.WARNING
-            ]
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.01)
+
+    def warnings() -> list[logging.LogRecord] | None:
+        found = [
+            r
+            for r in caplog.records
+            if r.name == "ticketbot.socket" and r.levelno == logging.WARNING
+        ]
+        return found if len(found) >= count else None
+
+    return await eventually(warnings, within=10, what=f"{count} Socket Mode warnings")
 
 
 async def _run_briefly(

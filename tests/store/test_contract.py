@@ -16,6 +16,7 @@ from bot.models import Detractor
 from bot.store import Stores
 from bot.subscriptions import Alert, Subscription
 from bot.tickets import Actor
+from tests.waiting import eventually
 
 QP = QuestionProCredentials(datacenter="us", api_key="qp-secret-key-123")
 EP = EpixelCredentials(base_url="https://ep.example.com", api_key="ep-k", access_token="ep-t")
@@ -106,10 +107,7 @@ async def test_each_request_is_remembered_once_even_when_raced(stores: Stores) -
     assert answers.count(True) == 1
     assert await memory.remember_request("k2", 60) is True
     assert await memory.remember_request("short", 0.05) is True
-    deadline = asyncio.get_running_loop().time() + 5
-    while not await memory.remember_request("short", 0.05):  # expired: new again
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.02)
+    await eventually(lambda: memory.remember_request("short", 0.05), what="expiry: new again")
     assert await memory.remember_request("k1", 60) is False
 
 
@@ -255,8 +253,14 @@ async def test_one_instance_holds_every_subscription_and_lapsed_leases_pass_on(
     if kind == "embedded":
         return  # one instance: nobody else to pass them to
     assert await stores.leases.claim_subscriptions("b", 30, set()) == set()  # all held by a
-    await asyncio.sleep(0.6)  # a stops renewing: its leases lapse
-    assert await stores.leases.claim_subscriptions("b", 30, set()) == set(ids)
+    # a stops renewing: its leases lapse within their 0.5 s, and b gets every one of them.
+    taken: set[str] = set()
+
+    async def all_taken() -> bool:
+        taken.update(await stores.leases.claim_subscriptions("b", 30, set()))
+        return taken == set(ids)
+
+    await eventually(all_taken, what="a's lapsed leases passing to b")
     await stores.leases.release_subscriptions("b")
     assert await stores.leases.claim_subscriptions("a", 30, set()) == set(ids)
 
@@ -298,8 +302,7 @@ async def test_named_leases_are_exclusive_until_released_or_lapsed(
     assert not await leases.claim("import:J1", "b", 30)
     await leases.release("import:J1", "b")  # not b's: stays a's
     assert not await leases.claim("import:J1", "b", 30)
-    await asyncio.sleep(0.6)
-    assert await leases.claim("import:J1", "b", 30)  # lapsed: a died
+    await eventually(lambda: leases.claim("import:J1", "b", 30), what="a's lease lapsing")
     await leases.release("import:J1", "b")
     assert await leases.claim("import:J1", "a", 30)
 

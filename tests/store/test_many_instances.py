@@ -27,6 +27,7 @@ from bot.store import open_postgres
 from bot.subscriptions import Subscription
 from tests.harness import SIGNING_SECRET, TEAM
 from tests.test_import_crash import Process, sandbox_call, start
+from tests.waiting import eventually
 
 USER = "U0MANY"
 SERVING = r"serving Slack requests at (http://127\.0\.0\.1:\d+)"
@@ -143,14 +144,7 @@ async def add(qp: Process, segment: int, count: int) -> list[tuple[str, int]]:
 
 async def until(condition: Callable[[], Awaitable[bool] | bool], within: float) -> None:
     """Wait (bounded) for ``condition``; fails with a timeout if it never holds."""
-    async with asyncio.timeout(within):
-        while True:
-            result = condition()
-            if isinstance(result, Awaitable):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.05)
+    await eventually(condition, within)
 
 
 async def owners(pg_url: str) -> dict[str, str]:

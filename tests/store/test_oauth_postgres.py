@@ -15,7 +15,8 @@ from bot.sandbox import payloads
 from bot.sandbox.driver import post_event
 from bot.sandbox.slack import SlackStandIn
 from tests.harness import BotUnderTest
-from tests.test_oauth import A, install, wait_until
+from tests.test_oauth import A, install
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ async def test_an_install_through_one_instance_serves_another_sealed_and_uninsta
         second, payloads.event_callback(payloads.app_uninstalled(), team_id=A)
     )
     assert answer.status_code == 200
-    await wait_until(lambda: "app_uninstalled: deleted" in operator_log.getvalue())  # type: ignore[attr-defined]
+    await eventually(lambda: "app_uninstalled: deleted" in operator_log.getvalue())  # type: ignore[attr-defined]
     assert await _rows(pg_url, "SELECT id FROM slack_installations") == []
     assert await _rows(pg_url, "SELECT id FROM slack_bots") == []
     assert await first.services.installations.bot_token(A, None) is None  # type: ignore[union-attr]
