@@ -11,6 +11,7 @@ from typing import Protocol
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.credentials import Credentials
+from bot.home import HomeCache
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
 from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores
@@ -35,6 +36,8 @@ class Services:
     alerts: AlertStore
     imports: ImportStore
     options: OptionCache = field(default_factory=OptionCache)
+    # The ticket rows each person's App Home showed last (build_services sets its lifetime).
+    home: HomeCache = field(default_factory=HomeCache)
     # Who does which shared piece of work (None: this process alone, as the embedded store).
     leases: WorkLeases | None = None
     # This process among the instances sharing a store: the owner of its leases (host and pid
