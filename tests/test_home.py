@@ -14,11 +14,12 @@ from slack_sdk.errors import SlackApiError
 from bot.alerts import DetractorPoller
 from bot.blocks import as_dicts
 from bot.blocks.home import REFRESHING
-from bot.credentials import EpixelCredentials, IspcrmCredentials, QuestionProCredentials
+from bot.credentials import QuestionProCredentials
 from bot.ids import Action
-from bot.sandbox import epixel, ispcrm, questionpro
+from bot.sandbox import questionpro
 from bot.sandbox.run import Sandboxes
 from bot.sandbox.slack import Call
+from tests.conftest import connect_sandbox_accounts
 from tests.harness import TEAM, BotUnderTest, SlackUser
 from tests.test_connect import OMNIDESK_KEY
 
@@ -53,24 +54,6 @@ def _backend_requests(sandboxes: Sandboxes) -> int:
     return sum(
         len(s.requests)
         for s in (sandboxes.epixel, sandboxes.omnidesk, sandboxes.ispcrm, sandboxes.questionpro)
-    )
-
-
-async def _own_ticket_accounts(bot: BotUnderTest, sandboxes: Sandboxes, user_id: str) -> None:
-    store = bot.services.store
-    await store.save_credentials(
-        TEAM,
-        user_id,
-        EpixelCredentials(
-            base_url=sandboxes.epixel.base_url,
-            api_key=epixel.DEMO_API_KEY,
-            access_token=epixel.DEMO_ACCESS_TOKEN,
-        ),
-    )
-    await store.save_credentials(
-        TEAM,
-        user_id,
-        IspcrmCredentials(base_url=sandboxes.ispcrm.base_url, token=ispcrm.DEMO_TOKEN),
     )
 
 
@@ -128,7 +111,7 @@ async def test_connect_from_home_then_disconnect_redraw_home(
 async def test_home_appears_from_the_store_before_a_slow_backend_answers_then_with_tickets(
     bot_over: BotUnderTest, sandboxes: Sandboxes
 ) -> None:
-    await _own_ticket_accounts(bot_over, sandboxes, "U0AGENT")
+    await connect_sandbox_accounts(bot_over, sandboxes, "U0AGENT", omnidesk=False)
     sandboxes.epixel.faults.latency = sandboxes.ispcrm.faults.latency = 1.0
     agent = bot_over.user("U0AGENT")
     started = time.monotonic()
