@@ -174,7 +174,17 @@ class DetractorPoller:
             sub.last_poll = now()
             if sub.failures == 0 and (sub.next_poll is None or sub.next_poll <= now()):
                 sub.next_poll = now() + timedelta(seconds=self.interval(sub))
-            await self.alerts.save(sub)
+            await self._save_polled(sub)
+
+    async def _save_polled(self, sub: Subscription) -> None:
+        """Save what the poll learnt, without undoing what a person did meanwhile: a
+        subscription removed during the poll stays removed, and a pause from App Home stays."""
+        fresh = await self.alerts.get(sub.id)
+        if fresh is None:
+            return
+        if fresh.paused == "user":
+            sub.paused, sub.paused_detail = fresh.paused, fresh.paused_detail
+        await self.alerts.save(sub)
 
     async def _ready(self, sub: Subscription) -> bool:
         stamp = await self.services.store.credentials_stamp(

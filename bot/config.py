@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     list_timeout: float = Field(
         5.0, gt=0, validation_alias=AliasChoices("TICKETBOT_LIST_TIMEOUT", "list_timeout")
     )
+    home_cache_seconds: float = Field(
+        120.0,
+        ge=0,
+        validation_alias=AliasChoices("TICKETBOT_HOME_CACHE_SECONDS", "home_cache_seconds"),
+    )
     poll_interval: float | None = Field(
         None, gt=0, validation_alias=AliasChoices("TICKETBOT_POLL_INTERVAL", "poll_interval")
     )

@@ -39,6 +39,12 @@ class Action(StrEnum):
     IMPORT_CANCEL = "import.cancel"
     IMPORT_RETRY = "import.retry"
     CANCEL = "cancel"
+    # App Home: the value is the backend (connect, disconnect) or the subscription id.
+    HOME_CONNECT = "home.connect"
+    HOME_DISCONNECT = "home.disconnect"
+    HOME_PAUSE = "home.pause"
+    HOME_RESUME = "home.resume"
+    HOME_UNSUBSCRIBE = "home.unsubscribe"
     # The create modal.
     CREATE_PICK_BACKEND = "create.pick_backend"
     CATEGORY_OPTIONS = "create.category"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.backends.registry import Backends
 from bot.config import Settings
+from bot.home import HomeCache
 from bot.oauth import Installations
 from bot.services import Services
 from bot.slack_files import SlackFiles
@@ -27,5 +28,6 @@ def build_services(settings: Settings) -> Services:
         imports=stores.imports,
         leases=stores.leases,
         watches=stores.watches,
+        home=HomeCache(settings.home_cache_seconds),
         installations=Installations(settings, stores.store) if settings.oauth_enabled else None,
     )

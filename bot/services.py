@@ -12,6 +12,7 @@ from bot.backends.registry import Backends
 from bot.changes import ChangeFeed
 from bot.config import Settings
 from bot.credentials import Credentials
+from bot.home import HomeCache
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
 from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores, WatchStore
@@ -40,6 +41,8 @@ class Services:
     watches: WatchStore | None = None
     # Every change made through ticketbot, for whoever listens (audit trail, ticket watcher).
     changes: ChangeFeed = field(default_factory=ChangeFeed)
+    # The ticket rows each person's App Home showed last (build_services sets its lifetime).
+    home: HomeCache = field(default_factory=HomeCache)
     # Who does which shared piece of work (None: this process alone, as the embedded store).
     leases: WorkLeases | None = None
     # This process among the instances sharing a store: the owner of its leases (host and pid

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from bot.errors import UserInputError
 from bot.models import Detractor
 
 
@@ -50,7 +51,9 @@ class Subscription(BaseModel):
     next_poll: datetime | None = None
     failures: int = 0
     outage_since: datetime | None = None
-    paused: Literal["credentials", "channel"] | None = None
+    # Why polling stopped: "credentials" resumes by itself when the subscriber reconnects;
+    # "channel" and "user" (paused by the subscriber from App Home) only by Resume.
+    paused: Literal["credentials", "channel", "user"] | None = None
     paused_detail: str | None = None
     credentials_stamp: str | None = None
     pending_threads: list[dict[str, Any]] = Field(default_factory=list)
@@ -58,6 +61,20 @@ class Subscription(BaseModel):
     quiet_noticed: bool = False  # the "this source is quiet, the other is not" notice was posted
     # A post whose outcome a crash may leave unknown (bot.posting): key, ids, when, found ts.
     posting: dict[str, Any] | None = None
+
+    def pause_by(self, user_id: str) -> None:
+        """Stop polling until Resume; a reconnect of QuestionPro does not undo this pause."""
+        self.paused, self.paused_detail = "user", f"paused by <@{user_id}>"
+
+    def resume(self) -> None:
+        """Poll again at once. A credentials pause is not lifted here: it needs a reconnect."""
+        if self.paused == "credentials":
+            raise UserInputError(
+                "These alerts resume by themselves once the subscriber connects QuestionPro "
+                "again (`/ticket connect questionpro`)."
+            )
+        self.paused = self.paused_detail = None
+        self.next_poll = None
 
     @property
     def owner_scope(self) -> str:

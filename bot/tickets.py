@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -126,12 +126,23 @@ async def list_tickets(
                 "filter), so it is left out."
             )
             del clients[key]
+    listing = await gather_listing(clients, query, per_backend_seconds)
+    listing.warnings[:0] = warnings
+    return listing
+
+
+async def gather_listing(
+    clients: Mapping[str, BaseBackend], query: TicketQuery, per_backend_seconds: float
+) -> Listing:
+    """One page of ``query`` from every client at once, merged newest first; a backend that
+    fails or is slower than ``per_backend_seconds`` becomes one warning line."""
+    warnings: list[str] = []
     if len(clients) == 1:
         # One backend: its own paging is exact, ask for just this page.
         key, client = next(iter(clients.items()))
         result = await _bounded(client, query, query.limit, per_backend_seconds)
         if isinstance(result, str):
-            return Listing(tickets=[], warnings=[*warnings, f"{label(key)}: {result}"])
+            return Listing(tickets=[], warnings=[f"{label(key)}: {result}"])
         return Listing(tickets=result[0], warnings=warnings, has_more=result[1])
     # Several: each gives its newest (offset + limit), so the merge is exact for this page.
     wanted = query.offset + query.limit

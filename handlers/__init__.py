@@ -12,6 +12,7 @@ from handlers import (
     errors,
     events,
     fallback,
+    home,
     identity,
     imports,
     ticket_actions,
@@ -28,5 +29,6 @@ def register_all(app: AsyncApp) -> None:
     create.register(app)
     ticket_actions.register(app)
     events.register(app)
+    home.register(app)
     fallback.register(app)  # last: only what no listener above matched
     errors.register(app)

@@ -163,7 +163,7 @@ async def _may_remove(client: AsyncWebClient, sub: Subscription, user_id: str) -
         )
 
 
-async def _remove(
+async def remove_subscription(
     client: AsyncWebClient, services: Services, sub: Subscription, user_id: str
 ) -> None:
     await _may_remove(client, sub, user_id)
@@ -192,7 +192,7 @@ async def _unsubscribe(inv: Invocation) -> None:
             f"`/ticket unsubscribe detractors segment:{subs[0].segment_id}`, or use "
             "the buttons of `/ticket subscriptions`."
         )
-    await _remove(inv.client, inv.services, subs[0], inv.user_id)
+    await remove_subscription(inv.client, inv.services, subs[0], inv.user_id)
     await inv.say("Unsubscribed: no more detractor alerts for that subscription here.")
 
 
@@ -334,7 +334,7 @@ async def unsubscribe_button(
     sub = await services.alerts.get(body["actions"][0]["value"])
     if sub is None:
         raise UserInputError("That subscription was already removed.")
-    await _remove(client, services, sub, actor_of(body).user_id)
+    await remove_subscription(client, services, sub, actor_of(body).user_id)
     remaining = await services.alerts.for_channel(sub.team_id, sub.channel_id)
     await respond(
         replace_original=True,

@@ -24,6 +24,7 @@ from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from handlers.common import actor_of, metadata, tell_user, view_values
 from handlers.errors import guarded
+from handlers.home import publish_home
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,12 @@ async def pick_backend(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClie
     await client.views_update(
         view_id=view["id"],
         hash=view.get("hash"),
-        view=connect_modal(backend, metadata(view).get("channel_id"), values=view_values(view)),
+        view=connect_modal(
+            backend,
+            metadata(view).get("channel_id"),
+            values=view_values(view),
+            home=bool(metadata(view).get("home")),
+        ),
     )
 
 
@@ -85,11 +91,15 @@ async def submit_connect(
                 values,
                 None if field else f":warning: {connect_failure_text(exc)}",
                 {field: str(exc)} if field else None,
+                home=bool(meta.get("home")),
             ),
         )
         return
     text = connected_text(creds)
     await client.views_update(view_id=view["id"], view=connect_progress_modal(backend, text))
+    if meta.get("home"):  # opened from App Home: show it connected there, no extra message
+        await publish_home(client, services, actor)
+        return
     await tell_user(client, actor.user_id, text, channel_id=channel_id)
 
 

@@ -34,9 +34,10 @@ from bot.ids import Action, Callback
 from bot.models import NeutralStatus, TicketRef
 from bot.services import Services
 from bot.tickets import Actor, backend_for, one_backend, require
-from handlers.common import actor_of, send_file_to_dm, view_values
+from handlers.common import actor_of, send_file_to_dm, tell_user, view_values
 from handlers.common import metadata as read_metadata
 from handlers.errors import guarded
+from handlers.home import publish_home
 from handlers.ticket_commands import fetch_ticket, list_page
 
 
@@ -54,6 +55,27 @@ async def _backend(services: Services, body: dict[str, Any], ref: TicketRef) -> 
     )
 
 
+def on_home(body: dict[str, Any]) -> bool:
+    """Whether the button was pressed on App Home (no message there to answer or redraw)."""
+    return (body.get("view") or {}).get("type") == "home"
+
+
+async def redrawn(
+    meta: dict[str, Any],
+    backend: BaseBackend,
+    ref: TicketRef,
+    body: dict,
+    services: Services,
+    client: AsyncWebClient,
+) -> None:
+    """After a change made through a form: the message shows the ticket as it is now, or, when
+    the form was opened from App Home, Home is published again."""
+    if meta.get("home"):
+        await publish_home(client, services, actor_of(body))
+        return
+    await redraw(meta.get("response_url"), backend, ref)
+
+
 async def redraw(response_url: str | None, backend: BaseBackend, ref: TicketRef) -> None:
     """Replace the ticket message with the ticket as it is now."""
     if not response_url:
@@ -69,9 +91,15 @@ async def redraw(response_url: str | None, backend: BaseBackend, ref: TicketRef)
 # Message buttons -------------------------------------------------------------------------------
 
 
-async def show(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:
+async def show(
+    ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
+) -> None:
     await ack()
     ticket, backend = await fetch_ticket(services, _actor(body), TicketRef.parse(_value(body)))
+    if on_home(body):  # Home has no thread to answer in: the ticket goes to the DM with the bot
+        blocks = ticket_blocks(ticket, backend.capabilities)
+        await tell_user(client, _actor(body).user_id, ticket_text(ticket), blocks=blocks)
+        return
     await respond(
         response_type="ephemeral",
         replace_original=False,
@@ -87,7 +115,7 @@ async def page(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Servi
 
 
 async def close_or_reopen(
-    ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services
+    ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
     ref = TicketRef.parse(_value(body))
@@ -98,13 +126,14 @@ async def close_or_reopen(
     status = next(s for s in backend.statuses if s.neutral is wanted and s.value != "new")
     result = await backend.set_status([ref.id], status)
     if result.failed:
-        await respond(
-            response_type="ephemeral",
-            replace_original=False,
-            text=bulk_result_text(f"Status set to {status.label}", result, ref.backend),
-        )
+        text = bulk_result_text(f"Status set to {status.label}", result, ref.backend)
+        if on_home(body):
+            await tell_user(client, _actor(body).user_id, text)
+        else:
+            await respond(response_type="ephemeral", replace_original=False, text=text)
         return
-    await redraw(body.get("response_url"), backend, ref)
+    meta = {"home": on_home(body), "response_url": body.get("response_url")}
+    await redrawn(meta, backend, ref, body, services, client)
 
 
 async def delete_one(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:
@@ -186,6 +215,7 @@ def _modal_metadata(body: dict[str, Any], ref: str) -> str:
         ref=ref,
         response_url=body.get("response_url"),
         channel_id=(body.get("channel") or {}).get("id"),
+        home=on_home(body) or None,
     )
 
 
@@ -301,7 +331,7 @@ async def submit_comment(
     await client.views_update(
         view_id=view["id"], view=done_modal("Comment", f"Comment added to `{ref}`.")
     )
-    await redraw(meta.get("response_url"), backend, ref)
+    await redrawn(meta, backend, ref, body, services, client)
 
 
 async def submit_choice(
@@ -324,7 +354,7 @@ async def submit_choice(
     text = bulk_result_text(f"{kind.capitalize()} set to {choice.label}", result, ref.backend)
     await client.views_update(view_id=view["id"], view=done_modal(f"Set {kind}", text))
     if not result.failed:
-        await redraw(meta.get("response_url"), backend, ref)
+        await redrawn(meta, backend, ref, body, services, client)
 
 
 async def submit_tags(
@@ -343,7 +373,7 @@ async def submit_tags(
         view_id=view["id"],
         view=done_modal("Tags", f"Tags of `{ref}`: {tag_names(tags)}."),
     )
-    await redraw(meta.get("response_url"), backend, ref)
+    await redrawn(meta, backend, ref, body, services, client)
 
 
 def register(app: AsyncApp) -> None:

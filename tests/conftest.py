@@ -19,7 +19,8 @@ from bot.credentials import (
 )
 from bot.logs import configure_logging
 from bot.runtime import build_services
-from bot.sandbox import epixel, ispcrm, omnidesk, questionpro
+from bot.sandbox import epixel, ispcrm, questionpro
+from bot.sandbox import omnidesk as omnidesk_sb
 from bot.sandbox.run import Sandboxes, start_sandboxes
 from bot.sandbox.slack import SlackStandIn
 from tests.harness import SIGNING_SECRET, TEAM, BotUnderTest, SlackUser, SocketBotUnderTest
@@ -80,29 +81,38 @@ def settings(
     )
 
 
-@pytest.fixture
-async def agent(bot: BotUnderTest, sandboxes: Sandboxes) -> SlackUser:
-    """A support agent who has connected Epixel, Omnidesk (all permissions) and ISPCRM."""
+async def connect_sandbox_accounts(
+    bot: BotUnderTest, sandboxes: Sandboxes, user_id: str, *, omnidesk: bool = True
+) -> None:
+    """``user_id`` has connected Epixel, ISPCRM and (unless told not to) Omnidesk with every
+    permission, stored as the connect form stores them."""
     store = bot.services.store
     await store.save_credentials(
         TEAM,
-        "U0AGENT",
+        user_id,
         EpixelCredentials(
             base_url=sandboxes.epixel.base_url,
             api_key=epixel.DEMO_API_KEY,
             access_token=epixel.DEMO_ACCESS_TOKEN,
         ),
     )
+    if omnidesk:
+        await store.save_credentials(
+            TEAM,
+            user_id,
+            OmnideskCredentials(base_url=sandboxes.omnidesk.base_url, api_key=omnidesk_sb.FULL_KEY),
+        )
     await store.save_credentials(
         TEAM,
-        "U0AGENT",
-        OmnideskCredentials(base_url=sandboxes.omnidesk.base_url, api_key=omnidesk.FULL_KEY),
-    )
-    await store.save_credentials(
-        TEAM,
-        "U0AGENT",
+        user_id,
         IspcrmCredentials(base_url=sandboxes.ispcrm.base_url, token=ispcrm.DEMO_TOKEN),
     )
+
+
+@pytest.fixture
+async def agent(bot: BotUnderTest, sandboxes: Sandboxes) -> SlackUser:
+    """A support agent who has connected Epixel, Omnidesk (all permissions) and ISPCRM."""
+    await connect_sandbox_accounts(bot, sandboxes, "U0AGENT")
     return bot.user("U0AGENT")
 
 

@@ -30,9 +30,13 @@ from bot.keys import BACKEND_LABELS
 TITLE = "Connect an account"  # Slack caps modal titles at 24 characters
 
 
-def connect_metadata(backend: str | None, channel_id: str | None) -> str:
-    """private_metadata for the modal: which backend, and where to confirm afterwards."""
-    return json.dumps({"backend": backend, "channel_id": channel_id})
+def connect_metadata(backend: str | None, channel_id: str | None, *, home: bool = False) -> str:
+    """private_metadata for the modal: which backend, where to confirm afterwards, and whether
+    it was opened from App Home (which is then redrawn once the account is connected)."""
+    data: dict[str, object] = {"backend": backend, "channel_id": channel_id}
+    if home:
+        data["home"] = True
+    return json.dumps(data)
 
 
 def _backend_options() -> list[Option]:
@@ -85,6 +89,7 @@ def connect_modal(
     values: Mapping[str, str | None] | None = None,
     notice: str | None = None,
     field_errors: Mapping[str, str] | None = None,
+    home: bool = False,
 ) -> View:
     """The connect form; with ``values`` and ``notice`` it re-renders a failed attempt intact."""
     values = values or {}
@@ -107,7 +112,7 @@ def connect_modal(
         title=TITLE,
         submit="Connect" if backend else None,
         close="Cancel",
-        private_metadata=connect_metadata(backend, channel_id),
+        private_metadata=connect_metadata(backend, channel_id, home=home),
         blocks=blocks,
     )
 
@@ -118,6 +123,8 @@ def refused_connect_modal(
     values: Mapping[str, str | None],
     notice: str | None,
     field_errors: Mapping[str, str] | None = None,
+    *,
+    home: bool = False,
 ) -> View:
     """The form again after the live check refused it: URLs, names and choices kept, secrets
     (keys, tokens, passwords) cleared with a hint under each one that was typed.
@@ -134,6 +141,7 @@ def refused_connect_modal(
         notice=notice,
         field_errors={name: hint for name, hint in hints.items() if values.get(name)}
         | dict(field_errors or {}),
+        home=home,
     )
 
 
@@ -185,28 +193,30 @@ def accounts_blocks(accounts: Mapping[str, Credentials]) -> list[Block]:
             )
         ]
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text="*Your connected accounts*"))]
-    for backend, creds in accounts.items():
-        blocks.append(
-            SectionBlock(
-                block_id=f"account_{backend}",
-                text=MarkdownTextObject(
-                    text=f"*{BACKEND_LABELS[backend]}* · {_where(creds)} · `{creds.masked()}`"
-                ),
-                accessory=ButtonElement(
-                    text="Disconnect",
-                    action_id=Action.DISCONNECT,
-                    value=backend,
-                    style="danger",
-                    confirm=ConfirmObject(
-                        title="Disconnect?",
-                        text=f"Delete your stored {BACKEND_LABELS[backend]} credentials?",
-                        confirm="Disconnect",
-                        deny="Keep",
-                    ),
-                ),
-            )
-        )
+    blocks += [account_row(key, creds, Action.DISCONNECT) for key, creds in accounts.items()]
     return blocks
+
+
+def account_row(backend: str, creds: Credentials, disconnect_action: str) -> SectionBlock:
+    """One connected backend, its key masked, with a Disconnect button that asks first."""
+    return SectionBlock(
+        block_id=f"account_{backend}",
+        text=MarkdownTextObject(
+            text=f"*{BACKEND_LABELS[backend]}* · {_where(creds)} · `{creds.masked()}`"
+        ),
+        accessory=ButtonElement(
+            text="Disconnect",
+            action_id=disconnect_action,
+            value=backend,
+            style="danger",
+            confirm=ConfirmObject(
+                title="Disconnect?",
+                text=f"Delete your stored {BACKEND_LABELS[backend]} credentials?",
+                confirm="Disconnect",
+                deny="Keep",
+            ),
+        ),
+    )
 
 
 def connect_button_blocks(text: str, backend: str) -> list[Block]:

@@ -205,19 +205,19 @@ def history_blocks(
     if not jobs:
         return [SectionBlock(text=MarkdownTextObject(text="You have not imported anything yet."))]
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text="*Your imports*"))]
-    for job in jobs[:40]:
-        when = job.created_at
-        stamp = f"<!date^{int(when.timestamp())}^{{date_short}} {{time}}|{when:%Y-%m-%d %H:%M}>"
-        text = (
-            f"{stamp} *{escape(job.file_name)}*: {job.rows:,} rows, {job.valid:,} valid, "
-            f"{job.imported:,} imported ({job.outcome})"
-        )
-        button = None
-        if job.id in resumable:
-            button = ButtonElement(
-                text="Send the rest", action_id=Action.IMPORT_RETRY, value=job.id
-            )
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT)), accessory=button)
-        )
+    blocks += [import_row(job, job.id in resumable) for job in jobs[:40]]
     return blocks
+
+
+def import_row(job: ImportJob, resumable: bool) -> SectionBlock:
+    """One import: when, which file, how many rows, its outcome; **Send the rest** if it can."""
+    when = job.created_at
+    stamp = f"<!date^{int(when.timestamp())}^{{date_short}} {{time}}|{when:%Y-%m-%d %H:%M}>"
+    text = (
+        f"{stamp} *{escape(job.file_name)}*: {job.rows:,} rows, {job.valid:,} valid, "
+        f"{job.imported:,} imported ({job.outcome})"
+    )
+    button = None
+    if resumable:
+        button = ButtonElement(text="Send the rest", action_id=Action.IMPORT_RETRY, value=job.id)
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT)), accessory=button)

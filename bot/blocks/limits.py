@@ -4,6 +4,7 @@ from __future__ import annotations
 
 MESSAGE_BLOCKS = 50
 MODAL_BLOCKS = 100
+HOME_BLOCKS = 100  # a Home tab view, like a modal
 SECTION_TEXT = 3000
 HEADER_TEXT = 150
 BUTTON_TEXT = 75

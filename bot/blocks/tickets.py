@@ -147,7 +147,7 @@ def ticket_blocks(ticket: Ticket, capabilities: frozenset[Capability]) -> list[B
             blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT))))
     if ticket.attachments:
         blocks.append(_attachment_buttons(ticket, capabilities))
-    actions = _ticket_buttons(ticket, capabilities)
+    actions = ticket_buttons(ticket, capabilities)
     if actions is not None:
         blocks.append(actions)
     assert len(blocks) <= MESSAGE_BLOCKS
@@ -179,7 +179,8 @@ def _attachment_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> 
     )
 
 
-def _ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> ActionsBlock | None:
+def ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> ActionsBlock | None:
+    """The buttons ``ticket``'s backend allows (Comment, Status, …, Delete), or None."""
     ref = str(ticket.ref)
     buttons: list[ButtonElement] = []
     wanted = (

@@ -34,7 +34,7 @@ class BotEndpoint(Protocol):
 TEAM = "T0SANDBOX"
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 _MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "response_url")
-_VIEW_METHODS = ("views.open", "views.update", "views.push")
+_VIEW_METHODS = ("views.open", "views.update", "views.push", "views.publish")
 
 
 def signed_headers(
@@ -141,6 +141,20 @@ class SlackUser:
     async def ssl_check(self) -> httpx.Response:
         """Slack's certificate probe against the command URL."""
         return await self.bot.post(payloads.ssl_check())
+
+    async def open_home(self, tab: str = "home") -> httpx.Response:
+        """Open the app's Home tab (or its ``messages`` tab): Slack sends ``app_home_opened``,
+        with the Home view last published for this person, if any."""
+        event = payloads.app_home_opened(
+            self.user_id, tab=tab, view=self.bot.slack.homes.get(self.user_id)
+        )
+        payload = payloads.event_callback(
+            event,
+            team_id=self.team_id,
+            enterprise_id=self.enterprise_id,
+            org_install=self.org_install,
+        )
+        return await post_event(self.bot, payload)
 
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
         """Send an interaction payload; the identity fields are filled in where it has none."""

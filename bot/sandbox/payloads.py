@@ -2,7 +2,8 @@
 
 One builder per payload type: the slash command form (and its ``ssl_check`` probe),
 block_actions, view_submission, block_suggestion and message_action, and the Events API's
-event_callback envelope and url_verification. Each takes the person's
+event_callback envelope with its events (app_home_opened, app_uninstalled, tokens_revoked) and
+url_verification. Each takes the person's
 identity (``Who``) and the surface they acted on, and answers each element with the state keys
 that element type has in Slack (a datepicker's ``selected_date``, a select's
 ``selected_option``…), never with the keys our handlers happen to read.
@@ -362,6 +363,24 @@ def tokens_revoked(*, bot: Sequence[str] = (), oauth: Sequence[str] = ()) -> dic
     """The ``tokens_revoked`` event: user ids whose user tokens (``oauth``) or bot tokens
     (``bot``) were revoked."""
     return {"type": "tokens_revoked", "tokens": {"oauth": list(oauth), "bot": list(bot)}}
+
+
+def app_home_opened(
+    user_id: str, *, tab: str = "home", view: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``app_home_opened`` event (api.slack.com/events/app_home_opened): who opened the
+    app's Home, its DM channel, which ``tab`` ("home" or "messages"), and ``view``, the Home
+    tab's current view, only once a view was published for that person."""
+    event: dict[str, Any] = {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D" + user_id[1:],
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }
+    if view is not None:
+        event["view"] = dict(view)
+    return event
 
 
 def url_verification(challenge: str) -> dict[str, Any]:

@@ -71,6 +71,7 @@ class SlackStandIn:
         self.delay: dict[str, float] = {}  # seconds to wait before answering, per method
         self.pending: dict[str, int] = {}  # requests held by that delay right now, per method
         self.uploads: dict[str, bytes] = {}
+        self.homes: dict[str, dict[str, Any]] = {}  # each person's published Home view
         self.channels = ChannelHistory()
         # What each channel shows, oldest first (the same dict as ``channels.messages``).
         self.messages = self.channels.messages
@@ -303,6 +304,27 @@ class SlackStandIn:
         await self._record("response_url", await request.json(), target=request.match_info["name"])
         return web.Response(text="ok")
 
+    def _publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """views.publish as Slack documents it: one Home view per person, kept under the same id;
+        a ``hash`` that is not the current one is a ``hash_conflict``; more than 100 blocks is
+        ``invalid_arguments`` (Slack's block limit for views)."""
+        view = args.get("view") or {}
+        if isinstance(view, str):
+            view = json.loads(view)
+        user = str(args.get("user_id") or "")
+        if not user or len(view.get("blocks") or []) > 100:
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": ["[ERROR] no more than 100 items allowed"]},
+            }
+        current = self.homes.get(user)
+        if args.get("hash") and current is not None and args["hash"] != current["hash"]:
+            return {"ok": False, "error": "hash_conflict"}
+        view_id = current["id"] if current else f"V{next(self._views):05d}"
+        self.homes[user] = {**view, "id": view_id, "hash": f"h{time.time_ns()}"}
+        return {"ok": True, "view": self.homes[user]}
+
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "apps.connections.open":
             if self.socket_mode_url is None:
@@ -315,6 +337,8 @@ class SlackStandIn:
                 view = json.loads(view)
             view_id = args.get("view_id") or f"V{next(self._views):05d}"
             return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{time.time_ns()}"}}
+        if method == "views.publish":
+            return self._publish(args)
         if method in {"chat.postMessage", "chat.update"}:
             message = self.channels.keep(args)
             return {

@@ -1,0 +1,177 @@
+"""The App Home tab: connected accounts, my tickets, my alert subscriptions, my imports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot.backends.base import Capability
+from bot.blocks.connect import account_row
+from bot.blocks.imports import import_row
+from bot.blocks.limits import HOME_BLOCKS, SECTION_TEXT, clip, escape
+from bot.blocks.tickets import ticket_buttons, ticket_row
+from bot.home import HOME_SUBSCRIPTIONS, HomeData
+from bot.ids import Action
+from bot.keys import BACKEND_LABELS
+from bot.subscriptions import Subscription
+
+REFRESHING = ":hourglass_flowing_sand: Refreshing from your accounts…"
+
+
+def home_view(data: HomeData, *, refreshing: bool) -> View:
+    """The whole Home tab. ``refreshing``: the ticket rows are the cached ones (or none yet)
+    and the backends are being asked; the view says so."""
+    blocks = [
+        *_accounts(data),
+        DividerBlock(),
+        *_tickets(data, refreshing),
+        DividerBlock(),
+        *_subscriptions(data.subscriptions),
+        DividerBlock(),
+        *_imports(data),
+    ]
+    assert len(blocks) <= HOME_BLOCKS, len(blocks)
+    return View(type="home", blocks=blocks)
+
+
+def _accounts(data: HomeData) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text="Connected accounts")]
+    for backend, name in BACKEND_LABELS.items():
+        creds = data.accounts.get(backend)
+        if creds is not None:
+            blocks.append(account_row(backend, creds, Action.HOME_DISCONNECT))
+            continue
+        blocks.append(
+            SectionBlock(
+                block_id=f"account_{backend}",
+                text=MarkdownTextObject(text=f"*{name}* · not connected"),
+                accessory=ButtonElement(
+                    text="Connect", action_id=Action.HOME_CONNECT, value=backend, style="primary"
+                ),
+            )
+        )
+    return blocks
+
+
+def _tickets(data: HomeData, refreshing: bool) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text="My tickets")]
+    if not data.capabilities:
+        return [
+            *blocks,
+            _context(
+                "Your own tickets show here from Epixel and ISPCRM (Omnidesk's API cannot say "
+                "whose a ticket is). Connect one above."
+            ),
+        ]
+    if refreshing:
+        blocks.append(_context(REFRESHING))
+    listing = data.tickets
+    if listing is None:
+        return blocks
+    blocks += [_context(f":warning: {escape(clip(w, 2900))}") for w in listing.warnings[:4]]
+    if not listing.tickets and not refreshing:
+        blocks.append(_context("No open tickets of yours right now."))
+    for ticket in listing.tickets:
+        blocks.append(ticket_row(ticket))
+        # No Delete on Home: it is answered in the message it was on, and Home has none.
+        allowed = data.capabilities.get(ticket.ref.backend, frozenset()) - {Capability.DELETE}
+        buttons = ticket_buttons(ticket, allowed)
+        if buttons is not None:
+            blocks.append(buttons)
+    return blocks
+
+
+def _subscriptions(subs: list[Subscription]) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text="My alert subscriptions")]
+    if not subs:
+        return [
+            *blocks,
+            _context(
+                "None yet. `/ticket subscribe detractors` in a channel posts QuestionPro "
+                "detractors there as they arrive."
+            ),
+        ]
+    for sub in subs[:HOME_SUBSCRIPTIONS]:
+        text = f"*<#{sub.channel_id}>* · {escape(sub.describe())}\n{subscription_state(sub)}"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT))))
+        blocks.append(_subscription_buttons(sub))
+    if len(subs) > HOME_SUBSCRIPTIONS:
+        more = len(subs) - HOME_SUBSCRIPTIONS
+        blocks.append(_context(f"…and {more} more: `/ticket subscriptions` in each channel."))
+    return blocks
+
+
+def subscription_state(sub: Subscription) -> str:
+    """Active or paused (and why), and how the last poll went."""
+    if sub.paused == "user":
+        state = ":pause_button: Paused by you; Resume to poll again."
+    elif sub.paused == "credentials":
+        state = (
+            f":pause_button: Paused: {sub.paused_detail or 'QuestionPro refused the key'}. "
+            "It resumes by itself when you connect QuestionPro again."
+        )
+    elif sub.paused:
+        state = f":pause_button: Paused: {sub.paused_detail or 'the channel is gone'}."
+    elif sub.outage_since is not None:
+        state = (
+            f":warning: QuestionPro unreachable since {_when(sub.outage_since)} "
+            f"({sub.failures} failed poll(s)); retrying."
+        )
+    else:
+        state = ":large_green_circle: Active"
+    if sub.last_poll is not None:
+        outcome = "failed" if sub.failures else "ok"
+        state += f" · last poll {_when(sub.last_poll)} ({outcome})"
+    elif not sub.paused:
+        state += " · not polled yet"
+    return state
+
+
+def _subscription_buttons(sub: Subscription) -> ActionsBlock:
+    if sub.paused and sub.paused != "credentials":
+        toggle = ButtonElement(text="Resume", action_id=Action.HOME_RESUME, value=sub.id)
+    else:
+        toggle = ButtonElement(text="Pause", action_id=Action.HOME_PAUSE, value=sub.id)
+    remove = ButtonElement(
+        text="Unsubscribe",
+        action_id=Action.HOME_UNSUBSCRIBE,
+        value=sub.id,
+        style="danger",
+        confirm=ConfirmObject(
+            title="Unsubscribe?",
+            text=f"No more detractor alerts in <#{sub.channel_id}> for this subscription.",
+            confirm="Unsubscribe",
+            deny="Keep",
+        ),
+    )
+    if sub.paused == "credentials":  # Pause means nothing while it is already stopped
+        return ActionsBlock(block_id=f"sub|{sub.id}", elements=[remove])
+    return ActionsBlock(block_id=f"sub|{sub.id}", elements=[toggle, remove])
+
+
+def _imports(data: HomeData) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text="My imports")]
+    if not data.imports:
+        return [*blocks, _context("None yet. `/ticket import` imports contacts from a CSV.")]
+    return blocks + [import_row(job, job.id in data.resumable) for job in data.imports]
+
+
+def _when(moment: datetime) -> str:
+    stamp = int(moment.timestamp())
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
