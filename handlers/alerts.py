@@ -28,7 +28,7 @@ from bot.errors import NotConnectedError, UserInputError
 from bot.ids import Action, Callback
 from bot.posting import CHANNEL_GONE
 from bot.services import Services
-from bot.subscriptions import Alert, Subscription
+from bot.subscriptions import Alert, Subscription, now
 from bot.text import is_number
 from bot.tickets import backend_for, require
 from handlers.common import actor_of, view_values
@@ -240,7 +240,7 @@ async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
         raise UserInputError(
             f"<@{who}> already {'resolved' if alert.state == 'resolved' else 'claimed'} this one."
         )
-    alert.claimed_by, alert.state = user, "claimed"
+    alert.claimed_by, alert.state, alert.claimed_at = user, "claimed", now()
     await change_alert(services, client, alert, f":raising_hand: <@{user}> claimed this.")
 
 
@@ -264,6 +264,7 @@ async def submit_resolve(
         raise UserInputError("That alert is no longer known.")
     user, note = actor_of(body).user_id, (view_values(body["view"]).get("note") or "").strip()
     alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
+    alert.resolved_at = now()
     await change_alert(services, client, alert, resolved_line(user, note))
 
 
