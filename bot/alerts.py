@@ -48,6 +48,7 @@ from bot.posting import (
 )
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription, now
+from bot.weekly import WeeklyInsights
 
 log = logging.getLogger("ticketbot.alerts")
 
@@ -64,6 +65,7 @@ class DetractorPoller:
         self.poster = SlackPoster(client, services.settings.channel_post_interval)
         self.once = OncePoster(self.poster, services.alerts)
         self.client = client
+        self.weekly = WeeklyInsights(services, client)
 
     def interval(self, sub: Subscription) -> float:
         """The operator's TICKETBOT_POLL_INTERVAL if set, else the subscription's own."""
@@ -92,8 +94,11 @@ class DetractorPoller:
                 log.exception("could not renew subscription leases")
                 held = set()
             for sub in await self._held(held):
-                if sub.id not in busy and (sub.next_poll is None or sub.next_poll <= now()):
-                    running[sub.id] = asyncio.create_task(self._poll_logged(sub.id))
+                if sub.id in busy:
+                    continue
+                poll = sub.next_poll is None or sub.next_poll <= now()
+                if poll or self.weekly.may_be_due(sub):
+                    running[sub.id] = asyncio.create_task(self._poll_logged(sub.id, poll))
             try:
                 await self.remind_due(held)
             except Exception:
@@ -113,11 +118,17 @@ class DetractorPoller:
             return []
         return [sub for sub in await self.alerts.all() if sub.id in held]
 
-    async def _poll_logged(self, sub_id: str) -> None:
+    async def _poll_logged(self, sub_id: str, poll: bool = True) -> None:
+        # The weekly post runs in the poll's task: the two never write the subscription at once.
         try:
-            await self.poll(sub_id)
+            if poll:
+                await self.poll(sub_id)
         except Exception:  # one failing subscription never stops the rest
             log.exception("poll of subscription %s failed", sub_id)
+        try:
+            await self.weekly.post_if_due(sub_id)
+        except Exception:
+            log.exception("weekly insights of subscription %s failed", sub_id)
 
     # One poll ----------------------------------------------------------------------------------
 

@@ -61,6 +61,8 @@ class Subscription(BaseModel):
     quiet_noticed: bool = False  # the "this source is quiet, the other is not" notice was posted
     # A post whose outcome a crash may leave unknown (bot.posting): key, ids, when, found ts.
     posting: dict[str, Any] | None = None
+    weekly: bool = True  # the Monday insights post (bot.weekly); `weekly:off` turns it off
+    weekly_posted: str | None = None  # the ISO week ("2025-W03") of the last one posted
 
     def pause_by(self, user_id: str) -> None:
         """Stop polling until Resume; a reconnect of QuestionPro does not undo this pause."""
@@ -89,6 +91,8 @@ class Subscription(BaseModel):
         minutes = self.every_seconds / 60
         parts.append(f"every {minutes:g} min" if minutes >= 1 else f"every {self.every_seconds} s")
         parts.append("a digest per poll" if self.mode == "digest" else "each alert on its own")
+        if not self.weekly:
+            parts.append("no weekly insights")
         return ", ".join(parts)
 
 
@@ -105,6 +109,9 @@ class Alert(BaseModel):
     note: str | None = None
     escalated: list[str] = Field(default_factory=list)
     reminded: bool = False
+    # When the clicks happened, for insights; None in rows written before they were kept.
+    claimed_at: datetime | None = None
+    resolved_at: datetime | None = None
 
 
 class Sealing(Protocol):
@@ -118,6 +125,8 @@ def ledger_row(sealer: Sealing, alert: Alert) -> dict[str, Any]:
     """The stored form of ``alert``: the detractor and the note sealed, the rest plain."""
     row = alert.model_dump(mode="json", exclude={"detractor", "note"})
     row["ticket_id"] = alert.detractor.ticket_id
+    # Plain beside the sealed detractor so a time window is selected without opening each row.
+    row["at"] = alert.detractor.created_at.astimezone(UTC).isoformat()
     # The resolver's note is free text about the customer too.
     personal = {"detractor": alert.detractor.model_dump(mode="json"), "note": alert.note}
     row["sealed"] = sealer.seal(personal)
@@ -129,8 +138,23 @@ def alert_from_row(sealer: Sealing, row: dict[str, Any] | None) -> Alert | None:
     if row is None or "sealed" not in row:
         return None
     personal = sealer.open_sealed(row["sealed"])
-    fields = {k: v for k, v in row.items() if k not in {"sealed", "ticket_id"}}
+    fields = {k: v for k, v in row.items() if k not in {"sealed", "ticket_id", "at"}}
     return Alert.model_validate({**fields, **personal})
+
+
+def maybe_in_window(row: dict[str, Any], start: datetime, end: datetime) -> bool:
+    """False when the row's plain ``at`` shows its detractor outside [start, end); True when it
+    may be inside (rows written before ``at`` was kept are opened and checked by
+    :func:`in_window`)."""
+    if "sealed" not in row:
+        return False
+    at = row.get("at")
+    return at is None or start <= datetime.fromisoformat(at) < end
+
+
+def in_window(alert: Alert, start: datetime, end: datetime) -> bool:
+    """Whether the alert's detractor arrived in [start, end)."""
+    return start <= alert.detractor.created_at < end
 
 
 def bare_row(sub_id: str, ticket_id: int) -> dict[str, Any]:

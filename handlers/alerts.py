@@ -28,7 +28,7 @@ from bot.errors import NotConnectedError, UserInputError
 from bot.ids import Action, Callback
 from bot.posting import CHANNEL_GONE
 from bot.services import Services
-from bot.subscriptions import Alert, Subscription
+from bot.subscriptions import Alert, Subscription, now
 from bot.text import is_number
 from bot.tickets import backend_for, require
 from handlers.common import actor_of, view_values
@@ -43,7 +43,8 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "": 60}
 
 
 def parse_subscription(args: list[str]) -> dict[str, Any]:
-    """``detractors [segment:<id>] [status:<n>] [every:<5m>] [mode:each|digest]``."""
+    """``detractors [segment:<id>] [status:<n>] [every:<5m>] [mode:each|digest]
+    [weekly:on|off]``."""
     if not args or args[0].lower() != "detractors":
         raise UserInputError(
             "Subscribe to what? Only `detractors` so far: "
@@ -61,10 +62,12 @@ def parse_subscription(args: list[str]) -> dict[str, Any]:
             found["every_seconds"] = seconds
         elif key == "mode" and value in {"each", "digest"}:
             found["mode"] = value
+        elif key == "weekly" and value in {"on", "off"}:
+            found["weekly"] = value == "on"
         else:
             raise UserInputError(
                 f"I don't understand `{escape(word)}`. Use `segment:&lt;id&gt;`, "
-                "`status:&lt;n&gt;`, `every:&lt;5m&gt;` or `mode:each|digest`."
+                "`status:&lt;n&gt;`, `every:&lt;5m&gt;`, `mode:each|digest` or `weekly:on|off`."
             )
     return found
 
@@ -72,14 +75,18 @@ def parse_subscription(args: list[str]) -> dict[str, Any]:
 async def _subscribe(inv: Invocation) -> None:
     wanted = parse_subscription(inv.args)
     services, channel = inv.services, inv.body["channel_id"]
+    existing = await services.alerts.for_channel(inv.team_id, channel)
+    same = [s for s in existing if s.segment_id == wanted.get("segment_id")]
+    if same and "weekly" in wanted:
+        await _set_weekly(inv, same[0], wanted["weekly"])
+        return
+    if same:
+        raise UserInputError("This channel already gets those alerts: see `/ticket subscriptions`.")
     stamp = await services.store.credentials_stamp(inv.actor.scope, inv.user_id, "questionpro")
     if stamp is None:
         raise NotConnectedError("questionpro")
     backend = await backend_for(services.store, services.backends, inv.actor, "questionpro")
     require(backend, Capability.DETRACTORS, "detractor alerts")
-    existing = await services.alerts.for_channel(inv.team_id, channel)
-    if any(s.segment_id == wanted.get("segment_id") for s in existing):
-        raise UserInputError("This channel already gets those alerts: see `/ticket subscriptions`.")
     sub = Subscription(
         team_id=inv.team_id,
         channel_id=channel,
@@ -99,6 +106,17 @@ async def _subscribe(inv: Invocation) -> None:
             raise UserInputError(_cannot_post_hint(inv.body)) from None
         raise
     await services.alerts.save(sub)
+
+
+async def _set_weekly(inv: Invocation, sub: Subscription, weekly: bool) -> None:
+    """``weekly:on|off`` on a subscription the channel already has: only that changes, by whoever
+    may remove it."""
+    await _may_remove(inv.client, sub, inv.user_id)
+    sub.weekly = weekly
+    await inv.services.alerts.save(sub)
+    await inv.say(
+        f"Weekly insights are {'on' if weekly else 'off'} for this subscription ({sub.describe()})."
+    )
 
 
 def _cannot_post_hint(body: dict[str, Any]) -> str:
@@ -200,8 +218,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "subscribe": Subcommand(
         Usage(
             "/ticket subscribe detractors [segment:<id>] [status:<n>] [every:<5m>] "
-            "[mode:each|digest]",
-            "Post QuestionPro detractors in this channel as they arrive.",
+            "[mode:each|digest] [weekly:on|off]",
+            "Post QuestionPro detractors in this channel as they arrive, and insights each "
+            "Monday (`weekly:off` stops those, also on an existing subscription).",
             "/ticket subscribe detractors segment:999 every:5m",
         ),
         _subscribe,
@@ -240,7 +259,7 @@ async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
         raise UserInputError(
             f"<@{who}> already {'resolved' if alert.state == 'resolved' else 'claimed'} this one."
         )
-    alert.claimed_by, alert.state = user, "claimed"
+    alert.claimed_by, alert.state, alert.claimed_at = user, "claimed", now()
     await change_alert(services, client, alert, f":raising_hand: <@{user}> claimed this.")
 
 
@@ -264,6 +283,7 @@ async def submit_resolve(
         raise UserInputError("That alert is no longer known.")
     user, note = actor_of(body).user_id, (view_values(body["view"]).get("note") or "").strip()
     alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
+    alert.resolved_at = now()
     await change_alert(services, client, alert, resolved_line(user, note))
 
 

@@ -72,6 +72,9 @@ class SlackStandIn:
         self.pending: dict[str, int] = {}  # requests held by that delay right now, per method
         self.uploads: dict[str, bytes] = {}
         self.homes: dict[str, dict[str, Any]] = {}  # each person's published Home view
+        self._upload_urls: dict[str, dict[str, Any]] = {}  # file id -> filename, length
+        # Files completeUploadExternal shared: id, channel_id, thread_ts, title, content.
+        self.shared_files: list[dict[str, Any]] = []
         self.channels = ChannelHistory()
         # What each channel shows, oldest first (the same dict as ``channels.messages``).
         self.messages = self.channels.messages
@@ -297,7 +300,11 @@ class SlackStandIn:
         )
 
     async def _upload(self, request: web.Request) -> web.Response:
-        self.uploads[request.match_info["file_id"]] = await request.read()
+        # Only to a URL files.getUploadURLExternal handed out.
+        file_id = request.match_info["file_id"]
+        if file_id not in self._upload_urls:
+            return web.Response(status=404, text="unknown upload")
+        self.uploads[file_id] = await request.read()
         return web.Response(text="OK")
 
     async def _response(self, request: web.Request) -> web.Response:
@@ -324,6 +331,42 @@ class SlackStandIn:
         view_id = current["id"] if current else f"V{next(self._views):05d}"
         self.homes[user] = {**view, "id": view_id, "hash": f"h{time.time_ns()}"}
         return {"ok": True, "view": self.homes[user]}
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        # files.getUploadURLExternal: filename and length (bytes) are required; Slack documents
+        # missing_argument for a length of 0.
+        length = str(args.get("length", ""))
+        if not args.get("filename") or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        if int(length) == 0:
+            return {"ok": False, "error": "missing_argument"}
+        file_id = f"FU{len(self._upload_urls) + 1:05d}"
+        self._upload_urls[file_id] = {"filename": args["filename"], "length": int(length)}
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        # files.completeUploadExternal: each file must have been uploaded, with the length
+        # announced; thread_ts shares into one channel's thread (channel_id).
+        files = args.get("files")
+        files = json.loads(files) if isinstance(files, str) else files or []
+        channels = str(args.get("channels") or "")
+        if not files or (args.get("thread_ts") and ("," in channels or not args.get("channel_id"))):
+            return {"ok": False, "error": "invalid_arguments"}
+        for f in files:
+            announced = self._upload_urls.get(f.get("id"), {}).get("length")
+            if announced is None or len(self.uploads.get(f["id"], b"")) != announced:
+                return {"ok": False, "error": "invalid_arguments"}
+        for f in files:
+            self.shared_files.append(
+                {
+                    "id": f["id"],
+                    "title": f.get("title"),
+                    "channel_id": args.get("channel_id"),
+                    "thread_ts": args.get("thread_ts"),
+                    "filename": self._upload_urls[f["id"]]["filename"],
+                    "content": self.uploads[f["id"]],
+                }
+            )
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "apps.connections.open":
@@ -352,16 +395,9 @@ class SlackStandIn:
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.channels.next_ts()}
         if method == "files.getUploadURLExternal":
-            file_id = f"FU{len(self.uploads) + len(self.calls):05d}"
-            return {
-                "ok": True,
-                "upload_url": f"{self.base_url}/upload/{file_id}",
-                "file_id": file_id,
-            }
+            return self._upload_url(args)
         if method == "files.completeUploadExternal":
-            files = args.get("files")
-            files = json.loads(files) if isinstance(files, str) else files or []
-            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
+            return self._complete_upload(args)
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "U"))[1:]}}
         if method == "users.info":

@@ -7,12 +7,22 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlitedict import SqliteDict
 
 from bot.store.embedded import Store, open_table, rescope
-from bot.subscriptions import Alert, Subscription, alert_from_row, bare_row, is_open, ledger_row
+from bot.subscriptions import (
+    Alert,
+    Subscription,
+    alert_from_row,
+    bare_row,
+    in_window,
+    is_open,
+    ledger_row,
+    maybe_in_window,
+)
 
 log = logging.getLogger("bot.subscriptions")
 
@@ -153,6 +163,23 @@ class EmbeddedAlertStore:
         keys = await self._io(lambda: list(self._open.keys()))
         raws = await self._io(lambda: [self._ledger.get(k) for k in keys])
         return [a for a in map(self._alert, raws) if a is not None]
+
+    async def alerts_between(self, sub_id: str, start: datetime, end: datetime) -> list[Alert]:
+        """The subscription's alerts whose detractor arrived in [start, end)."""
+        # Keys are "<subscription>:<ticket>": a range on the key's index reads only this
+        # subscription's rows (";" sorts right after ":").
+        table = self._ledger.tablename  # our own constant, never input
+        query = f'SELECT value FROM "{table}" WHERE key >= ? AND key < ?'  # noqa: S608
+
+        def read() -> list[dict[str, Any]]:
+            rows = (
+                self._ledger.decode(v)
+                for (v,) in self._ledger.conn.select(query, (f"{sub_id}:", f"{sub_id};"))
+            )
+            return [r for r in rows if isinstance(r, dict) and maybe_in_window(r, start, end)]
+
+        found = map(self._alert, await self._io(read))
+        return [a for a in found if a is not None and in_window(a, start, end)]
 
     # At rest -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -87,6 +87,10 @@ class AlertStore(Protocol):
     async def mark_seen(self, sub_id: str, ticket_ids: Iterable[int]) -> None: ...
     async def alert(self, sub_id: str, ticket_id: int) -> Alert | None: ...
     async def open_alerts(self) -> list[Alert]: ...
+    async def alerts_between(self, sub_id: str, start: datetime, end: datetime) -> list[Alert]:
+        """The subscription's alerts (bare ids excluded) whose detractor arrived in
+        [start, end); for insights."""
+        ...
 
     async def rotate_keys(self) -> int:
         """Re-encrypt the ledger's personal data under the newest key; how many rows."""

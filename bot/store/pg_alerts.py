@@ -7,11 +7,21 @@ the store's keys); a few columns beside it are what queries select on.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from bot.store.embedded import rescoped
 from bot.store.postgres import PgStore
-from bot.subscriptions import Alert, Subscription, alert_from_row, bare_row, is_open, ledger_row
+from bot.subscriptions import (
+    Alert,
+    Subscription,
+    alert_from_row,
+    bare_row,
+    in_window,
+    is_open,
+    ledger_row,
+    maybe_in_window,
+)
 
 
 class PgAlertStore:
@@ -141,6 +151,22 @@ class PgAlertStore:
         rows = await (await self._store.pool()).fetch("SELECT body FROM ledger WHERE is_open")
         found = (alert_from_row(self._store, row["body"]) for row in rows)
         return [a for a in found if a is not None]
+
+    async def alerts_between(self, sub_id: str, start: datetime, end: datetime) -> list[Alert]:
+        """The subscription's alerts whose detractor arrived in [start, end)."""
+        # The primary key's prefix selects the subscription; rows without a plain "at" (written
+        # before it was kept) are opened and checked one by one.
+        rows = await (await self._store.pool()).fetch(
+            "SELECT body FROM ledger WHERE subscription_id = $1 AND body ? 'sealed' AND"
+            " (NOT body ? 'at' OR ((body->>'at')::timestamptz >= $2"
+            " AND (body->>'at')::timestamptz < $3))",
+            sub_id,
+            start,
+            end,
+        )
+        bodies = [row["body"] for row in rows if maybe_in_window(row["body"], start, end)]
+        found = (alert_from_row(self._store, body) for body in bodies)
+        return [a for a in found if a is not None and in_window(a, start, end)]
 
     # At rest -----------------------------------------------------------------------------------
 

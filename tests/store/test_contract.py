@@ -14,7 +14,7 @@ from bot.errors import StoreKeyError
 from bot.import_jobs import Chunk, ImportJob
 from bot.models import Detractor
 from bot.store import Stores
-from bot.subscriptions import Alert, Subscription
+from bot.subscriptions import Alert, Subscription, ledger_row
 from bot.tickets import Actor
 from tests.waiting import eventually
 
@@ -22,13 +22,15 @@ QP = QuestionProCredentials(datacenter="us", api_key="qp-secret-key-123")
 EP = EpixelCredentials(base_url="https://ep.example.com", api_key="ep-k", access_token="ep-t")
 
 
-def detractor(ticket_id: int, email: str = "ann@example.com") -> Detractor:
+def detractor(
+    ticket_id: int, email: str = "ann@example.com", at: datetime | None = None
+) -> Detractor:
     return Detractor(
         ticket_id=ticket_id,
         response_id=ticket_id * 10,
         email=email,
         comment="slow",
-        created_at=datetime(2026, 1, 2, tzinfo=UTC),
+        created_at=at or datetime(2026, 1, 2, tzinfo=UTC),
         timelimit_hours=48,
     )
 
@@ -158,6 +160,51 @@ async def test_the_ledger_records_marks_and_lists_open_alerts(stores: Stores) ->
     await alerts.record([opened])
     assert await alerts.open_alerts() == []
     assert (await alerts.alert("s1", 1)).claimed_by == "U9"  # type: ignore[union-attr]
+
+
+async def write_legacy_row(stores: Stores, kind: str, alert: Alert) -> None:
+    """A ledger row as ticketbot wrote it before insights: no plain "at", no click times."""
+    row = ledger_row(stores.store, alert)
+    for newer in ("at", "claimed_at", "resolved_at"):
+        del row[newer]
+    if kind == "embedded":
+        table = stores.alerts._ledger  # type: ignore[attr-defined]
+        table[f"{alert.subscription_id}:{alert.detractor.ticket_id}"] = row
+        table.commit()
+    else:
+        await (await stores.store.pool()).execute(  # type: ignore[attr-defined]
+            "INSERT INTO ledger (subscription_id, ticket_id, body) VALUES ($1, $2, $3)",
+            alert.subscription_id,
+            alert.detractor.ticket_id,
+            row,
+        )
+
+
+async def test_alerts_of_a_time_window_old_rows_included(stores: Stores, kind: str) -> None:
+    alerts, day = stores.alerts, datetime(2026, 3, 1, tzinfo=UTC)
+    claimed = day + timedelta(hours=2)
+
+    def alert(sub: str, ticket: int, at: datetime, **fields) -> Alert:
+        return Alert(
+            subscription_id=sub, detractor=detractor(ticket, at=at), channel_id="C1", **fields
+        )
+
+    before = alert("s1", 1, day - timedelta(seconds=1))
+    first = alert("s1", 2, day, state="claimed", claimed_by="U1", claimed_at=claimed)
+    last = alert("s1", 3, day + timedelta(days=7) - timedelta(seconds=1))
+    after = alert("s1", 4, day + timedelta(days=7))
+    elsewhere = alert("s10", 5, day + timedelta(days=1))  # "s10:" shares the prefix "s1"
+    await alerts.record([before, first, last, after, elsewhere])
+    await alerts.mark_seen("s1", [6])  # a bare id: nothing to count
+    legacy = alert("s1", 7, day + timedelta(days=3), state="resolved", resolved_by="U2")
+    await write_legacy_row(stores, kind, legacy)
+    await write_legacy_row(stores, kind, alert("s1", 8, day - timedelta(days=3)))
+
+    found = await alerts.alerts_between("s1", day, day + timedelta(days=7))
+    assert sorted(found, key=lambda a: a.detractor.ticket_id) == [first, last, legacy]
+    assert next(a for a in found if a == first).claimed_at == claimed
+    assert legacy.claimed_at is None and legacy in found
+    assert await alerts.alerts_between("s2", day, day + timedelta(days=7)) == []
 
 
 # Import jobs -----------------------------------------------------------------------------------
