@@ -14,11 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.alerts import DetractorPoller
+from bot.blocks import as_dicts
+from bot.blocks.alerts import alert_blocks
 from bot.credentials import OmnideskCredentials, QuestionProCredentials
 from bot.ids import Action
 from bot.sandbox import omnidesk, questionpro
 from bot.sandbox.run import Sandboxes
-from bot.subscriptions import Alert
+from bot.subscriptions import Alert, alert_from_row, ledger_row
 from tests.harness import TEAM, BotUnderTest, SlackUser
 from tests.test_alerts import CHANNEL, posts, subscribed, wait_until
 
@@ -298,3 +300,22 @@ async def test_a_claimed_alert_at_75_percent_reminds_its_claimer_by_dm_once(
         f":alarm_clock: The detractor alert you claimed in <#{CHANNEL}> (QuestionPro ticket "
         f"{linked.ticket_id}) is at 75% of its response time and still unresolved."
     )
+
+
+async def test_a_ledger_row_from_before_links_loads_and_is_shown_but_never_checked(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    linked = await escalate(bot, sandboxes)
+    row = ledger_row(bot.services.store, await linked.alert())
+    # As releases before links wrote it: bare refs, no resolved_via.
+    legacy = {k: v for k, v in row.items() if k != "resolved_via"} | {"escalated": [linked.ref]}
+    old = alert_from_row(bot.services.store, legacy)
+    assert old is not None and old.escalated[0].ref == linked.ref
+    assert not old.escalated[0].checkable and old.watched_links == []
+    shown = json.dumps(as_dicts(alert_blocks(old, "https://example.com/t")))
+    assert f"escalated to `{linked.ref}`" in shown
+    await bot.services.alerts.record([old])
+    requests = len(sandboxes.omnidesk.requests)
+    await linked.check()
+    await linked.poller.links.check_due()
+    assert len(sandboxes.omnidesk.requests) == requests
