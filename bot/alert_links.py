@@ -20,6 +20,8 @@ whose lease this instance holds (the poller's loop runs it, ``bot.alerts``). Wha
 from __future__ import annotations
 
 import logging
+import math
+import time
 from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
@@ -124,6 +126,16 @@ class LinkChecker:
     def __init__(self, services: Services, client: AsyncWebClient) -> None:
         self.services = services
         self.client = client
+        self._last_pass = -math.inf
+
+    def pass_due(self) -> bool:
+        """Whether the poller's loop should run a pass now: every half interval, so each link
+        is read between one and one and a half intervals apart, and the ledger is not scanned
+        every tick for links that cannot be due yet."""
+        if time.monotonic() - self._last_pass < self.services.settings.link_check_interval / 2:
+            return False
+        self._last_pass = time.monotonic()
+        return True
 
     def due(self, link: TicketLink) -> bool:
         """Whether ``link`` was last read at least one check interval ago."""

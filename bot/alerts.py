@@ -101,8 +101,8 @@ class DetractorPoller:
                 await self.remind_due(held)
             except Exception:
                 log.exception("deadline reminders failed")
-            if links is None or links.done():  # one pass at a time; each link paces itself
-                links = asyncio.create_task(self._check_links(held))
+            if (links is None or links.done()) and self.links.pass_due():
+                links = asyncio.create_task(self._check_links(held))  # one pass at a time
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
         # Stopping mid-poll is safe: a post cut short is looked for in its channel before the
