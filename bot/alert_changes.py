@@ -1,7 +1,8 @@
 """Changing an alert that is already posted: a click (Claim, Escalate, Resolve) records the new
 state, redraws the alert for everyone and says who did what in its thread.
 
-Apart from the poller (bot.alerts), which only posts new alerts: the handlers call this.
+Apart from the poller (bot.alerts), which only posts new alerts: the handlers call this, and so
+does the link checker (bot.alert_links) when a linked ticket changes.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ async def web_url(services: Services, sub: Subscription | None, ticket_id: int) 
 
 
 async def change_alert(
-    services: Services, client: AsyncWebClient, alert: Alert, thread_line: str
+    services: Services, client: AsyncWebClient, alert: Alert, thread_line: str | None
 ) -> None:
-    """Record a state change, redraw the alert for everyone, and say who did what in its thread."""
+    """Record a state change, redraw the alert for everyone, and say who did what in its thread
+    (a change that needs no words, such as a linked ticket's new status, passes None)."""
     await services.alerts.record([alert])
     if alert.ts is None:
         return
@@ -43,4 +45,7 @@ async def change_alert(
         text=f"Detractor: {alert_text(alert.detractor)}",
         blocks=as_dicts(alert_blocks(alert, url)),
     )
-    await client.chat_postMessage(channel=alert.channel_id, thread_ts=alert.ts, text=thread_line)
+    if thread_line is not None:
+        await client.chat_postMessage(
+            channel=alert.channel_id, thread_ts=alert.ts, text=thread_line
+        )

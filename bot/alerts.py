@@ -20,6 +20,8 @@ from datetime import timedelta
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alert_links import LinkChecker
+from bot.alert_reminders import remind_due
 from bot.backends.questionpro import QuestionProBackend, ticket_web_url
 from bot.blocks import as_dicts
 from bot.blocks.alerts import (
@@ -53,7 +55,6 @@ from bot.weekly import WeeklyInsights
 log = logging.getLogger("ticketbot.alerts")
 
 MAX_BACKOFF = 15 * 60.0
-REMIND_AT = 0.75  # of the response time limit
 
 
 class DetractorPoller:
@@ -66,6 +67,7 @@ class DetractorPoller:
         self.once = OncePoster(self.poster, services.alerts)
         self.client = client
         self.weekly = WeeklyInsights(services, client)
+        self.links = LinkChecker(services, client)
 
     def interval(self, sub: Subscription) -> float:
         """The operator's TICKETBOT_POLL_INTERVAL if set, else the subscription's own."""
@@ -84,6 +86,7 @@ class DetractorPoller:
         Only subscriptions whose lease this instance holds are polled: with several instances on
         one database each subscription is polled by one of them."""
         running: dict[str, asyncio.Task[None]] = {}
+        links: asyncio.Task[None] | None = None
         work, me = self.services.work, self.services.instance_id
         tick = min(tick, self.services.settings.poll_interval or tick)
         while not stop.is_set():
@@ -103,13 +106,16 @@ class DetractorPoller:
                 await self.remind_due(held)
             except Exception:
                 log.exception("deadline reminders failed")
+            if (links is None or links.done()) and self.links.pass_due():
+                links = asyncio.create_task(self._check_links(held))  # one pass at a time
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
         # Stopping mid-poll is safe: a post cut short is looked for in its channel before the
         # next poll posts it (here or, after the lease passes on, in another instance).
-        for task in running.values():
+        tasks = [*running.values(), *([links] if links else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*running.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):  # unreleased, they lapse within a lease anyway
             await work.release_subscriptions(me)
 
@@ -117,6 +123,12 @@ class DetractorPoller:
         if not held:
             return []
         return [sub for sub in await self.alerts.all() if sub.id in held]
+
+    async def _check_links(self, held: set[str]) -> None:
+        try:
+            await self.links.check_due(held)
+        except Exception:  # the next pass tries again; the loop goes on
+            log.exception("checking linked tickets failed")
 
     async def _poll_logged(self, sub_id: str, poll: bool = True) -> None:
         # The weekly post runs in the poll's task: the two never write the subscription at once.
@@ -429,26 +441,5 @@ class DetractorPoller:
             log.warning("could not post a notice for %s", sub.id)
 
     async def remind_due(self, held: set[str] | None = None) -> None:
-        """Once per alert: a reminder in the thread of an open, unclaimed alert past 75% of its
-        time limit (only for the subscriptions in ``held``, the leased ones, when given)."""
-        for alert in await self.alerts.open_alerts():
-            if held is not None and alert.subscription_id not in held:
-                continue
-            d = alert.detractor
-            due_at = d.created_at + timedelta(hours=d.timelimit_hours * REMIND_AT)
-            if alert.state != "open" or alert.reminded or now() < due_at or alert.ts is None:
-                continue
-            stamp = int(d.deadline.timestamp())
-            sub = await self.alerts.get(alert.subscription_id)
-            async with speaking_for(
-                self.services.installations, sub.team_id if sub else "", sub and sub.scope
-            ):
-                await self.poster.post(
-                    alert.channel_id,
-                    thread_ts=alert.ts,
-                    text=f":alarm_clock: 75% of the response time has passed and "
-                    f"nobody has claimed this. Respond by <!date^{stamp}^"
-                    f"{{date_short_pretty}} {{time}}|{d.deadline:%Y-%m-%d %H:%M} UTC>.",
-                )
-            alert.reminded = True
-            await self.alerts.record([alert])
+        """Deadline reminders that are due (bot.alert_reminders), for ``held`` subscriptions."""
+        await remind_due(self.services, self.poster, self.client, held)

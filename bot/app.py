@@ -4,6 +4,7 @@ by tests, each with its own settings and services."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -13,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alert_links import record_change
 from bot.config import Settings
 from bot.oauth import WorkspaceClient, oauth_settings, speaking_as
 from bot.services import Services
@@ -91,5 +93,8 @@ def build_app(settings: Settings, services: Services, *, socket_mode: bool = Fal
         return await next()
 
     app.middleware(inject_services)
+    # Status changes made through ticketbot to tickets linked to alerts, so the link checker
+    # can say who closed one (bot.alert_links).
+    services.changes.subscribe(partial(record_change, services.alerts))
     register_all(app)
     return app

@@ -162,6 +162,11 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(
         86400.0, gt=0, validation_alias=AliasChoices("TICKETBOT_SWEEP_INTERVAL", "sweep_interval")
     )
+    link_check_interval: float = Field(
+        120.0,
+        gt=0,
+        validation_alias=AliasChoices("TICKETBOT_LINK_CHECK_INTERVAL", "link_check_interval"),
+    )
     digest_threshold: int = Field(
         10, ge=1, validation_alias=AliasChoices("TICKETBOT_DIGEST_THRESHOLD", "digest_threshold")
     )

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from bot.models import NeutralStatus
 from bot.subscriptions import Alert
 
 TOP_TERMS = 5
@@ -70,14 +71,12 @@ def period(now: datetime, days: int, *, include_today: bool = True) -> Period:
 
 
 def escalation_closed(alert: Alert) -> bool:
-    """Whether the ticket an alert was escalated into is closed.
-
-    The one place that reads an escalation's state: until the ledger keeps the linked ticket's
-    status (the closed loop, issue 14's other half), a resolved alert counts as closed.
-    """
-    status = getattr(alert, "link_status", None)
-    if status is not None:
-        return str(status).lower() in {"closed", "solved", "resolved"}
+    """Whether a ticket the alert was escalated into is closed, by the linked ticket's last
+    status (bot.alert_links); for links never checked (written before links were kept), a
+    resolved alert counts as closed."""
+    statuses = [link.status for link in alert.escalated if link.status is not None]
+    if statuses:
+        return any(status == NeutralStatus.CLOSED for status in statuses)
     return alert.state == "resolved"
 
 

@@ -19,10 +19,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from bot.errors import UserInputError
-from bot.models import Detractor
+from bot.models import Detractor, NeutralStatus
 
 
 def now() -> datetime:
@@ -96,6 +96,40 @@ class Subscription(BaseModel):
         return ", ".join(parts)
 
 
+class TicketLink(BaseModel):
+    """A ticket an alert was escalated into, kept linked (bot.alert_links): who escalated it
+    (their credentials read it), its last known status, and what the checker knows of it."""
+
+    ref: str  # backend:id
+    # Who escalated: their key scope and user id. None on links written before links were kept
+    # (a bare ref), which are shown but never checked: nobody's credentials are known for them.
+    by_scope: str | None = None
+    by_user: str | None = None
+    status_label: str | None = None
+    status: NeutralStatus | None = None
+    checked_at: datetime | None = None
+    failing_since: datetime | None = None  # checks failing since (an outage: said once in the log)
+    # Checks stopped because the escalator's credentials are gone or refused, with the stamp of
+    # the credentials that were refused (None: not connected); a new stamp resumes them.
+    stopped: bool = False
+    stopped_stamp: str | None = None
+    # The last status change made to this ticket through ticketbot (bot.changes), and by whom:
+    # names who closed or reopened it when the checker sees the change.
+    changed_by: str | None = None
+    changed_to: str | None = None
+    changed_at: datetime | None = None
+
+    @property
+    def backend(self) -> str:
+        """The ref's backend key."""
+        return self.ref.partition(":")[0]
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the checker reads this ticket (someone's credentials are known for it)."""
+        return self.by_user is not None and self.by_scope is not None
+
+
 class Alert(BaseModel):
     """What the ledger knows of one detractor in one subscription."""
 
@@ -107,11 +141,34 @@ class Alert(BaseModel):
     claimed_by: str | None = None
     resolved_by: str | None = None
     note: str | None = None
-    escalated: list[str] = Field(default_factory=list)
+    escalated: list[TicketLink] = Field(default_factory=list)
     reminded: bool = False
     # When the clicks happened, for insights; None in rows written before they were kept.
     claimed_at: datetime | None = None
     resolved_at: datetime | None = None
+    # The linked ticket (its ref) whose closing resolved this alert; reopening it reopens the
+    # alert. None when resolved in Slack (or not resolved).
+    resolved_via: str | None = None
+
+    @field_validator("escalated", mode="before")
+    @classmethod
+    def _bare_refs(cls, value: Any) -> Any:
+        # Ledger rows written before links were kept hold bare refs.
+        if isinstance(value, list):
+            return [{"ref": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    def link(self, ref: str) -> TicketLink | None:
+        """The link to ``ref``, if this alert has one."""
+        return next((link for link in self.escalated if link.ref == ref), None)
+
+    @property
+    def watched_links(self) -> list[TicketLink]:
+        """The links the checker reads: all checkable ones while the alert is unresolved, or
+        once a linked ticket's closing resolved it (a reopen there reopens it)."""
+        if self.state == "resolved" and self.resolved_via is None:
+            return []
+        return [link for link in self.escalated if link.checkable]
 
 
 class Sealing(Protocol):
@@ -163,5 +220,7 @@ def bare_row(sub_id: str, ticket_id: int) -> dict[str, Any]:
 
 
 def is_open(alert: Alert) -> bool:
-    """Whether ``alert`` still waits for a claim, a resolution or its reminder."""
-    return alert.state == "open" and not alert.reminded
+    """Whether the poller still has work on ``alert``: its deadline reminder (open or claimed,
+    not yet reminded) or its linked tickets to check."""
+    awaits_reminder = alert.state in {"open", "claimed"} and not alert.reminded
+    return awaits_reminder or bool(alert.watched_links)

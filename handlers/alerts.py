@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alert_changes import change_alert
+from bot.alert_links import claim_note, new_link
 from bot.backends.base import Capability
 from bot.backends.questionpro import QuestionProBackend
 from bot.blocks import as_dicts
@@ -26,11 +27,12 @@ from bot.blocks.help import Usage
 from bot.blocks.limits import clip, escape
 from bot.errors import NotConnectedError, UserInputError
 from bot.ids import Action, Callback
+from bot.models import Ticket
 from bot.posting import CHANNEL_GONE
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription, now
 from bot.text import is_number
-from bot.tickets import backend_for, require
+from bot.tickets import Actor, backend_for, require
 from handlers.common import actor_of, view_values
 from handlers.common import metadata as read_metadata
 from handlers.create import open_create
@@ -260,7 +262,8 @@ async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
             f"<@{who}> already {'resolved' if alert.state == 'resolved' else 'claimed'} this one."
         )
     alert.claimed_by, alert.state, alert.claimed_at = user, "claimed", now()
-    await change_alert(services, client, alert, f":raising_hand: <@{user}> claimed this.")
+    line = f":raising_hand: <@{user}> claimed this. {claim_note(alert)}".rstrip()
+    await change_alert(services, client, alert, line)
 
 
 async def resolve(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
@@ -369,15 +372,17 @@ async def open_link(ack: AsyncAck) -> None:
 
 
 async def escalated(
-    services: Services, client: AsyncWebClient, alert_key: str, ref: str, user: str
+    services: Services, client: AsyncWebClient, alert_key: str, ticket: Ticket, actor: Actor
 ) -> None:
-    """After an escalation created a ticket: show its ref on the alert and in its thread."""
-    sub_id, _, ticket = alert_key.partition(":")
-    alert = await services.alerts.alert(sub_id, int(ticket))
+    """After an escalation created a ticket: link it to the alert (bot.alert_links) and show its
+    ref and status on the alert and in its thread."""
+    sub_id, _, ticket_id = alert_key.partition(":")
+    alert = await services.alerts.alert(sub_id, int(ticket_id))
     if alert is None:
         return
-    alert.escalated.append(ref)
-    await change_alert(services, client, alert, f":arrow_up: <@{user}> escalated this to `{ref}`.")
+    alert.escalated.append(new_link(ticket, actor))
+    line = f":arrow_up: <@{actor.user_id}> escalated this to `{ticket.ref}`."
+    await change_alert(services, client, alert, line)
 
 
 def register(app: AsyncApp) -> None:

@@ -15,9 +15,9 @@ from bot.charts import HEIGHT, WIDTH
 from bot.config import Settings
 from bot.insights import Period, escalation_closed, percentile, period, top_terms
 from bot.insights_post import gather
-from bot.models import Detractor
+from bot.models import Detractor, NeutralStatus
 from bot.runtime import build_services
-from bot.subscriptions import Alert, Subscription, alert_from_row, ledger_row
+from bot.subscriptions import Alert, Subscription, TicketLink, alert_from_row, ledger_row
 from bot.weekly import WeeklyInsights
 from tests.harness import TEAM, BotUnderTest
 
@@ -281,3 +281,13 @@ def test_a_period_is_whole_utc_days() -> None:
         7,
     )
     assert span.previous == Period(DAY - timedelta(days=6), DAY + timedelta(days=1))
+
+
+def test_an_escalation_counts_closed_by_its_linked_tickets_status() -> None:
+    checked = TicketLink(ref="omnidesk:7", status=NeutralStatus.CLOSED, status_label="Closed")
+    still_open = TicketLink(ref="omnidesk:8", status=NeutralStatus.OPEN, status_label="Open")
+    assert escalation_closed(alert(1, DAY, state="claimed", escalated=[checked]))
+    # Resolved in Slack while its ticket is still open there: the ticket is not closed.
+    assert not escalation_closed(alert(2, DAY, state="resolved", escalated=[still_open]))
+    # A link never checked (written before links were kept): the alert's own state decides.
+    assert escalation_closed(alert(3, DAY, state="resolved", escalated=["epixel:9"]))

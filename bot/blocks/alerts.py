@@ -19,8 +19,9 @@ from slack_sdk.models.views import View
 
 from bot.blocks.limits import MESSAGE_BLOCKS, SECTION_TEXT, clip, escape
 from bot.ids import FIELD_ACTION, Action, Callback
+from bot.keys import label
 from bot.models import Detractor
-from bot.subscriptions import Alert, Subscription
+from bot.subscriptions import Alert, Subscription, TicketLink
 
 
 def slack_date(when: datetime) -> str:
@@ -80,11 +81,26 @@ def _state_line(alert: Alert) -> str:
     if alert.claimed_by:
         parts.append(f":raising_hand: claimed by <@{alert.claimed_by}>")
     if alert.state == "resolved":
-        note = f": “{escape(clip(alert.note, 300))}”" if alert.note else ""
-        parts.append(f":white_check_mark: resolved by <@{alert.resolved_by}>{note}")
+        parts.append(_resolved_part(alert))
     if alert.escalated:
-        parts.append(":arrow_up: escalated to " + ", ".join(f"`{r}`" for r in alert.escalated))
+        parts.append(":arrow_up: escalated to " + ", ".join(map(_link_part, alert.escalated)))
     return " · ".join(parts)
+
+
+def _resolved_part(alert: Alert) -> str:
+    if alert.resolved_via is not None:
+        where = label(alert.resolved_via.partition(":")[0])
+        who = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
+        return f":white_check_mark: closed in {where}{who}"
+    note = f": “{escape(clip(alert.note, 300))}”" if alert.note else ""
+    return f":white_check_mark: resolved by <@{alert.resolved_by}>{note}"
+
+
+def _link_part(link: TicketLink) -> str:
+    """`omnidesk:1234` · Open: the linked ticket with its last known status."""
+    if link.status_label is None:
+        return f"`{link.ref}`"
+    return f"`{link.ref}` · {escape(link.status_label)}"
 
 
 def resolve_modal(alert: Alert, private_metadata: str) -> View:

@@ -331,6 +331,7 @@ class SlackStandIn:
         view_id = current["id"] if current else f"V{next(self._views):05d}"
         self.homes[user] = {**view, "id": view_id, "hash": f"h{time.time_ns()}"}
         return {"ok": True, "view": self.homes[user]}
+
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         # files.getUploadURLExternal: filename and length (bytes) are required; Slack documents
         # missing_argument for a length of 0.

@@ -159,7 +159,8 @@ class EmbeddedAlertStore:
         return self._alert(await self._io(self._ledger.get, self._key(sub_id, ticket_id)))
 
     async def open_alerts(self) -> list[Alert]:
-        """Alerts still waiting for a claim, a resolution or their reminder."""
+        """Alerts the poller still has work on (``bot.subscriptions.is_open``): a deadline
+        reminder, or linked tickets to check."""
         keys = await self._io(lambda: list(self._open.keys()))
         raws = await self._io(lambda: [self._ledger.get(k) for k in keys])
         return [a for a in map(self._alert, raws) if a is not None]

@@ -147,7 +147,8 @@ class PgAlertStore:
         return alert_from_row(self._store, body)
 
     async def open_alerts(self) -> list[Alert]:
-        """Alerts still waiting for a claim, a resolution or their reminder."""
+        """Alerts the poller still has work on (``bot.subscriptions.is_open``): a deadline
+        reminder, or linked tickets to check."""
         rows = await (await self._store.pool()).fetch("SELECT body FROM ledger WHERE is_open")
         found = (alert_from_row(self._store, row["body"]) for row in rows)
         return [a for a in found if a is not None]

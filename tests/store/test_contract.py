@@ -12,9 +12,9 @@ from cryptography.fernet import Fernet
 from bot.credentials import EpixelCredentials, QuestionProCredentials
 from bot.errors import StoreKeyError
 from bot.import_jobs import Chunk, ImportJob
-from bot.models import Detractor
+from bot.models import Detractor, NeutralStatus
 from bot.store import Stores
-from bot.subscriptions import Alert, Subscription, ledger_row
+from bot.subscriptions import Alert, Subscription, TicketLink, ledger_row
 from bot.tickets import Actor
 from tests.waiting import eventually
 
@@ -158,6 +158,9 @@ async def test_the_ledger_records_marks_and_lists_open_alerts(stores: Stores) ->
     assert await alerts.open_alerts() == [opened]
     opened.state, opened.claimed_by = "claimed", "U9"
     await alerts.record([opened])
+    assert await alerts.open_alerts() == [opened]  # claimed: its reminder is still owed
+    opened.reminded = True
+    await alerts.record([opened])
     assert await alerts.open_alerts() == []
     assert (await alerts.alert("s1", 1)).claimed_by == "U9"  # type: ignore[union-attr]
 
@@ -205,6 +208,41 @@ async def test_alerts_of_a_time_window_old_rows_included(stores: Stores, kind: s
     assert next(a for a in found if a == first).claimed_at == claimed
     assert legacy.claimed_at is None and legacy in found
     assert await alerts.alerts_between("s2", day, day + timedelta(days=7)) == []
+
+
+async def test_linked_tickets_keep_their_fields_and_keep_the_alert_checked(
+    stores: Stores,
+) -> None:
+    alerts = stores.alerts
+    link = TicketLink(
+        ref="omnidesk:1001",
+        by_scope="T1",
+        by_user="U1",
+        status_label="Open",
+        status=NeutralStatus.OPEN,
+        checked_at=datetime(2026, 1, 2, tzinfo=UTC),
+        changed_by="U2",
+        changed_to="closed",
+        changed_at=datetime(2026, 1, 3, tzinfo=UTC),
+    )
+    alert = Alert(
+        subscription_id="s1",
+        detractor=detractor(1),
+        channel_id="C1",
+        state="claimed",
+        claimed_by="U1",
+        reminded=True,
+        escalated=[link, TicketLink(ref="epixel:7")],  # the second as an old bare ref loads
+    )
+    await alerts.record([alert])
+    assert await alerts.alert("s1", 1) == alert
+    assert await alerts.open_alerts() == [alert]  # reminded, but its link is still checked
+    alert.state, alert.resolved_by, alert.resolved_via = "resolved", None, "omnidesk:1001"
+    await alerts.record([alert])
+    assert await alerts.open_alerts() == [alert]  # closed there: checked for a reopen
+    alert.resolved_via, alert.resolved_by = None, "U1"
+    await alerts.record([alert])
+    assert await alerts.open_alerts() == []  # resolved in Slack: nothing left to check
 
 
 # Import jobs -----------------------------------------------------------------------------------
