@@ -19,6 +19,7 @@ from bot.ids import Action
 from bot.sandbox.run import Sandboxes
 from bot.server import describe
 from bot.store import Store, parse_keys
+from bot.store.embedded import open_table
 from tests.harness import BotUnderTest, SlackUser, signed_headers
 
 
@@ -280,5 +281,35 @@ async def test_the_request_memory_survives_a_restart_and_forgets_after_its_time(
     try:
         assert await store.remember_request("sig:a", 600) is False  # still remembered
         assert await store.remember_request("sig:gone", 600) is True  # its time was over
+    finally:
+        store.close()
+
+
+async def _until_on_disk(path: Path, key: str, present: bool = True) -> None:
+    """Wait (at most 5 s) until another connection sees ``key`` committed, or gone."""
+    reader = open_table(path, "requests")
+    deadline = time.monotonic() + 5
+    try:
+        while (key in reader) != present:
+            assert time.monotonic() < deadline, f"{key} never {'written' if present else 'swept'}"
+            await asyncio.sleep(0.05)
+    finally:
+        reader.close()
+
+
+async def test_the_request_memory_reaches_the_disk_within_a_second_and_expired_keys_leave_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a crash can forget: memory answers at once, a timer commits the table soon after.
+    path = tmp_path / "store.sqlite"
+    store = Store(path, parse_keys(Fernet.generate_key().decode()))
+    try:
+        assert await store.remember_request("sig:gone", 0) is True
+        await _until_on_disk(path, "sig:gone")  # committed without a close
+        monkeypatch.setattr("bot.store.embedded._SWEEP_SECONDS", 0.0)
+        assert await store.remember_request("sig:b", 600) is True  # sweeps the expired key
+        await _until_on_disk(path, "sig:b")
+        await _until_on_disk(path, "sig:gone", present=False)
+        assert await store.remember_request("sig:b", 600) is False
     finally:
         store.close()
