@@ -19,7 +19,7 @@ from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from bot.text import normalise_typed
-from handlers import alerts, create, imports, ticket_commands
+from handlers import alerts, create, imports, ticket_commands, watch
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
@@ -87,11 +87,13 @@ _EVERY = {
     **create.SUBCOMMANDS,
     **alerts.SUBCOMMANDS,
     **imports.SUBCOMMANDS,
+    **watch.SUBCOMMANDS,
 }
 # Help lists them in this order: the everyday ones first.
 _ORDER = (
     *("list", "show", "create", "comment", "status", "priority", "tag", "rename", "batch"),
-    *("unlink", "delete", "solve-unfinished", "subscribe", "subscriptions", "unsubscribe"),
+    *("unlink", "delete", "solve-unfinished", "watch", "unwatch", "watching", "quiet"),
+    *("subscribe", "subscriptions", "unsubscribe"),
     *("import", "connect", "accounts", "disconnect"),
 )
 SUBCOMMANDS: dict[str, Subcommand] = {name: _EVERY[name] for name in _ORDER}

@@ -34,6 +34,7 @@ from bot.ids import Action, Callback
 from bot.models import NeutralStatus, TicketRef
 from bot.services import Services
 from bot.tickets import Actor, backend_for, one_backend, require
+from bot.watching import is_watching, watch_store
 from handlers.common import actor_of, send_file_to_dm, view_values
 from handlers.common import metadata as read_metadata
 from handlers.errors import guarded
@@ -71,12 +72,15 @@ async def redraw(response_url: str | None, backend: BaseBackend, ref: TicketRef)
 
 async def show(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:
     await ack()
-    ticket, backend = await fetch_ticket(services, _actor(body), TicketRef.parse(_value(body)))
+    actor, ref = _actor(body), TicketRef.parse(_value(body))
+    ticket, backend = await fetch_ticket(services, actor, ref)
+    # Ephemeral, so the Watch button can say what it does for this one reader.
+    watching = await is_watching(watch_store(services), actor, ref)
     await respond(
         response_type="ephemeral",
         replace_original=False,
         text=ticket_text(ticket),
-        blocks=as_dicts(ticket_blocks(ticket, backend.capabilities)),
+        blocks=as_dicts(ticket_blocks(ticket, backend.capabilities, watching=watching)),
     )
 
 

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
 
 from bot.backends.base import Capability
 from bot.blocks.limits import HEADER_TEXT, MESSAGE_BLOCKS, SECTION_TEXT, clip, escape
+from bot.blocks.watching import watch_button
 from bot.ids import Action
 from bot.keys import label
 from bot.models import BulkResult, NeutralStatus, Tag, Ticket
@@ -113,8 +114,12 @@ def list_blocks(
     return blocks
 
 
-def ticket_blocks(ticket: Ticket, capabilities: frozenset[Capability]) -> list[Block]:
-    """A ticket with its details, conversation, attachments and the buttons its backend allows."""
+def ticket_blocks(
+    ticket: Ticket, capabilities: frozenset[Capability], *, watching: bool | None = None
+) -> list[Block]:
+    """A ticket with its details, conversation, attachments, the buttons its backend allows and
+    Watch, or Unwatch where the one viewer of the message is known to watch it (``watching``;
+    None for a message many see, see ``bot.blocks.watching``)."""
     blocks: list[Block] = [
         HeaderBlock(text=clip(ticket.subject or "(no subject)", HEADER_TEXT)),
         _context(summary_line(ticket)),
@@ -147,9 +152,7 @@ def ticket_blocks(ticket: Ticket, capabilities: frozenset[Capability]) -> list[B
             blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT))))
     if ticket.attachments:
         blocks.append(_attachment_buttons(ticket, capabilities))
-    actions = _ticket_buttons(ticket, capabilities)
-    if actions is not None:
-        blocks.append(actions)
+    blocks.append(_ticket_buttons(ticket, capabilities, watching=watching))
     assert len(blocks) <= MESSAGE_BLOCKS
     return blocks
 
@@ -179,7 +182,9 @@ def _attachment_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> 
     )
 
 
-def _ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> ActionsBlock | None:
+def _ticket_buttons(
+    ticket: Ticket, capabilities: frozenset[Capability], *, watching: bool | None = None
+) -> ActionsBlock:
     ref = str(ticket.ref)
     buttons: list[ButtonElement] = []
     wanted = (
@@ -216,7 +221,10 @@ def _ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> Acti
                 ),
             )
         )
-    return ActionsBlock(block_id=f"ticket|{ref}", elements=buttons) if buttons else None
+    # Watching is reading: every ticket has it, read-only ones (ISPCRM) included. Last, so the
+    # everyday buttons keep their places.
+    buttons.append(watch_button(ref, watching))
+    return ActionsBlock(block_id=f"ticket|{ref}", elements=buttons)
 
 
 def bulk_result_text(verb: str, result: BulkResult, backend: str) -> str:
