@@ -21,6 +21,12 @@ class Action(StrEnum):
     TICKET_CLOSE = "ticket.close"
     TICKET_REOPEN = "ticket.reopen"
     TICKET_DELETE = "ticket.delete"
+    TICKET_WATCH = "ticket.watch"
+    TICKET_UNWATCH = "ticket.unwatch"
+    # `/ticket watching`: Unwatch on a row (the value is {"r": ref, "o": page offset} as JSON)
+    # and paging (the value is the offset).
+    WATCHING_UNWATCH = "watching.unwatch"
+    WATCHING_PAGE = "watching.page"
     # Paging a /ticket list result; the value is the query as JSON.
     LIST_PAGE = "list.page"
     # The confirmation before a delete; the value is the refs.

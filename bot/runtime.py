@@ -9,6 +9,7 @@ from bot.oauth import Installations
 from bot.services import Services
 from bot.slack_files import SlackFiles
 from bot.store import Stores, WorkLeases, open_stores
+from bot.watching import watch_created
 
 
 def shared_calls(stores: Stores) -> WorkLeases | None:
@@ -19,7 +20,7 @@ def shared_calls(stores: Stores) -> WorkLeases | None:
 def build_services(settings: Settings) -> Services:
     """Open the store the settings choose and build everything listeners need."""
     stores = open_stores(settings)
-    return Services(
+    services = Services(
         settings=settings,
         store=stores.store,
         backends=Backends(settings, calls=shared_calls(stores)),
@@ -31,3 +32,8 @@ def build_services(settings: Settings) -> Services:
         home=HomeCache(settings.home_cache_seconds),
         installations=Installations(settings, stores.store) if settings.oauth_enabled else None,
     )
+    if stores.watches is not None:
+        # Tickets people create through ticketbot are watched for them: one listener hears
+        # every create (command, form, shortcut, escalation), so no handler has to remember.
+        services.changes.subscribe(watch_created(stores.watches))
+    return services

@@ -3,8 +3,9 @@
 Records are keyed the way ``handlers.common.actor_of`` keys people: by the org id on Enterprise
 Grid, else by the workspace id. So an org-wide install's uninstall removes everything kept under
 the org; one workspace's uninstall removes what was made in that workspace (subscriptions and
-their alerts, imports) and the credentials kept under its own id, while people's credentials kept
-under their org stay for the org's other workspaces that still have the app.
+their alerts, imports, watches) and the credentials and watch settings kept under its own id,
+while people's credentials and settings kept under their org stay for the org's other
+workspaces that still have the app.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ async def forget(services: Services, installed: Installed, why: str) -> None:
     credentials = await services.store.delete_scope(installed.scope)
     subscriptions = await services.alerts.delete_owned(installed.owns)
     imports = await services.imports.delete_owned(installed.owns)
+    watches = await services.watches.delete_owned(installed.owns) if services.watches else 0
     log.info(
         "%s: deleted the installation of %s and its data: %d credential(s), %d "
-        "subscription(s) with their alerts, %d import(s)",
+        "subscription(s) with their alerts, %d import(s), %d watch(es) with watch settings",
         why,
         installed.describe(),
         credentials,
         subscriptions,
         imports,
+        watches,
     )

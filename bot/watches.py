@@ -8,6 +8,7 @@ however many people watch it, so one check serves every watcher. Both are kept b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -57,3 +58,11 @@ class WatchPrefs(BaseModel):
     tz: str | None = None  # the person's Slack time zone (users.info), e.g. "Europe/Amsterdam"
     # Change notices held during quiet hours, sent as one summary after (sealed by the store).
     held: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One of a person's watches with what ticketbot last saw of its ticket (None: not yet)."""
+
+    watch: Watch
+    seen: TicketSeen | None

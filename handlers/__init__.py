@@ -16,6 +16,7 @@ from handlers import (
     identity,
     imports,
     ticket_actions,
+    watch,
 )
 
 
@@ -28,6 +29,7 @@ def register_all(app: AsyncApp) -> None:
     connect.register(app)
     create.register(app)
     ticket_actions.register(app)
+    watch.register(app)
     events.register(app)
     home.register(app)
     fallback.register(app)  # last: only what no listener above matched

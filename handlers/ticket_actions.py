@@ -34,6 +34,7 @@ from bot.ids import Action, Callback
 from bot.models import NeutralStatus, TicketRef
 from bot.services import Services
 from bot.tickets import Actor, backend_for, one_backend, require
+from bot.watching import is_watching, watch_store
 from handlers.common import actor_of, send_file_to_dm, tell_user, view_values
 from handlers.common import metadata as read_metadata
 from handlers.errors import guarded
@@ -95,16 +96,20 @@ async def show(
     ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
-    ticket, backend = await fetch_ticket(services, _actor(body), TicketRef.parse(_value(body)))
+    actor, ref = _actor(body), TicketRef.parse(_value(body))
+    ticket, backend = await fetch_ticket(services, actor, ref)
+    # Shown to this one reader (ephemeral or their DM), so the Watch button can say what it
+    # does for them.
+    watching = await is_watching(watch_store(services), actor, ref)
+    blocks = ticket_blocks(ticket, backend.capabilities, watching=watching)
     if on_home(body):  # Home has no thread to answer in: the ticket goes to the DM with the bot
-        blocks = ticket_blocks(ticket, backend.capabilities)
-        await tell_user(client, _actor(body).user_id, ticket_text(ticket), blocks=blocks)
+        await tell_user(client, actor.user_id, ticket_text(ticket), blocks=blocks)
         return
     await respond(
         response_type="ephemeral",
         replace_original=False,
         text=ticket_text(ticket),
-        blocks=as_dicts(ticket_blocks(ticket, backend.capabilities)),
+        blocks=as_dicts(blocks),
     )
 
 

@@ -25,6 +25,7 @@ from bot.ids import Action
 from bot.models import Ticket, TicketQuery, TicketRef
 from bot.services import Services
 from bot.tickets import Actor, backend_for, list_tickets, one_backend, require
+from bot.watching import is_watching, watch_store
 from handlers.invocation import Invocation, Subcommand
 
 
@@ -92,7 +93,10 @@ async def _list(inv: Invocation) -> None:
 async def _show(inv: Invocation) -> None:
     ref = TicketRef.parse(_ref_arg(inv, "/ticket show omnidesk:1234"))
     ticket, backend = await fetch_ticket(inv.services, inv.actor, ref)
-    await inv.say(ticket_text(ticket), as_dicts(ticket_blocks(ticket, backend.capabilities)))
+    # Ephemeral, so the Watch button can say what it does for this one reader.
+    watching = await is_watching(watch_store(inv.services), inv.actor, ref)
+    blocks = ticket_blocks(ticket, backend.capabilities, watching=watching)
+    await inv.say(ticket_text(ticket), as_dicts(blocks))
 
 
 async def _comment(inv: Invocation) -> None:

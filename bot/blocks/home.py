@@ -87,7 +87,8 @@ def _tickets(data: HomeData, refreshing: bool) -> list[Block]:
         blocks.append(ticket_row(ticket))
         # No Delete on Home: it is answered in the message it was on, and Home has none.
         allowed = data.capabilities.get(ticket.ref.backend, frozenset()) - {Capability.DELETE}
-        buttons = ticket_buttons(ticket, allowed)
+        # Watch answers in the clicker's channel; Home has none (its watched tickets say so).
+        buttons = ticket_buttons(ticket, allowed, with_watch=False)
         if buttons is not None:
             blocks.append(buttons)
     return blocks

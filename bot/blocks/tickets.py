@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
 
 from bot.backends.base import Capability
 from bot.blocks.limits import HEADER_TEXT, MESSAGE_BLOCKS, SECTION_TEXT, clip, escape
+from bot.blocks.watching import watch_button
 from bot.ids import Action
 from bot.keys import label
 from bot.models import BulkResult, NeutralStatus, Tag, Ticket
@@ -113,8 +114,12 @@ def list_blocks(
     return blocks
 
 
-def ticket_blocks(ticket: Ticket, capabilities: frozenset[Capability]) -> list[Block]:
-    """A ticket with its details, conversation, attachments and the buttons its backend allows."""
+def ticket_blocks(
+    ticket: Ticket, capabilities: frozenset[Capability], *, watching: bool | None = None
+) -> list[Block]:
+    """A ticket with its details, conversation, attachments, the buttons its backend allows and
+    Watch, or Unwatch where the one viewer of the message is known to watch it (``watching``;
+    None for a message many see, see ``bot.blocks.watching``)."""
     blocks: list[Block] = [
         HeaderBlock(text=clip(ticket.subject or "(no subject)", HEADER_TEXT)),
         _context(summary_line(ticket)),
@@ -147,7 +152,7 @@ def ticket_blocks(ticket: Ticket, capabilities: frozenset[Capability]) -> list[B
             blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT))))
     if ticket.attachments:
         blocks.append(_attachment_buttons(ticket, capabilities))
-    actions = ticket_buttons(ticket, capabilities)
+    actions = ticket_buttons(ticket, capabilities, watching=watching)
     if actions is not None:
         blocks.append(actions)
     assert len(blocks) <= MESSAGE_BLOCKS
@@ -179,8 +184,15 @@ def _attachment_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> 
     )
 
 
-def ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> ActionsBlock | None:
-    """The buttons ``ticket``'s backend allows (Comment, Status, …, Delete), or None."""
+def ticket_buttons(
+    ticket: Ticket,
+    capabilities: frozenset[Capability],
+    *,
+    watching: bool | None = None,
+    with_watch: bool = True,
+) -> ActionsBlock | None:
+    """The buttons ``ticket``'s backend allows (Comment, Status, …, Delete) and Watch; None
+    when that leaves none."""
     ref = str(ticket.ref)
     buttons: list[ButtonElement] = []
     wanted = (
@@ -217,7 +229,13 @@ def ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> Actio
                 ),
             )
         )
-    return ActionsBlock(block_id=f"ticket|{ref}", elements=buttons) if buttons else None
+    # Watching is reading: every ticket has it, read-only ones (ISPCRM) included. Last, so the
+    # everyday buttons keep their places.
+    if with_watch:
+        buttons.append(watch_button(ref, watching))
+    if not buttons:
+        return None
+    return ActionsBlock(block_id=f"ticket|{ref}", elements=buttons)
 
 
 def bulk_result_text(verb: str, result: BulkResult, backend: str) -> str:

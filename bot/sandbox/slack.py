@@ -15,8 +15,10 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -143,8 +145,10 @@ class SlackStandIn:
         real_name: str = "",
         display_name: str = "",
         team_id: str = "T0SANDBOX",
+        tz: str = "Europe/Berlin",
     ) -> dict[str, Any]:
-        """Make ``user_id`` a member of the workspace (once; later calls change nothing)."""
+        """Make ``user_id`` a member of the workspace (once; later calls change nothing), in the
+        IANA time zone ``tz`` (users.info's ``tz``, with its ``tz_offset`` now)."""
         name = name or user_id.lower()
         real_name = real_name or name.title()
         return self.users.setdefault(
@@ -155,9 +159,9 @@ class SlackStandIn:
                 "name": name,
                 "deleted": False,
                 "real_name": real_name,
-                "tz": "Europe/Berlin",
-                "tz_label": "Central European Time",
-                "tz_offset": 3600,
+                "tz": tz,
+                "tz_label": "Central European Time" if tz == "Europe/Berlin" else tz,
+                "tz_offset": _offset_now(tz),
                 "profile": {
                     "real_name": real_name,
                     "real_name_normalized": real_name,
@@ -413,3 +417,9 @@ class SlackStandIn:
                 "permalink": f"https://sandbox.slack.com/archives/{args.get('channel')}/p{ts}",
             }
         return {"ok": True}
+
+
+def _offset_now(tz: str) -> int:
+    """Seconds east of UTC in ``tz`` now, as users.info's ``tz_offset``."""
+    offset = datetime.now(ZoneInfo(tz)).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from bot.config import Settings
 from bot.store.embedded import Store, open_table, rescope
-from bot.store.interface import AlertStore, CredentialStore, ImportStore, RequestMemory, Stores
+from bot.store.interface import (
+    AlertStore,
+    CredentialStore,
+    ImportStore,
+    RequestMemory,
+    Stores,
+    WatchStore,
+)
 from bot.store.keys import ensure_private_dir, load_keys, parse_keys
 from bot.store.leases import SoloLeases, WorkLeases
 
@@ -21,6 +28,7 @@ __all__ = [
     "SoloLeases",
     "Store",
     "Stores",
+    "WatchStore",
     "WorkLeases",
     "ensure_private_dir",
     "load_keys",
@@ -56,6 +64,7 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
     from bot.store.pg_alerts import PgAlertStore
     from bot.store.pg_imports import PgImportJobs
     from bot.store.pg_leases import PgLeases
+    from bot.store.pg_watches import PgWatchStore
     from bot.store.postgres import Database, PgStore
 
     if keys_text is None:
@@ -65,7 +74,7 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
     store = PgStore(Database(url), keys)
     imports = PgImportJobs(store, settings.data_dir)
-    return Stores(store, PgAlertStore(store), imports, PgLeases(store))
+    return Stores(store, PgAlertStore(store), imports, PgLeases(store), PgWatchStore(store))
 
 
 def open_stores(settings: Settings, keys_text: str | None = None) -> Stores:

@@ -1,9 +1,9 @@
 """`ticketbot migrate-store`: copy an embedded store into the PostgreSQL store.
 
-Records are copied by key through the store interface (so credentials and the ledger's personal
-data are re-encrypted under the target's keys). A record the target already has is left alone
-unless ``force``: running it again copies nothing, and nothing in the target is ever deleted.
-The replay memory is not copied; it lives ten minutes.
+Records are copied by key through the store interface (so credentials, the ledger's personal
+data and what watched tickets were seen as are re-encrypted under the target's keys). A record
+the target already has is left alone unless ``force``: running it again copies nothing, and
+nothing in the target is ever deleted. The replay memory is not copied; it lives ten minutes.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from bot.import_jobs import ImportJob
 from bot.store.embedded_alerts import EmbeddedAlertStore
 from bot.store.embedded_imports import EmbeddedImportJobs
-from bot.store.interface import Stores
+from bot.store.embedded_watches import EmbeddedWatchStore
+from bot.store.interface import Stores, WatchStore
 from bot.subscriptions import alert_from_row
+from bot.watches import WatchPrefs
 
 
 @dataclass
@@ -30,7 +32,14 @@ class Copied:
         table[kind] = table.get(kind, 0) + 1
 
     def report(self) -> str:
-        kinds = ("credentials", "subscriptions", "ledger entries", "import jobs")
+        kinds = (
+            "credentials",
+            "subscriptions",
+            "ledger entries",
+            "import jobs",
+            "watches",
+            "watch settings",
+        )
         parts = [
             f"{self.copied.get(k, 0)} {k}"
             + (f" ({self.kept[k]} already there)" if k in self.kept else "")
@@ -81,4 +90,24 @@ async def copy_store(source: Stores, target: Stores, *, force: bool = False) -> 
                 await target.imports.keep_spool(job.id)
             await target.imports.save(job)  # stamps updated_at: its expiry clock restarts
         done.count("import jobs", force or not present)
+    if source.watches is not None and target.watches is not None:
+        await _copy_watches(source.watches, target.watches, done, force=force)
     return done
+
+
+async def _copy_watches(
+    source: WatchStore, target: WatchStore, done: Copied, *, force: bool
+) -> None:
+    """Watches (with what was last seen of each ticket) and each person's watch settings."""
+    assert isinstance(source, EmbeddedWatchStore)
+    for ref in await source.watched_refs():
+        for watch in await source.watchers(ref):
+            done.count("watches", await target.add_watch(watch))
+        seen = await source.seen(ref)
+        if seen is not None and (force or await target.seen(ref) is None):
+            await target.save_seen(seen)
+    for scope, user_id in await source.people_with_prefs():
+        present = await target.prefs(scope, user_id) != WatchPrefs()
+        if force or not present:
+            await target.save_prefs(scope, user_id, await source.prefs(scope, user_id))
+        done.count("watch settings", force or not present)

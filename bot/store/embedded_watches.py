@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.store.embedded import Store, open_table
+from bot.store.interface import CredentialStore
 from bot.watches import TicketSeen, Watch, WatchPrefs
 
 
@@ -83,27 +84,23 @@ class EmbeddedWatchStore:
 
     async def seen(self, ref: str) -> TicketSeen | None:
         raw = await asyncio.to_thread(self._seen.get, ref)
-        if raw is None:
-            return None
-        fields = self._store.open_sealed(raw.pop("sealed"))
-        return TicketSeen.model_validate({**raw, "fields": fields})
+        return None if raw is None else seen_from_row(self._store, raw)
 
     async def save_seen(self, seen: TicketSeen) -> None:
-        row = seen.model_dump(mode="json", exclude={"fields"})
-        row["sealed"] = self._store.seal(seen.fields)
-        await asyncio.to_thread(_put, self._seen, seen.ref, row)
+        await asyncio.to_thread(_put, self._seen, seen.ref, seen_row(self._store, seen))
 
     async def prefs(self, scope: str, user_id: str) -> WatchPrefs:
         raw = await asyncio.to_thread(self._prefs.get, f"{scope}:{user_id}")
-        if raw is None:
-            return WatchPrefs()
-        held = self._store.open_sealed(raw.pop("sealed")) if "sealed" in raw else []
-        return WatchPrefs.model_validate({**raw, "held": held})
+        return WatchPrefs() if raw is None else prefs_from_row(self._store, raw)
 
     async def save_prefs(self, scope: str, user_id: str, prefs: WatchPrefs) -> None:
-        row: dict[str, Any] = prefs.model_dump(mode="json", exclude={"held"})
-        row["sealed"] = self._store.seal(prefs.held)
+        row = prefs_row(self._store, prefs)
         await asyncio.to_thread(_put, self._prefs, f"{scope}:{user_id}", row)
+
+    async def people_with_prefs(self) -> list[tuple[str, str]]:
+        """(scope, user id) of everyone with saved preferences (``migrate-store`` copies them)."""
+        keys = await asyncio.to_thread(lambda: list(self._prefs.keys()))
+        return [(scope, user_id) for scope, _, user_id in (k.partition(":") for k in keys)]
 
     async def delete_owned(self, owned: Callable[[str, str], bool]) -> int:
         gone = [
@@ -114,15 +111,70 @@ class EmbeddedWatchStore:
         ]
         for _ref, _key, w in gone:
             await self.remove_watch(w.scope, w.user_id, w.ref)
-        scopes = {w.scope for _r, _k, w in gone}
 
         def remove_prefs() -> None:
-            for key in [k for k in self._prefs if k.partition(":")[0] in scopes]:
+            # Preferences are the person's, kept under their scope only (as credentials are):
+            # an org's people keep theirs while another of the org's workspaces has the app.
+            for key in [k for k in self._prefs if owned_scope(owned, k.partition(":")[0])]:
                 del self._prefs[key]
             self._prefs.commit()
 
         await asyncio.to_thread(remove_prefs)
         return len(gone)
+
+    async def rotate_keys(self) -> int:
+        """Re-encrypt what was seen and what is held under the newest key; how many records."""
+        return await asyncio.to_thread(self._rotate)
+
+    def _rotate(self) -> int:
+        count = 0
+        for table in (self._seen, self._prefs):
+            rows = [(k, r) for k, r in table.items() if "sealed" in r]
+            for key, row in rows:
+                table[key] = resealed(self._store, row)
+            table.commit()
+            count += len(rows)
+        return count
+
+
+# Rows, as both stores keep them: the plain columns beside one sealed token. -------------------
+
+
+def seen_row(sealer: CredentialStore, seen: TicketSeen) -> dict[str, Any]:
+    """What is kept of ``seen``: its fields (which may name customers) sealed."""
+    row = seen.model_dump(mode="json", exclude={"fields"})
+    row["sealed"] = sealer.seal(seen.fields)
+    return row
+
+
+def seen_from_row(sealer: CredentialStore, row: dict[str, Any]) -> TicketSeen:
+    """The ``TicketSeen`` a row of :func:`seen_row` holds."""
+    rest = {k: v for k, v in row.items() if k != "sealed"}
+    return TicketSeen.model_validate({**rest, "fields": sealer.open_sealed(row["sealed"])})
+
+
+def prefs_row(sealer: CredentialStore, prefs: WatchPrefs) -> dict[str, Any]:
+    """What is kept of ``prefs``: the held notices sealed."""
+    row: dict[str, Any] = prefs.model_dump(mode="json", exclude={"held"})
+    row["sealed"] = sealer.seal(prefs.held)
+    return row
+
+
+def prefs_from_row(sealer: CredentialStore, row: dict[str, Any]) -> WatchPrefs:
+    """The ``WatchPrefs`` a row of :func:`prefs_row` holds."""
+    rest = {k: v for k, v in row.items() if k != "sealed"}
+    held = sealer.open_sealed(row["sealed"]) if "sealed" in row else []
+    return WatchPrefs.model_validate({**rest, "held": held})
+
+
+def resealed(sealer: CredentialStore, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its sealed token re-encrypted under the newest key."""
+    return {**row, "sealed": sealer.reseal(row["sealed"])}
+
+
+def owned_scope(owned: Callable[[str, str], bool], scope: str) -> bool:
+    """Whether a record kept under ``scope`` alone (no workspace of its own) is owned."""
+    return owned(scope, scope)
 
 
 def _put(table: Any, key: str, value: Any) -> None:

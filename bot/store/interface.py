@@ -1,9 +1,10 @@
 """The store interface the rest of ticketbot calls, whichever store answers.
 
-Three facets, each one Protocol: credentials with sealing and the request memory
+Four facets, each one Protocol: credentials with sealing and the request memory
 (``CredentialStore``, ``services.store``), subscriptions with the alert ledger (``AlertStore``,
-``services.alerts``) and import jobs with their spooled contacts (``ImportStore``,
-``services.imports``); leases on shared work are ``bot/store/leases.py``.
+``services.alerts``), import jobs with their spooled contacts (``ImportStore``,
+``services.imports``) and watched tickets (``WatchStore``, ``services.watches``); leases on
+shared work are ``bot/store/leases.py``.
 ``bot/store/embedded*.py`` implements them on one sqlite file (one instance),
 ``bot/store/pg*.py`` on PostgreSQL. ``open_stores`` picks one at start-up.
 """
@@ -167,6 +168,10 @@ class WatchStore(Protocol):
         """Remove watches (and preferences) for which ``owned(team_id, scope)`` holds."""
         ...
 
+    async def rotate_keys(self) -> int:
+        """Re-encrypt what was seen and what is held under the newest key; how many records."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -186,10 +191,13 @@ class Stores:
         await self.store.start()
 
     async def rotate_keys(self) -> tuple[int, int]:
-        """Everything re-encrypted under the newest key: (credentials, ledger rows). The ledger
-        goes first: a failure leaves the canary, and so the old key, still valid."""
+        """Everything re-encrypted under the newest key: (credentials, other sealed records:
+        the ledger's rows, what watched tickets were seen as, held notices). The credentials and
+        canary go last: a failure before leaves the old key still valid."""
         await self.store.start()
         rows = await self.alerts.rotate_keys()
+        if self.watches is not None:
+            rows += await self.watches.rotate_keys()
         return await self.store.rotate_keys(), rows
 
     async def aclose(self) -> None:

@@ -79,4 +79,29 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS calls_bucket ON calls (bucket, at);
     """,
+    # 3: watched tickets. A watch per person and ticket (the key leads with the person, for
+    # "what do I watch"; a second index on ref answers "who watches this ticket"), one seen-state
+    # per ticket and one row of preferences per person, their personal parts sealed in ``body``.
+    """
+    CREATE TABLE IF NOT EXISTS watches (
+        scope text NOT NULL,
+        user_id text NOT NULL,
+        ref text NOT NULL,
+        team_id text NOT NULL,
+        since timestamptz NOT NULL,
+        body jsonb NOT NULL,
+        PRIMARY KEY (scope, user_id, ref)
+    );
+    CREATE INDEX IF NOT EXISTS watches_ref ON watches (ref);
+    CREATE TABLE IF NOT EXISTS ticket_seen (
+        ref text PRIMARY KEY,
+        body jsonb NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS watch_prefs (
+        scope text NOT NULL,
+        user_id text NOT NULL,
+        body jsonb NOT NULL,
+        PRIMARY KEY (scope, user_id)
+    );
+    """,
 ]
