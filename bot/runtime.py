@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.audit import AuditTrail
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.oauth import Installations
@@ -18,7 +19,7 @@ def shared_calls(stores: Stores) -> WorkLeases | None:
 def build_services(settings: Settings) -> Services:
     """Open the store the settings choose and build everything listeners need."""
     stores = open_stores(settings)
-    return Services(
+    services = Services(
         settings=settings,
         store=stores.store,
         backends=Backends(settings, calls=shared_calls(stores)),
@@ -27,4 +28,9 @@ def build_services(settings: Settings) -> Services:
         imports=stores.imports,
         leases=stores.leases,
         installations=Installations(settings, stores.store) if settings.oauth_enabled else None,
+        audit=stores.audit,
     )
+    if stores.audit is not None:
+        # Every change made through ticketbot becomes an audit line.
+        services.changes.subscribe(AuditTrail(stores.audit, stores.store).hear)
+    return services

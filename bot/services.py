@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.credentials import Credentials
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
-from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores
+from bot.store.interface import AlertStore, AuditLog, CredentialStore, ImportStore, Stores
 from bot.store.leases import SoloLeases, WorkLeases
 from bot.tickets import OptionCache
 
@@ -38,6 +38,8 @@ class Services:
     options: OptionCache = field(default_factory=OptionCache)
     # Every change made through ticketbot, for whoever listens (audit trail, ticket watcher).
     changes: ChangeFeed = field(default_factory=ChangeFeed)
+    # The audit trail's lines (bot/audit.py), fed from ``changes`` (None: nothing is recorded).
+    audit: AuditLog | None = None
     # Who does which shared piece of work (None: this process alone, as the embedded store).
     leases: WorkLeases | None = None
     # This process among the instances sharing a store: the owner of its leases (host and pid
@@ -69,7 +71,7 @@ class Services:
     @property
     def stores(self) -> Stores:
         """The store's facets together."""
-        return Stores(self.store, self.alerts, self.imports, self.leases)
+        return Stores(self.store, self.alerts, self.imports, self.leases, self.audit)
 
     @property
     def work(self) -> WorkLeases:

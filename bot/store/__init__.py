@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from bot.config import Settings
 from bot.store.embedded import Store, open_table, rescope
-from bot.store.interface import AlertStore, CredentialStore, ImportStore, RequestMemory, Stores
+from bot.store.interface import (
+    AlertStore,
+    AuditLog,
+    CredentialStore,
+    ImportStore,
+    RequestMemory,
+    Stores,
+)
 from bot.store.keys import ensure_private_dir, load_keys, parse_keys
 from bot.store.leases import SoloLeases, WorkLeases
 
 __all__ = [
     "AlertStore",
+    "AuditLog",
     "CredentialStore",
     "ImportStore",
     "RequestMemory",
@@ -36,6 +44,7 @@ __all__ = [
 def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
     """The sqlite store in the settings' data directory (taking its single-instance lock)."""
     from bot.store.embedded_alerts import EmbeddedAlertStore
+    from bot.store.embedded_audit import EmbeddedAuditLog
     from bot.store.embedded_imports import EmbeddedImportJobs
 
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
@@ -46,12 +55,14 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
         return [sub.id for sub in await alerts.all()]
 
     imports = EmbeddedImportJobs(store, settings.data_dir)
-    return Stores(store, alerts, imports, SoloLeases(subscription_ids))
+    audit = EmbeddedAuditLog(settings.data_dir)
+    return Stores(store, alerts, imports, SoloLeases(subscription_ids), audit)
 
 
 def open_postgres(settings: Settings, url: str, keys_text: str | None = None) -> Stores:
     """The PostgreSQL store at ``url``; it connects, migrates and locks on first use."""
     from bot.store.pg_alerts import PgAlertStore
+    from bot.store.pg_audit import PgAuditLog
     from bot.store.pg_imports import PgImportJobs
     from bot.store.pg_leases import PgLeases
     from bot.store.postgres import Database, PgStore
@@ -63,7 +74,7 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
     store = PgStore(Database(url), keys)
     imports = PgImportJobs(store, settings.data_dir)
-    return Stores(store, PgAlertStore(store), imports, PgLeases(store))
+    return Stores(store, PgAlertStore(store), imports, PgLeases(store), PgAuditLog(store))
 
 
 def open_stores(settings: Settings, keys_text: str | None = None) -> Stores:

@@ -1,9 +1,10 @@
 """The store interface the rest of ticketbot calls, whichever store answers.
 
-Three facets, each one Protocol: credentials with sealing and the request memory
+Four facets, each one Protocol: credentials with sealing and the request memory
 (``CredentialStore``, ``services.store``), subscriptions with the alert ledger (``AlertStore``,
-``services.alerts``) and import jobs with their spooled contacts (``ImportStore``,
-``services.imports``); leases on shared work are ``bot/store/leases.py``.
+``services.alerts``), import jobs with their spooled contacts (``ImportStore``,
+``services.imports``) and the audit trail (``AuditLog``, ``services.audit``); leases on shared
+work are ``bot/store/leases.py``.
 ``bot/store/embedded*.py`` implements them on one sqlite file (one instance),
 ``bot/store/pg*.py`` on PostgreSQL. ``open_stores`` picks one at start-up.
 """
@@ -16,6 +17,9 @@ from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bot.audit import AuditLine, AuditQuery
     from bot.credentials import Credentials
     from bot.import_jobs import ImportJob
     from bot.store.leases import WorkLeases
@@ -125,6 +129,36 @@ class ImportStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+class AuditLog(Protocol):
+    """The audit trail (``bot/audit.py``): append-only from the app's side, read newest first.
+
+    A query by person over a period, by ticket ref, by backend or by kinds over a period is an
+    index lookup (the trail holds a year of every change: a scan would not do)."""
+
+    async def append(self, line: AuditLine) -> None:
+        """Append ``line``; committed when this returns."""
+        ...
+
+    async def append_many(self, lines: Iterable[AuditLine]) -> int:
+        """Append lines in one transaction (copies, the benchmark); how many."""
+        ...
+
+    async def query(self, query: AuditQuery) -> list[AuditLine]:
+        """The lines ``query`` selects, newest first (``at``, then append order), paged by its
+        ``limit`` and ``offset``; each with its ``id``."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Remove the lines from before ``before`` (retention, the only removal); how many."""
+        ...
+
+    async def rotate_keys(self, reseal: Callable[[str], str]) -> int:
+        """Re-encrypt the lines' sealed values with ``reseal``; how many lines."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class Stores:
     """The facets of one store, opened together and closed together. ``leases`` is None only
@@ -134,20 +168,25 @@ class Stores:
     alerts: AlertStore
     imports: ImportStore
     leases: WorkLeases | None = field(default=None)
+    audit: AuditLog | None = field(default=None)
 
     async def start(self) -> None:
         """Connect (and refuse early) before serving."""
         await self.store.start()
 
     async def rotate_keys(self) -> tuple[int, int]:
-        """Everything re-encrypted under the newest key: (credentials, ledger rows). The ledger
-        goes first: a failure leaves the canary, and so the old key, still valid."""
+        """Everything re-encrypted under the newest key: (credentials, ledger and audit rows).
+        Those go first: a failure leaves the canary, and so the old key, still valid."""
         await self.store.start()
         rows = await self.alerts.rotate_keys()
+        if self.audit is not None:
+            rows += await self.audit.rotate_keys(self.store.reseal)
         return await self.store.rotate_keys(), rows
 
     async def aclose(self) -> None:
         """Close the facets, the credential store (which holds the connection) last."""
         await self.alerts.aclose()
         await self.imports.aclose()
+        if self.audit is not None:
+            await self.audit.aclose()
         await self.store.aclose()
