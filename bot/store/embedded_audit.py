@@ -59,6 +59,9 @@ _COLUMNS = (
 )
 
 
+_INSERT = f"INSERT INTO audit ({_COLUMNS}) VALUES (NULL{', ?' * 13})"  # noqa: S608 (constants)
+
+
 def where_of(query: AuditQuery, mark: Callable[[], str], at: Callable[[datetime], Any]) -> tuple:
     """The WHERE clause and its arguments for ``query`` (both stores share it): ``mark`` gives
     the next placeholder, ``at`` turns a time into the column's type."""
@@ -127,7 +130,7 @@ class EmbeddedAuditLog:
     def _insert(self, line: AuditLine) -> None:
         at = line.at.timestamp()
         cursor = self._db.execute(
-            f"INSERT INTO audit ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _INSERT,
             (
                 at,
                 line.scope,
@@ -156,9 +159,12 @@ class EmbeddedAuditLog:
     def query_now(self, query: AuditQuery) -> list[AuditLine]:
         """:meth:`query`, on this thread."""
         where, args = where_of(query, lambda: "?", lambda t: t.timestamp())
-        sql = f"SELECT {_COLUMNS} FROM audit{where} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+        # ``where`` is built of constant clauses and placeholders only; values go as arguments.
+        sql = f"SELECT {_COLUMNS} FROM audit{where} ORDER BY at DESC, id DESC"  # noqa: S608
         with self._lock:
-            rows = self._db.execute(sql, [*args, query.limit, query.offset]).fetchall()
+            rows = self._db.execute(
+                f"{sql} LIMIT ? OFFSET ?", [*args, query.limit, query.offset]
+            ).fetchall()
         return [_line(row) for row in rows]
 
     async def prune(self, before: datetime) -> int:

@@ -16,6 +16,12 @@ _COLUMNS = (
 )
 
 
+_INSERT = (
+    f"INSERT INTO audit ({_COLUMNS}) VALUES"  # noqa: S608 (constants)
+    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
+)
+
+
 class PgAuditLog:
     """Audit lines in the database of ``store``; any instance appends, every instance reads."""
 
@@ -36,8 +42,7 @@ class PgAuditLog:
         async with pool.acquire() as conn, conn.transaction():
             ids = [
                 await conn.fetchval(
-                    f"INSERT INTO audit ({_COLUMNS}) VALUES"
-                    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                    _INSERT,
                     line.at,
                     line.scope,
                     line.user_id,
@@ -68,9 +73,10 @@ class PgAuditLog:
         numbers = itertools.count(1)
         where, args = where_of(query, lambda: f"${next(numbers)}", lambda t: t)
         limit, offset = next(numbers), next(numbers)
+        # ``where`` is built of constant clauses and placeholders only; values go as arguments.
+        sql = f"SELECT id, {_COLUMNS} FROM audit{where} ORDER BY at DESC, id DESC"  # noqa: S608
         rows = await (await self._store.pool()).fetch(
-            f"SELECT id, {_COLUMNS} FROM audit{where}"
-            f" ORDER BY at DESC, id DESC LIMIT ${limit} OFFSET ${offset}",
+            f"{sql} LIMIT ${limit} OFFSET ${offset}",
             *args,
             query.limit,
             query.offset,
