@@ -21,6 +21,8 @@ class Action(StrEnum):
     TICKET_CLOSE = "ticket.close"
     TICKET_REOPEN = "ticket.reopen"
     TICKET_DELETE = "ticket.delete"
+    # The ticket message's overflow menu; each option's value is "<what>|<ticket ref>".
+    TICKET_MORE = "ticket.more"
     # Paging a /ticket list result; the value is the query as JSON.
     LIST_PAGE = "list.page"
     # The confirmation before a delete; the value is the refs.
@@ -39,6 +41,9 @@ class Action(StrEnum):
     IMPORT_CANCEL = "import.cancel"
     IMPORT_RETRY = "import.retry"
     CANCEL = "cancel"
+    # Paging /ticket audit; the value is the selection and the offset to show.
+    AUDIT_NEWER = "audit.newer"
+    AUDIT_OLDER = "audit.older"
     # The create modal.
     CREATE_PICK_BACKEND = "create.pick_backend"
     CATEGORY_OPTIONS = "create.category"

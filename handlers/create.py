@@ -312,7 +312,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
     if meta.get("alert"):
         from handlers.alerts import escalated  # alerts builds on create; import late, no cycle
 
-        await escalated(services, client, meta["alert"], str(ticket.ref), actor.user_id)
+        await escalated(services, client, meta["alert"], str(ticket.ref), actor)
 
 
 async def _announce(

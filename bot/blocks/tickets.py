@@ -15,6 +15,8 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
     SectionBlock,
 )
 
@@ -147,9 +149,8 @@ def ticket_blocks(ticket: Ticket, capabilities: frozenset[Capability]) -> list[B
             blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT))))
     if ticket.attachments:
         blocks.append(_attachment_buttons(ticket, capabilities))
-    actions = _ticket_buttons(ticket, capabilities)
-    if actions is not None:
-        blocks.append(actions)
+    # Always there: even a read-only ticket has its history in Slack (the overflow menu).
+    blocks.append(_ticket_buttons(ticket, capabilities))
     assert len(blocks) <= MESSAGE_BLOCKS
     return blocks
 
@@ -179,7 +180,7 @@ def _attachment_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> 
     )
 
 
-def _ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> ActionsBlock | None:
+def _ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> ActionsBlock:
     ref = str(ticket.ref)
     buttons: list[ButtonElement] = []
     wanted = (
@@ -216,7 +217,11 @@ def _ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> Acti
                 ),
             )
         )
-    return ActionsBlock(block_id=f"ticket|{ref}", elements=buttons) if buttons else None
+    more = OverflowMenuElement(
+        action_id=Action.TICKET_MORE,
+        options=[Option(text="History in Slack", value=f"history|{ref}")],
+    )
+    return ActionsBlock(block_id=f"ticket|{ref}", elements=[*buttons, more])
 
 
 def bulk_result_text(verb: str, result: BulkResult, backend: str) -> str:
