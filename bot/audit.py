@@ -133,7 +133,7 @@ class AuditTrail:
 async def prune_until(audit: AuditLog, keep: timedelta, stop: asyncio.Event) -> None:
     """Drop lines older than ``keep`` now and once a day until ``stop``: retention holds even
     when nobody reads the trail."""
-    while not stop.is_set():
+    while True:  # at start first, even when stopping already
         try:
             gone = await audit.prune(datetime.now(UTC) - keep)
             if gone:
@@ -142,3 +142,5 @@ async def prune_until(audit: AuditLog, keep: timedelta, stop: asyncio.Event) -> 
             log.exception("could not prune the audit trail")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PRUNE_EVERY.total_seconds())
+        if stop.is_set():
+            return

@@ -104,7 +104,8 @@ async def test_show_has_the_conversation_and_the_buttons_its_backend_allows(
     await agent.command("show ispcrm:101")
     read_only = await _said(bot, 2)
     assert "Internet not working" in _dump(read_only["blocks"])
-    assert _buttons(read_only) == {}  # nothing that cannot work
+    # Nothing that cannot work: only the overflow menu with its "History in Slack".
+    assert set(_buttons(read_only)) == {Action.TICKET_MORE}
 
 
 async def test_comment_by_command_and_by_button(
