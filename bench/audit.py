@@ -82,7 +82,7 @@ async def main() -> None:
             nexts.append((time.perf_counter() - started) * 1000)
             found.append(len(lines))
         await audit.aclose()
-        size = sum(p.stat().st_size for p in Path(tmp).iterdir())
+        size = await asyncio.to_thread(lambda: sum(p.stat().st_size for p in Path(tmp).iterdir()))
 
     print(f"{LINES:,} audit lines, {PEOPLE} people over 365 days, embedded store (audit.sqlite)")
     print(f"append, one line per change (each committed): {single_rate:,.0f} lines/s")

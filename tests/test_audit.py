@@ -17,6 +17,12 @@ from bot.sandbox.run import Sandboxes
 from tests.harness import TEAM, BotUnderTest, SlackUser
 
 
+def _status_line(user_id: str, at: datetime, **more) -> AuditLine:
+    return AuditLine(
+        at=at, scope=TEAM, user_id=user_id, kind="status", origin="command", outcome="done", **more
+    )
+
+
 async def _said(bot: BotUnderTest, count: int) -> dict:
     return (await bot.slack.wait_for("response_url", count=count))[count - 1]
 
@@ -145,15 +151,7 @@ async def test_older_pages_through_the_selection(bot: BotUnderTest, agent: Slack
     assert bot.services.audit is not None
     now = datetime.now(UTC)
     await bot.services.audit.append_many(
-        AuditLine(
-            at=now - timedelta(minutes=i),
-            scope=TEAM,
-            user_id=agent.user_id,
-            kind="status",
-            origin="command",
-            outcome="done",
-            refs=(f"omnidesk:{i}",),
-        )
+        _status_line(agent.user_id, now - timedelta(minutes=i), refs=(f"omnidesk:{i}",))
         for i in range(60)
     )
     await agent.command("audit")
@@ -204,15 +202,7 @@ async def test_retention_prunes_lines_older_than_the_setting(
     now = datetime.now(UTC)
     for days in (400, 3):
         await audit.append(
-            AuditLine(
-                at=now - timedelta(days=days),
-                scope=TEAM,
-                user_id=agent.user_id,
-                kind="status",
-                origin="command",
-                outcome="done",
-                new={"days": days},
-            )
+            _status_line(agent.user_id, now - timedelta(days=days), new={"days": days})
         )
     stop = asyncio.Event()
     stop.set()  # one pass (the one at start), then return
