@@ -81,6 +81,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     """Run the bot until SIGINT/SIGTERM, over HTTP or Socket Mode."""
     from bot.alerts import DetractorPoller
     from bot.app import build_app
+    from bot.audit import prune_until
     from bot.import_jobs import expire_until
     from bot.runtime import build_services
 
@@ -89,6 +90,7 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     stop_polling = asyncio.Event()
     poller_task: asyncio.Task[None] | None = None
     expiry_task: asyncio.Task[None] | None = None
+    prune_task: asyncio.Task[None] | None = None
     try:
         await services.start()
         app = build_app(settings, services, socket_mode=socket_mode)
@@ -98,6 +100,9 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         expiry_task = asyncio.create_task(
             expire_until(services.imports, keep, services.running_imports, stop_polling)
         )
+        if services.audit is not None:
+            retention = timedelta(days=settings.audit_days)
+            prune_task = asyncio.create_task(prune_until(services.audit, retention, stop_polling))
         if socket_mode:
             from bot.socket_mode import SocketModeRunner
 
@@ -128,6 +133,8 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
             await poller_task
         if expiry_task is not None:
             await expiry_task
+        if prune_task is not None:
+            await prune_task
         await services.aclose()
 
 

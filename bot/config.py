@@ -43,7 +43,7 @@ _WHERE = {
 # The bot scopes of manifest.yml (a test keeps the two equal): what an OAuth install asks for.
 MANIFEST_BOT_SCOPES = (
     "commands,chat:write,channels:history,groups:history,chat:write.public,files:read,"
-    "files:write,im:write,users:read"
+    "files:write,im:write,users:read,usergroups:read"
 )
 
 
@@ -198,6 +198,15 @@ class Settings(BaseSettings):
     omnidesk_timezone: str = Field(
         "UTC", validation_alias=AliasChoices("TICKETBOT_OMNIDESK_TIMEZONE", "omnidesk_timezone")
     )
+    # The audit trail keeps this many days of lines (older ones are pruned at start and daily).
+    audit_days: int = Field(
+        365, ge=1, validation_alias=AliasChoices("TICKETBOT_AUDIT_DAYS", "audit_days")
+    )
+    # Members of this Slack user group (its handle, e.g. support-leads) read everyone's audit
+    # trail, as workspace admins do; unset: only admins.
+    audit_group: str | None = Field(
+        None, validation_alias=AliasChoices("TICKETBOT_AUDIT_GROUP", "audit_group")
+    )
     log_level: str = Field(
         "INFO", validation_alias=AliasChoices("TICKETBOT_LOG_LEVEL", "log_level")
     )
@@ -249,6 +258,12 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("audit_group")
+    @classmethod
+    def _group_handle(cls, value: str | None) -> str | None:
+        # People write a group the way Slack shows it, "@support-leads".
+        return (value.strip().lstrip("@").strip() or None) if value is not None else None
 
     @field_validator("slack_scopes")
     @classmethod

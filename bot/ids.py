@@ -27,6 +27,8 @@ class Action(StrEnum):
     # and paging (the value is the offset).
     WATCHING_UNWATCH = "watching.unwatch"
     WATCHING_PAGE = "watching.page"
+    # The ticket message's overflow menu; each option's value is "<what>|<ticket ref>".
+    TICKET_MORE = "ticket.more"
     # Paging a /ticket list result; the value is the query as JSON.
     LIST_PAGE = "list.page"
     # The confirmation before a delete; the value is the refs.
@@ -51,6 +53,9 @@ class Action(StrEnum):
     HOME_PAUSE = "home.pause"
     HOME_RESUME = "home.resume"
     HOME_UNSUBSCRIBE = "home.unsubscribe"
+    # Paging /ticket audit; the value is the selection and the offset to show.
+    AUDIT_NEWER = "audit.newer"
+    AUDIT_OLDER = "audit.older"
     # The create modal.
     CREATE_PICK_BACKEND = "create.pick_backend"
     CATEGORY_OPTIONS = "create.category"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from bot.backends.questionpro import QuestionProBackend
+from bot.changes import Change, ChangeFeed, Outcome
 from bot.errors import BackendError, BackendUnavailable
 from bot.tickets import Actor
 
@@ -114,10 +115,12 @@ async def run_import(
     backend: QuestionProBackend,
     progress: Callable[[ImportJob, bool], Awaitable[None]],
     only: set[int] | None = None,
+    changes: ChangeFeed | None = None,
 ) -> ImportJob:
     """Send the spooled contacts chunk by chunk (or only the chunks in ``only``). A chunk the
     backend refused is "failed" (safe to send again); one whose answer was lost after sending is
-    "unknown" and never resent by a retry."""
+    "unknown" and never resent by a retry. Each chunk sent is published to ``changes`` (one
+    audit line per chunk, with its outcome)."""
     job.state = "importing"
     for chunk in job.chunks:
         if chunk.status == "sending":  # in flight when this process's predecessor died
@@ -152,6 +155,8 @@ async def run_import(
             chunk.status, chunk.imported = "ok", result.imported
             chunk.email_status, chunk.message = result.email_status, result.import_status
         await jobs.save(job)
+        if changes is not None:
+            await changes.publish(_chunk_change(job, chunk))
         await progress(job, False)
     job.state = "done"
     await jobs.save(job)
@@ -159,3 +164,24 @@ async def run_import(
         await jobs.discard_spool(job.id)
     await progress(job, True)
     return job
+
+
+_CHUNK_OUTCOME: dict[str, Outcome] = {"ok": "done", "failed": "refused", "unknown": "unknown"}
+
+
+def _chunk_change(job: ImportJob, chunk: Chunk) -> Change:
+    """One chunk sent, as the audit trail records it: which lines, how many imported."""
+    return Change(
+        job.owner,
+        "import",
+        "questionpro",
+        new={
+            "job": job.id,
+            "chunk": chunk.index + 1,
+            "lines": f"{chunk.first_line}-{chunk.last_line}",
+            "rows": chunk.rows,
+            "imported": chunk.imported,
+        },
+        outcome=_CHUNK_OUTCOME.get(chunk.status, "unknown"),
+        detail="" if chunk.status == "ok" else chunk.message,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.audit import AuditTrail
 from bot.backends.registry import Backends
 from bot.config import Settings
 from bot.home import HomeCache
@@ -31,9 +32,13 @@ def build_services(settings: Settings) -> Services:
         watches=stores.watches,
         home=HomeCache(settings.home_cache_seconds),
         installations=Installations(settings, stores.store) if settings.oauth_enabled else None,
+        audit=stores.audit,
     )
     if stores.watches is not None:
         # Tickets people create through ticketbot are watched for them: one listener hears
         # every create (command, form, shortcut, escalation), so no handler has to remember.
         services.changes.subscribe(watch_created(stores.watches))
+    if stores.audit is not None:
+        # Every change made through ticketbot becomes an audit line.
+        services.changes.subscribe(AuditTrail(stores.audit, stores.store).hear)
     return services

@@ -15,7 +15,14 @@ from bot.credentials import Credentials
 from bot.home import HomeCache
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
-from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores, WatchStore
+from bot.store.interface import (
+    AlertStore,
+    AuditLog,
+    CredentialStore,
+    ImportStore,
+    Stores,
+    WatchStore,
+)
 from bot.store.leases import SoloLeases, WorkLeases
 from bot.tickets import OptionCache
 
@@ -43,6 +50,8 @@ class Services:
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     # The ticket rows each person's App Home showed last (build_services sets its lifetime).
     home: HomeCache = field(default_factory=HomeCache)
+    # The audit trail's lines (bot/audit.py), fed from ``changes`` (None: nothing is recorded).
+    audit: AuditLog | None = None
     # Who does which shared piece of work (None: this process alone, as the embedded store).
     leases: WorkLeases | None = None
     # This process among the instances sharing a store: the owner of its leases (host and pid
@@ -74,7 +83,7 @@ class Services:
     @property
     def stores(self) -> Stores:
         """The store's facets together."""
-        return Stores(self.store, self.alerts, self.imports, self.leases, self.watches)
+        return Stores(self.store, self.alerts, self.imports, self.leases, self.watches, self.audit)
 
     @property
     def work(self) -> WorkLeases:

@@ -6,6 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 from handlers import (
     alerts,
+    audit,
     commands,
     connect,
     create,
@@ -26,6 +27,7 @@ def register_all(app: AsyncApp) -> None:
     commands.register(app)
     alerts.register(app)
     imports.register(app)
+    audit.register(app)
     connect.register(app)
     create.register(app)
     ticket_actions.register(app)

@@ -25,6 +25,7 @@ from bot.blocks.alerts import digest_messages, resolve_modal, resolved_line
 from bot.blocks.forms import metadata
 from bot.blocks.help import Usage
 from bot.blocks.limits import clip, escape
+from bot.changes import Change
 from bot.errors import NotConnectedError, UserInputError
 from bot.ids import Action, Callback
 from bot.models import Ticket
@@ -108,6 +109,14 @@ async def _subscribe(inv: Invocation) -> None:
             raise UserInputError(_cannot_post_hint(inv.body)) from None
         raise
     await services.alerts.save(sub)
+    await services.changes.publish(
+        Change(inv.actor, "subscribe", "questionpro", new=_described(sub))
+    )
+
+
+def _described(sub: Subscription) -> dict[str, Any]:
+    """What an audit line says of a subscription: where, and what it fetches."""
+    return {"channel": sub.channel_id, "subscription": sub.describe()}
 
 
 async def _set_weekly(inv: Invocation, sub: Subscription, weekly: bool) -> None:
@@ -184,10 +193,12 @@ async def _may_remove(client: AsyncWebClient, sub: Subscription, user_id: str) -
 
 
 async def remove_subscription(
-    client: AsyncWebClient, services: Services, sub: Subscription, user_id: str
+    client: AsyncWebClient, services: Services, sub: Subscription, actor: Actor
 ) -> None:
+    user_id = actor.user_id
     await _may_remove(client, sub, user_id)
     await services.alerts.delete(sub)
+    await services.changes.publish(Change(actor, "unsubscribe", "questionpro", new=_described(sub)))
     # The channel may be gone; the subscription is removed either way.
     with contextlib.suppress(SlackApiError):
         await client.chat_postMessage(
@@ -212,7 +223,7 @@ async def _unsubscribe(inv: Invocation) -> None:
             f"`/ticket unsubscribe detractors segment:{subs[0].segment_id}`, or use "
             "the buttons of `/ticket subscriptions`."
         )
-    await remove_subscription(inv.client, inv.services, subs[0], inv.user_id)
+    await remove_subscription(inv.client, inv.services, subs[0], inv.actor)
     await inv.say("Unsubscribed: no more detractor alerts for that subscription here.")
 
 
@@ -255,7 +266,8 @@ async def _alert_of(services: Services, body: dict[str, Any]) -> Alert:
 
 async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     await ack()
-    alert, user = await _alert_of(services, body), actor_of(body).user_id
+    actor = actor_of(body)
+    alert, user = await _alert_of(services, body), actor.user_id
     if alert.state == "resolved" or (alert.claimed_by and alert.claimed_by != user):
         who = alert.resolved_by if alert.state == "resolved" else alert.claimed_by
         raise UserInputError(
@@ -264,6 +276,7 @@ async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
     alert.claimed_by, alert.state, alert.claimed_at = user, "claimed", now()
     line = f":raising_hand: <@{user}> claimed this. {claim_note(alert)}".rstrip()
     await change_alert(services, client, alert, line)
+    await services.changes.publish(_alert_change(actor, "claim", alert))
 
 
 async def resolve(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
@@ -284,10 +297,27 @@ async def submit_resolve(
     alert = await services.alerts.alert(sub_id, int(ticket))
     if alert is None:
         raise UserInputError("That alert is no longer known.")
-    user, note = actor_of(body).user_id, (view_values(body["view"]).get("note") or "").strip()
+    actor = actor_of(body)
+    user, note = actor.user_id, (view_values(body["view"]).get("note") or "").strip()
     alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
     alert.resolved_at = now()
     await change_alert(services, client, alert, resolved_line(user, note))
+    # The note is free text about the customer: its length and start (sealed by the trail).
+    noted = {"note_length": len(note), "note_start": note[:80]} if note else {}
+    await services.changes.publish(_alert_change(actor, "resolve", alert, **noted))
+
+
+def _alert_change(actor: Actor, kind: str, alert: Alert, *refs: str, **new: Any) -> Change:
+    """A claim, resolve or escalation of ``alert`` as the audit trail records it."""
+    ticket = f"questionpro:{alert.detractor.ticket_id}"
+    key = f"{alert.subscription_id}:{alert.detractor.ticket_id}"
+    return Change(
+        actor,
+        kind,
+        "questionpro",
+        refs=(ticket, *refs),
+        new={"alert": key, "channel": alert.channel_id, **new},
+    )
 
 
 async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
@@ -357,7 +387,7 @@ async def unsubscribe_button(
     sub = await services.alerts.get(body["actions"][0]["value"])
     if sub is None:
         raise UserInputError("That subscription was already removed.")
-    await remove_subscription(client, services, sub, actor_of(body).user_id)
+    await remove_subscription(client, services, sub, actor_of(body))
     remaining = await services.alerts.for_channel(sub.team_id, sub.channel_id)
     await respond(
         replace_original=True,
@@ -381,8 +411,11 @@ async def escalated(
     if alert is None:
         return
     alert.escalated.append(new_link(ticket, actor))
-    line = f":arrow_up: <@{actor.user_id}> escalated this to `{ticket.ref}`."
+    ref = str(ticket.ref)
+    line = f":arrow_up: <@{actor.user_id}> escalated this to `{ref}`."
     await change_alert(services, client, alert, line)
+    # The link made: the detractor's ticket and the new one, as one line.
+    await services.changes.publish(_alert_change(actor, "escalate", alert, ref, ticket=ref))
 
 
 def register(app: AsyncApp) -> None:

@@ -14,12 +14,13 @@ from bot.blocks import as_dicts
 from bot.blocks.connect import accounts_blocks, connect_modal
 from bot.blocks.help import Usage, help_blocks, help_text
 from bot.blocks.limits import escape
+from bot.changes import Change
 from bot.credentials import check_backend
 from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from bot.text import normalise_typed
-from handlers import alerts, create, imports, insights, ticket_commands, watch
+from handlers import alerts, audit, create, imports, insights, ticket_commands, watch
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
@@ -46,6 +47,8 @@ async def _disconnect(inv: Invocation) -> None:
         raise UserInputError("Say which backend to disconnect, e.g. `/ticket disconnect omnidesk`.")
     backend = check_backend(inv.args[0])
     removed = await inv.services.store.delete_credentials(inv.actor.scope, inv.user_id, backend)
+    if removed:
+        await inv.services.changes.publish(Change(inv.actor, "disconnect", backend))
     label = BACKEND_LABELS[backend]
     text = (
         f"Disconnected {label}: your stored credentials were deleted."
@@ -89,13 +92,14 @@ _EVERY = {
     **insights.SUBCOMMANDS,
     **imports.SUBCOMMANDS,
     **watch.SUBCOMMANDS,
+    **audit.SUBCOMMANDS,
 }
 # Help lists them in this order: the everyday ones first.
 _ORDER = (
     *("list", "show", "create", "comment", "status", "priority", "tag", "rename", "batch"),
     *("unlink", "delete", "solve-unfinished", "watch", "unwatch", "watching", "quiet"),
     *("subscribe", "subscriptions", "unsubscribe", "insights"),
-    *("import", "connect", "accounts", "disconnect"),
+    *("import", "audit", "connect", "accounts", "disconnect"),
 )
 SUBCOMMANDS: dict[str, Subcommand] = {name: _EVERY[name] for name in _ORDER}
 

@@ -17,6 +17,7 @@ from bot.blocks.connect import (
     refused_connect_modal,
 )
 from bot.blocks.limits import escape
+from bot.changes import Change, outcome_of
 from bot.credentials import CONNECT_FIELDS, CredentialInputError, check_backend, parse_credentials
 from bot.errors import BackendAuthError, BotError
 from bot.ids import Action, Callback
@@ -82,6 +83,10 @@ async def submit_connect(
     except BotError as exc:
         # Back to the form with the backend's own words; secrets cleared (see the README).
         log.info("connect %s refused: %s", backend, type(exc).__name__)
+        outcome, detail = outcome_of(exc)
+        await services.changes.publish(
+            Change(actor, "connect", backend, outcome=outcome, detail=detail)
+        )
         field = getattr(exc, "field", None)  # a refusal about one field is shown on that field
         await client.views_update(
             view_id=view["id"],
@@ -95,6 +100,7 @@ async def submit_connect(
             ),
         )
         return
+    await services.changes.publish(Change(actor, "connect", backend))
     text = connected_text(creds)
     await client.views_update(view_id=view["id"], view=connect_progress_modal(backend, text))
     if meta.get("home"):  # opened from App Home: show it connected there, no extra message
@@ -120,7 +126,8 @@ async def disconnect(
     await ack()
     backend = check_backend(body["actions"][0]["value"])
     actor = actor_of(body)
-    await services.store.delete_credentials(actor.scope, actor.user_id, backend)
+    if await services.store.delete_credentials(actor.scope, actor.user_id, backend):
+        await services.changes.publish(Change(actor, "disconnect", backend))
     remaining = await services.store.list_credentials(actor.scope, actor.user_id)
     await respond(
         replace_original=True,

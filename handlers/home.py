@@ -149,7 +149,7 @@ async def unsubscribe(
     sub = await services.alerts.get(_value(body))
     actor = actor_of(body)
     if sub is not None:
-        await remove_subscription(client, services, sub, actor.user_id)
+        await remove_subscription(client, services, sub, actor)
     await publish_home(client, services, actor)
 
 

@@ -300,7 +300,7 @@ async def _send_held(
 
     services.running_imports.add(job.id)
     try:
-        await run_import(services.imports, job, backend, progress, only)
+        await run_import(services.imports, job, backend, progress, only, services.changes)
     finally:
         services.running_imports.discard(job.id)
 

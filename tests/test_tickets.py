@@ -104,8 +104,9 @@ async def test_show_has_the_conversation_and_the_buttons_its_backend_allows(
     await agent.command("show ispcrm:101")
     read_only = await _said(bot, 2)
     assert "Internet not working" in _dump(read_only["blocks"])
-    # Nothing that cannot work: watching is reading, so Watch alone.
-    assert set(_buttons(read_only)) == {Action.TICKET_WATCH}
+    # Nothing that cannot work: watching is reading, so Watch, and the overflow menu with its
+    # "History in Slack".
+    assert set(_buttons(read_only)) == {Action.TICKET_WATCH, Action.TICKET_MORE}
 
 
 async def test_comment_by_command_and_by_button(

@@ -15,6 +15,8 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
     SectionBlock,
 )
 
@@ -233,9 +235,13 @@ def ticket_buttons(
     # everyday buttons keep their places.
     if with_watch:
         buttons.append(watch_button(ref, watching))
-    if not buttons:
-        return None
-    return ActionsBlock(block_id=f"ticket|{ref}", elements=buttons)
+    # Even a read-only ticket has its history in Slack (the overflow menu), so a ticket message
+    # always has this block.
+    more = OverflowMenuElement(
+        action_id=Action.TICKET_MORE,
+        options=[Option(text="History in Slack", value=f"history|{ref}")],
+    )
+    return ActionsBlock(block_id=f"ticket|{ref}", elements=[*buttons, more])
 
 
 def bulk_result_text(verb: str, result: BulkResult, backend: str) -> str:

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.store.embedded import Store, open_table, rescope
 from bot.store.interface import (
     AlertStore,
+    AuditLog,
     CredentialStore,
     ImportStore,
     RequestMemory,
@@ -22,6 +23,7 @@ from bot.store.leases import SoloLeases, WorkLeases
 
 __all__ = [
     "AlertStore",
+    "AuditLog",
     "CredentialStore",
     "ImportStore",
     "RequestMemory",
@@ -44,6 +46,7 @@ __all__ = [
 def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
     """The sqlite store in the settings' data directory (taking its single-instance lock)."""
     from bot.store.embedded_alerts import EmbeddedAlertStore
+    from bot.store.embedded_audit import EmbeddedAuditLog
     from bot.store.embedded_imports import EmbeddedImportJobs
     from bot.store.embedded_watches import EmbeddedWatchStore
 
@@ -56,12 +59,14 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
 
     imports = EmbeddedImportJobs(store, settings.data_dir)
     watches = EmbeddedWatchStore(store)
-    return Stores(store, alerts, imports, SoloLeases(subscription_ids), watches)
+    audit = EmbeddedAuditLog(settings.data_dir)
+    return Stores(store, alerts, imports, SoloLeases(subscription_ids), watches, audit)
 
 
 def open_postgres(settings: Settings, url: str, keys_text: str | None = None) -> Stores:
     """The PostgreSQL store at ``url``; it connects, migrates and locks on first use."""
     from bot.store.pg_alerts import PgAlertStore
+    from bot.store.pg_audit import PgAuditLog
     from bot.store.pg_imports import PgImportJobs
     from bot.store.pg_leases import PgLeases
     from bot.store.pg_watches import PgWatchStore
@@ -74,7 +79,8 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
     store = PgStore(Database(url), keys)
     imports = PgImportJobs(store, settings.data_dir)
-    return Stores(store, PgAlertStore(store), imports, PgLeases(store), PgWatchStore(store))
+    leases, watches, audit = PgLeases(store), PgWatchStore(store), PgAuditLog(store)
+    return Stores(store, PgAlertStore(store), imports, leases, watches, audit)
 
 
 def open_stores(settings: Settings, keys_text: str | None = None) -> Stores:

@@ -3,8 +3,8 @@
 Four facets, each one Protocol: credentials with sealing and the request memory
 (``CredentialStore``, ``services.store``), subscriptions with the alert ledger (``AlertStore``,
 ``services.alerts``), import jobs with their spooled contacts (``ImportStore``,
-``services.imports``) and watched tickets (``WatchStore``, ``services.watches``); leases on
-shared work are ``bot/store/leases.py``.
+``services.imports``), watched tickets (``WatchStore``, ``services.watches``) and the audit
+trail (``AuditLog``, ``services.audit``); leases on shared work are ``bot/store/leases.py``.
 ``bot/store/embedded*.py`` implements them on one sqlite file (one instance),
 ``bot/store/pg*.py`` on PostgreSQL. ``open_stores`` picks one at start-up.
 """
@@ -17,6 +17,9 @@ from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bot.audit import AuditLine, AuditQuery
     from bot.credentials import Credentials
     from bot.import_jobs import ImportJob
     from bot.store.leases import WorkLeases
@@ -172,6 +175,34 @@ class WatchStore(Protocol):
         """Re-encrypt what was seen and what is held under the newest key; how many records."""
         ...
 
+
+class AuditLog(Protocol):
+    """The audit trail (``bot/audit.py``): append-only from the app's side, read newest first.
+
+    A query by person over a period, by ticket ref, by backend or by kinds over a period is an
+    index lookup (the trail holds a year of every change: a scan would not do)."""
+
+    async def append(self, line: AuditLine) -> None:
+        """Append ``line``; committed when this returns."""
+        ...
+
+    async def append_many(self, lines: Iterable[AuditLine]) -> int:
+        """Append lines in one transaction (copies, the benchmark); how many."""
+        ...
+
+    async def query(self, query: AuditQuery) -> list[AuditLine]:
+        """The lines ``query`` selects, newest first (``at``, then append order), paged by its
+        ``limit`` and ``offset``; each with its ``id``."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Remove the lines from before ``before`` (retention, the only removal); how many."""
+        ...
+
+    async def rotate_keys(self, reseal: Callable[[str], str]) -> int:
+        """Re-encrypt the lines' sealed values with ``reseal``; how many lines."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -185,6 +216,7 @@ class Stores:
     imports: ImportStore
     leases: WorkLeases | None = field(default=None)
     watches: WatchStore | None = field(default=None)
+    audit: AuditLog | None = field(default=None)
 
     async def start(self) -> None:
         """Connect (and refuse early) before serving."""
@@ -192,12 +224,14 @@ class Stores:
 
     async def rotate_keys(self) -> tuple[int, int]:
         """Everything re-encrypted under the newest key: (credentials, other sealed records:
-        the ledger's rows, what watched tickets were seen as, held notices). The credentials and
-        canary go last: a failure before leaves the old key still valid."""
+        the ledger's rows, what watched tickets were seen as, held notices, audit lines). The
+        credentials and canary go last: a failure before leaves the old key still valid."""
         await self.store.start()
         rows = await self.alerts.rotate_keys()
         if self.watches is not None:
             rows += await self.watches.rotate_keys()
+        if self.audit is not None:
+            rows += await self.audit.rotate_keys(self.store.reseal)
         return await self.store.rotate_keys(), rows
 
     async def aclose(self) -> None:
@@ -206,4 +240,6 @@ class Stores:
         await self.imports.aclose()
         if self.watches is not None:
             await self.watches.aclose()
+        if self.audit is not None:
+            await self.audit.aclose()
         await self.store.aclose()

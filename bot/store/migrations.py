@@ -104,4 +104,35 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (scope, user_id)
     );
     """,
+    # 4: the audit trail (bot/audit.py): one row per change, the refs beside it for a ticket's
+    # history; indexed for "this person since", "this ticket", "these kinds since".
+    """
+    CREATE TABLE IF NOT EXISTS audit (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL,
+        scope text NOT NULL,
+        user_id text NOT NULL,
+        team_id text NOT NULL,
+        origin text NOT NULL,
+        kind text NOT NULL,
+        backend text,
+        refs jsonb NOT NULL,
+        new jsonb NOT NULL,
+        old jsonb NOT NULL,
+        outcome text NOT NULL,
+        detail text NOT NULL,
+        sealed text
+    );
+    CREATE INDEX IF NOT EXISTS audit_person ON audit (scope, user_id, at);
+    CREATE INDEX IF NOT EXISTS audit_scope ON audit (scope, at);
+    CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+    CREATE INDEX IF NOT EXISTS audit_kind ON audit (kind, at);
+    CREATE TABLE IF NOT EXISTS audit_refs (
+        ref text NOT NULL,
+        line_id bigint NOT NULL,
+        at timestamptz NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS audit_refs_ref ON audit_refs (ref, at);
+    CREATE INDEX IF NOT EXISTS audit_refs_line ON audit_refs (line_id);
+    """,
 ]
