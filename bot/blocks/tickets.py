@@ -219,6 +219,12 @@ def _ticket_buttons(ticket: Ticket, capabilities: frozenset[Capability]) -> Acti
     return ActionsBlock(block_id=f"ticket|{ref}", elements=buttons) if buttons else None
 
 
+def ticket_actions(ticket: Ticket, capabilities: frozenset[Capability]) -> ActionsBlock | None:
+    """The buttons of a ticket message alone (for messages that tell of a ticket, as the
+    watcher's DMs), or None when its backend allows nothing."""
+    return _ticket_buttons(ticket, capabilities)
+
+
 def bulk_result_text(verb: str, result: BulkResult, backend: str) -> str:
     """What a bulk change did, per ticket."""
     lines = []
