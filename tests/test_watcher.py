@@ -60,13 +60,21 @@ async def _first_omnidesk_ticket(sandboxes: Sandboxes) -> int:
     return next(t for t, v in sandboxes.omnidesk.tickets.items() if v["status"] != "closed")
 
 
-async def test_a_status_changed_in_the_sandbox_is_one_dm_to_each_watcher(
-    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes, watcher: TicketWatcher
-) -> None:
+async def _watched_by_two(
+    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
+) -> tuple[int, str]:
+    """An open Omnidesk ticket watched by the agent and by OTHER (both connected)."""
     await _connect_omnidesk(bot, sandboxes, OTHER)
     ticket_id = await _first_omnidesk_ticket(sandboxes)
     ref = f"omnidesk:{ticket_id}"
     await _watch(bot, ref, agent.user_id, OTHER)
+    return ticket_id, ref
+
+
+async def test_a_status_changed_in_the_sandbox_is_one_dm_to_each_watcher(
+    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes, watcher: TicketWatcher
+) -> None:
+    ticket_id, ref = await _watched_by_two(bot, agent, sandboxes)
     before = sandboxes.omnidesk.tickets[ticket_id]["status"]
 
     assert await watcher.check_due(now=T0) == 1  # the baseline
@@ -90,10 +98,7 @@ async def test_a_status_changed_in_the_sandbox_is_one_dm_to_each_watcher(
 async def test_a_change_the_watcher_made_through_ticketbot_is_no_dm_to_them(
     bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes, watcher: TicketWatcher
 ) -> None:
-    await _connect_omnidesk(bot, sandboxes, OTHER)
-    ticket_id = await _first_omnidesk_ticket(sandboxes)
-    ref = f"omnidesk:{ticket_id}"
-    await _watch(bot, ref, agent.user_id, OTHER)
+    ticket_id, ref = await _watched_by_two(bot, agent, sandboxes)
     await watcher.check_due(now=T0)
     done = asyncio.Event()
 
