@@ -84,11 +84,13 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
     from bot.audit import prune_until
     from bot.import_jobs import expire_until
     from bot.runtime import build_services
+    from bot.watcher import TicketWatcher
 
     stop = _stop_event()
     services = build_services(settings)
     stop_polling = asyncio.Event()
     poller_task: asyncio.Task[None] | None = None
+    watcher_task: asyncio.Task[None] | None = None
     expiry_task: asyncio.Task[None] | None = None
     prune_task: asyncio.Task[None] | None = None
     try:
@@ -96,6 +98,9 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         app = build_app(settings, services, socket_mode=socket_mode)
         # Detractor alerts run in the serving process, with the same Slack client as listeners.
         poller_task = asyncio.create_task(DetractorPoller(services, app.client).run(stop_polling))
+        if services.watches is not None:  # watched tickets: checked beside the poller
+            watcher = TicketWatcher(services, app.client)
+            watcher_task = asyncio.create_task(watcher.run(stop_polling))
         keep = timedelta(hours=settings.import_keep_hours)
         expiry_task = asyncio.create_task(
             expire_until(services.imports, keep, services.running_imports, stop_polling)
@@ -131,6 +136,8 @@ async def serve(settings: Settings, *, host: str, port: int, socket_mode: bool) 
         stop_polling.set()
         if poller_task is not None:
             await poller_task
+        if watcher_task is not None:
+            await watcher_task
         if expiry_task is not None:
             await expiry_task
         if prune_task is not None:

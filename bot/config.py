@@ -159,6 +159,15 @@ class Settings(BaseSettings):
     poll_interval: float | None = Field(
         None, gt=0, validation_alias=AliasChoices("TICKETBOT_POLL_INTERVAL", "poll_interval")
     )
+    # Watched tickets: each is checked this often (one schedule per ticket, shared by its
+    # watchers); Epixel's comments and tags need one call per ticket, so they are read on every
+    # ``watch_full_every``-th check and the cheap listing serves the checks between.
+    watch_interval: float = Field(
+        300.0, gt=0, validation_alias=AliasChoices("TICKETBOT_WATCH_INTERVAL", "watch_interval")
+    )
+    watch_full_every: int = Field(
+        3, ge=1, validation_alias=AliasChoices("TICKETBOT_WATCH_FULL_EVERY", "watch_full_every")
+    )
     sweep_interval: float = Field(
         86400.0, gt=0, validation_alias=AliasChoices("TICKETBOT_SWEEP_INTERVAL", "sweep_interval")
     )

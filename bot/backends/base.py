@@ -93,6 +93,10 @@ class BaseBackend:
     statuses: ClassVar[Sequence[Status]] = ()
     priorities: ClassVar[Sequence[Priority]] = ()
     create_form: ClassVar[Sequence[FormField]] = ()  # the fields of `/ticket create`
+    # For the ticket watcher: the most tickets one listing call returns, and which compared
+    # fields (bot.watch_diff) a listed ticket carries; the others need ``get_ticket``.
+    list_limit: ClassVar[int] = 25
+    listed_fields: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def label(self) -> str:

@@ -78,6 +78,9 @@ class EpixelBackend(BaseBackend):
     # fmt: on
     statuses = STATUSES
     priorities = PRIORITIES
+    list_limit = 100
+    # The history lacks tags and the conversation: those come from the detailed view.
+    listed_fields = frozenset({"title", "status", "priority"})
     create_form = (
         FormField("subject", "Subject", "subject", required=True, max_length=MAX_SUBJECT),
         FormField(

@@ -83,6 +83,10 @@ class IspcrmBackend(BaseBackend):
     statuses = STATUSES
     priorities = PRIORITIES
 
+    # getCustomerTickets returns every ticket at once (list_tickets windows it here).
+    list_limit = 10_000
+    listed_fields = frozenset({"title", "status", "priority"})
+
     def __init__(self, http: BackendHTTP, creds: IspcrmCredentials, tokens: TokenCache) -> None:
         self._http = http
         self._creds = creds

@@ -131,6 +131,9 @@ class OmnideskBackend(BaseBackend):
     )
     statuses = STATUSES
     priorities = PRIORITIES
+    list_limit = 100  # itemLimit's maximum
+    # Omnidesk has no comments endpoint: a listed item carries everything the watcher compares.
+    listed_fields = frozenset({"title", "status", "priority", "group"})
     create_form = (
         FormField("title", "Title", "subject", required=True, max_length=500),
         FormField(
