@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from bot.errors import UserInputError
 from bot.models import Detractor
+from bot.subscription_rules import Access, Filters, Policy
 
 
 def now() -> datetime:
@@ -30,12 +31,18 @@ def now() -> datetime:
 
 
 class Subscription(BaseModel):
-    """One channel's subscription to one QuestionPro detractor feed."""
+    """One channel's subscription to one feed: QuestionPro detractors, or a ticket backend's new
+    tickets (``source``), with what it asks for (``bot.subscription_rules``)."""
 
     id: str = Field(default_factory=lambda: secrets.token_hex(6))
     team_id: str
     channel_id: str
     subscriber: str
+    source: str = "detractors"  # or a ticket backend's key: omnidesk, epixel, ispcrm
+    filters: Filters = Field(default_factory=Filters)
+    changes: bool = False  # ticket backends: status changes too, in each ticket's thread
+    policy: Policy = Field(default_factory=Policy)
+    access: Access = Field(default_factory=Access)
     # Whose credentials the poller uses: the subscriber's key scope (the org on Enterprise Grid).
     # Records written before Grid support have None, meaning team_id.
     scope: str | None = None
@@ -82,14 +89,40 @@ class Subscription(BaseModel):
         return self.scope or self.team_id
 
     def describe(self) -> str:
-        """ "segment 999, status 0, every 5 min, each alert" for confirmations and lists."""
-        parts = [f"segment {self.segment_id}" if self.segment_id is not None else "all segments"]
-        if self.status is not None:
-            parts.append(f"status {self.status}")
+        """ "segment 999, status 0, every 5 min, each alert" for confirmations and lists; the
+        filters and policies as they would be typed."""
+        parts = []
+        if self.source == "detractors":
+            parts.append(
+                f"segment {self.segment_id}" if self.segment_id is not None else "all segments"
+            )
+            if self.status is not None:
+                parts.append(f"status {self.status}")
         minutes = self.every_seconds / 60
         parts.append(f"every {minutes:g} min" if minutes >= 1 else f"every {self.every_seconds} s")
         parts.append("a digest per poll" if self.mode == "digest" else "each alert on its own")
+        if self.changes:
+            parts.append("status changes in threads")
+        parts.extend(self.filters.describe())
+        parts.extend(_policy_words(self.policy, self.access))
         return ", ".join(parts)
+
+
+def _policy_words(policy: Policy, access: Access) -> list[str]:
+    words = []
+    if policy.remind_seconds:
+        words.append(f"remind:{policy.remind_seconds // 60}m")
+    if policy.notify:
+        words.append(f"notify:@{policy.notify.name}")
+    if policy.escalate_seconds and policy.escalate_to:
+        words.append(f"escalate:{policy.escalate_seconds // 60}m #{policy.escalate_to.name}")
+    if policy.hours:
+        words.append(policy.hours.describe())
+    if access.actors:
+        words.append(f"actors:@{access.actors.name}")
+    if access.pii_masked:
+        words.append("pii:masked")
+    return words
 
 
 class Alert(BaseModel):

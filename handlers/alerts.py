@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -23,13 +22,13 @@ from bot.blocks import as_dicts
 from bot.blocks.alerts import digest_messages, resolve_modal, resolved_line
 from bot.blocks.forms import metadata
 from bot.blocks.help import Usage
-from bot.blocks.limits import clip, escape
+from bot.blocks.limits import clip
 from bot.errors import NotConnectedError, UserInputError
 from bot.ids import Action, Callback
 from bot.posting import CHANNEL_GONE
 from bot.services import Services
+from bot.subscription_rules import parse_subscribe
 from bot.subscriptions import Alert, Subscription
-from bot.text import is_number
 from bot.tickets import backend_for, require
 from handlers.common import actor_of, view_values
 from handlers.common import metadata as read_metadata
@@ -38,35 +37,14 @@ from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
 SHOW_EXISTING_MAX = 500
-_EVERY = re.compile(r"^(\d+)([smh]?)$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "": 60}
 
 
 def parse_subscription(args: list[str]) -> dict[str, Any]:
-    """``detractors [segment:<id>] [status:<n>] [every:<5m>] [mode:each|digest]``."""
-    if not args or args[0].lower() != "detractors":
-        raise UserInputError(
-            "Subscribe to what? Only `detractors` so far: "
-            "`/ticket subscribe detractors segment:999 every:5m`."
-        )
-    found: dict[str, Any] = {}
-    for word in args[1:]:
-        key, _, value = word.lower().partition(":")
-        if key in {"segment", "status"} and is_number(value):
-            found[f"{key}_id" if key == "segment" else key] = int(value)
-        elif key == "every" and (match := _EVERY.match(value)):
-            seconds = int(match.group(1)) * _SECONDS[match.group(2)]
-            if not 60 <= seconds <= 86400:
-                raise UserInputError("`every:` must be between 1m and 24h, e.g. `every:5m`.")
-            found["every_seconds"] = seconds
-        elif key == "mode" and value in {"each", "digest"}:
-            found["mode"] = value
-        else:
-            raise UserInputError(
-                f"I don't understand `{escape(word)}`. Use `segment:&lt;id&gt;`, "
-                "`status:&lt;n&gt;`, `every:&lt;5m&gt;` or `mode:each|digest`."
-            )
-    return found
+    """The fields a `/ticket subscribe detractors …` sets (``bot.subscription_rules``)."""
+    request = parse_subscribe(args)
+    if request.source != "detractors":
+        raise UserInputError(f"`{request.source}` subscriptions are not wired yet.")
+    return request.fields
 
 
 async def _subscribe(inv: Invocation) -> None:
