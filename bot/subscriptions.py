@@ -137,7 +137,19 @@ class Alert(BaseModel):
     resolved_by: str | None = None
     note: str | None = None
     escalated: list[str] = Field(default_factory=list)
-    reminded: bool = False
+    reminded: bool = False  # the 75% deadline reminder went out
+    # The subscription's policy (bot.escalation): when the last `remind:` went out, and the copy
+    # `escalate:` posted in another channel (redrawn with the alert). Old rows: none yet.
+    nudged_at: datetime | None = None
+    copy_channel_id: str | None = None
+    copy_ts: str | None = None
+
+    def messages(self) -> list[tuple[str, str]]:
+        """Every message showing this alert, as (channel, ts): its own, then its copy."""
+        shown = [(self.channel_id, self.ts)] if self.ts else []
+        if self.copy_channel_id and self.copy_ts:
+            shown.append((self.copy_channel_id, self.copy_ts))
+        return shown
 
 
 class Sealing(Protocol):
@@ -172,5 +184,6 @@ def bare_row(sub_id: str, ticket_id: int) -> dict[str, Any]:
 
 
 def is_open(alert: Alert) -> bool:
-    """Whether ``alert`` still waits for a claim, a resolution or its reminder."""
-    return alert.state == "open" and not alert.reminded
+    """Whether ``alert`` still waits for a claim (or a resolution): reminders and escalation copies
+    (bot.escalation) go on after the 75% reminder, so the reminder does not close it."""
+    return alert.state == "open"

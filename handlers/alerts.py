@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alert_access import require_actor
 from bot.alert_changes import change_alert
 from bot.backends.base import Capability
 from bot.backends.questionpro import QuestionProBackend
@@ -27,6 +28,7 @@ from bot.errors import NotConnectedError, UserInputError
 from bot.ids import Action, Callback
 from bot.posting import CHANNEL_GONE
 from bot.services import Services
+from bot.slack_names import resolve_names
 from bot.subscription_rules import parse_subscribe
 from bot.subscriptions import Alert, Subscription
 from bot.tickets import backend_for, require
@@ -66,6 +68,8 @@ async def _subscribe(inv: Invocation) -> None:
         credentials_stamp=stamp,
         **wanted,
     )
+    await resolve_names(inv.client, sub)
+    await _announce_escalation(inv.client, sub)
     try:
         await inv.client.chat_postMessage(
             channel=channel,
@@ -77,6 +81,28 @@ async def _subscribe(inv: Invocation) -> None:
             raise UserInputError(_cannot_post_hint(inv.body)) from None
         raise
     await services.alerts.save(sub)
+
+
+async def _announce_escalation(client: AsyncWebClient, sub: Subscription) -> None:
+    """Tell the escalation channel what will arrive there, which also proves the bot may post
+    there; a clear refusal (and nothing saved) when it may not."""
+    target = sub.policy.escalate_to
+    if target is None or target.id is None:
+        return
+    try:
+        await client.chat_postMessage(
+            channel=target.id,
+            text=f"Detractor alerts from <#{sub.channel_id}> still unclaimed after "
+            f"{(sub.policy.escalate_seconds or 0) // 60} min will be copied here.",
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") in CHANNEL_GONE:
+            raise UserInputError(
+                f"I can't post in {target.mention('channel')} (Slack says "
+                f"`{exc.response.get('error')}`). Invite me there with `/invite @ticketbot` (or "
+                "pick a channel that is not archived), then subscribe again."
+            ) from None
+        raise
 
 
 def _cannot_post_hint(body: dict[str, Any]) -> str:
@@ -202,7 +228,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 # Buttons ---------------------------------------------------------------------------------------
 
 
-async def _alert_of(services: Services, body: dict[str, Any]) -> Alert:
+async def alert_of(services: Services, body: dict[str, Any]) -> Alert:
     sub_id, _, ticket = body["actions"][0]["value"].partition(":")
     alert = await services.alerts.alert(sub_id, int(ticket))
     if alert is None:
@@ -210,9 +236,20 @@ async def _alert_of(services: Services, body: dict[str, Any]) -> Alert:
     return alert
 
 
+async def _permitted(
+    services: Services, client: AsyncWebClient, alert: Alert, body: dict, verb: str
+) -> str:
+    """The clicker, once the subscription's ``actors:`` group allows them to ``verb``."""
+    user = actor_of(body).user_id
+    sub = await services.alerts.get(alert.subscription_id)
+    await require_actor(services, client, sub, user, verb)
+    return user
+
+
 async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     await ack()
-    alert, user = await _alert_of(services, body), actor_of(body).user_id
+    alert = await alert_of(services, body)
+    user = await _permitted(services, client, alert, body, "claim")
     if alert.state == "resolved" or (alert.claimed_by and alert.claimed_by != user):
         who = alert.resolved_by if alert.state == "resolved" else alert.claimed_by
         raise UserInputError(
@@ -225,7 +262,8 @@ async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
 async def resolve(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     """Opens a small form for an optional note."""
     await ack()
-    alert = await _alert_of(services, body)
+    alert = await alert_of(services, body)
+    await _permitted(services, client, alert, body, "resolve")
     await client.views_open(
         trigger_id=body["trigger_id"],
         view=resolve_modal(alert, metadata(alert=body["actions"][0]["value"])),
@@ -240,7 +278,8 @@ async def submit_resolve(
     alert = await services.alerts.alert(sub_id, int(ticket))
     if alert is None:
         raise UserInputError("That alert is no longer known.")
-    user, note = actor_of(body).user_id, (view_values(body["view"]).get("note") or "").strip()
+    user = await _permitted(services, client, alert, body, "resolve")
+    note = (view_values(body["view"]).get("note") or "").strip()
     alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
     await change_alert(services, client, alert, resolved_line(user, note))
 
@@ -248,7 +287,8 @@ async def submit_resolve(
 async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     """The create form, prefilled with the detractor, for a backend the clicker connected."""
     await ack()
-    alert = await _alert_of(services, body)
+    alert = await alert_of(services, body)
+    await _permitted(services, client, alert, body, "escalate")
     d = alert.detractor
     contact = d.email + (f", {d.phone}" if d.phone else "")
     values = {
@@ -293,7 +333,7 @@ async def show_existing(
         else:
             break
     thread = (body.get("container") or {}).get("message_ts") or body["message"]["ts"]
-    for blocks in digest_messages(shown):
+    for blocks in digest_messages(shown, sub.access.pii_masked):
         await client.chat_postMessage(
             channel=sub.channel_id, thread_ts=thread, text="Detractors", blocks=as_dicts(blocks)
         )

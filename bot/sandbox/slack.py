@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from bot.sandbox.slack_directory import SlackDirectory
 from bot.sandbox.slack_history import ChannelHistory
 from bot.sandbox.slack_oauth import SlackInstalls
 
@@ -73,6 +74,8 @@ class SlackStandIn:
         self.uploads: dict[str, bytes] = {}
         self.homes: dict[str, dict[str, Any]] = {}  # each person's published Home view
         self.channels = ChannelHistory()
+        # User groups and channels by name (usergroups.*, conversations.list).
+        self.directory = SlackDirectory()
         # What each channel shows, oldest first (the same dict as ``channels.messages``).
         self.messages = self.channels.messages
         # Set by a Socket Mode stand-in: what apps.connections.open hands out.
@@ -339,7 +342,11 @@ class SlackStandIn:
             return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{time.time_ns()}"}}
         if method == "views.publish":
             return self._publish(args)
+        if (listed := self.directory.answer(method, args)) is not None:
+            return listed
         if method in {"chat.postMessage", "chat.update"}:
+            if refused := self.directory.refuses_post(str(args.get("channel"))):
+                return {"ok": False, "error": refused}
             message = self.channels.keep(args)
             return {
                 "ok": True,
