@@ -1,6 +1,6 @@
 """Customer contacts as a `pii:masked` channel shows them: enough to recognise, not to use.
 
-``anna.berg@example.com`` → ``a***@example.com``; ``+31 6 1234 5678`` → ``+31 6*** **78``
+``anna.berg@example.com`` → ``a***@example.com``; ``+31 6 1234 5678`` → ``+31 6 **** **78``
 (the country code and the last two digits stay, the spacing too). Pure; the block builders call
 ``shown`` with the subscription's choice, so every channel surface masks the same way.
 """
