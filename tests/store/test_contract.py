@@ -14,7 +14,7 @@ from bot.errors import StoreKeyError
 from bot.import_jobs import Chunk, ImportJob
 from bot.models import Detractor
 from bot.store import Stores
-from bot.subscriptions import Alert, Subscription
+from bot.subscriptions import Alert, Subscription, alert_from_row, ledger_row
 from bot.tickets import Actor
 from tests.waiting import eventually
 
@@ -158,6 +158,37 @@ async def test_the_ledger_records_marks_and_lists_open_alerts(stores: Stores) ->
     await alerts.record([opened])
     assert await alerts.open_alerts() == []
     assert (await alerts.alert("s1", 1)).claimed_by == "U9"  # type: ignore[union-attr]
+
+
+async def test_an_unclaimed_alert_stays_open_after_its_reminder_with_its_escalation_state(
+    stores: Stores,
+) -> None:
+    alerts = stores.alerts
+    nudged = Alert(
+        subscription_id="s1",
+        detractor=detractor(1),
+        channel_id="C1",
+        state="open",
+        ts="1700000000.000100",
+        reminded=True,
+        nudged_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        copy_channel_id="C2",
+        copy_ts="1700000100.000200",
+    )
+    await alerts.record([nudged])
+    # Reminders and the copy go on until someone claims it, so the 75% reminder keeps it open.
+    assert await alerts.open_alerts() == [nudged]
+    assert nudged.messages() == [("C1", "1700000000.000100"), ("C2", "1700000100.000200")]
+    # A row written before these fields existed reads back with none of them set.
+    row = ledger_row(stores.store, nudged)
+    for key in ("nudged_at", "copy_channel_id", "copy_ts"):
+        del row[key]
+    old = alert_from_row(stores.store, row)
+    assert (
+        old is not None
+        and old.nudged_at is None
+        and old.messages() == [("C1", "1700000000.000100")]
+    )
 
 
 # Import jobs -----------------------------------------------------------------------------------
