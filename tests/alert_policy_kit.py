@@ -75,6 +75,14 @@ async def one_alert(
     return detractor, alert
 
 
+async def alert_button(bot: BotUnderTest, sandboxes: Sandboxes, options: str) -> tuple[dict, str]:
+    """#cx subscribed with ``options`` and one alert posted: its raw record and button value."""
+    directory(bot)
+    sub = await subscribe(bot, await cx_lead(bot), options)
+    raw, _ = await one_alert(bot, sandboxes, sub)
+    return raw, f"{sub.id}:{raw['ticketID']}"
+
+
 def runner(bot: BotUnderTest, clock: Clock) -> Escalations:
     """The poller's escalation step with ``clock`` for its time."""
     return Escalations(bot.services, DetractorPoller(bot.services, bot.app.client).poster, clock)

@@ -13,6 +13,7 @@ from tests.alert_policy_kit import (
     CHANNEL,
     LEADS,
     Clock,
+    alert_button,
     cx_lead,
     directory,
     one_alert,
@@ -29,10 +30,7 @@ PHONE = "+31 6 1234 5678"
 async def test_only_members_of_the_actors_group_may_claim(
     bot: BotUnderTest, sandboxes: Sandboxes
 ) -> None:
-    directory(bot)
-    sub = await subscribe(bot, await cx_lead(bot), "actors:@support")
-    raw, _ = await one_alert(bot, sandboxes, sub)
-    value = f"{sub.id}:{raw['ticketID']}"
+    raw, value = await alert_button(bot, sandboxes, "actors:@support")
 
     for action in (Action.ALERT_CLAIM, Action.ALERT_RESOLVE, Action.ALERT_ESCALATE):
         count = len(bot.slack.calls_to("response_url")) + 1
@@ -43,7 +41,7 @@ async def test_only_members_of_the_actors_group_may_claim(
             f"Only members of @support can {verb} these alerts; ask one of them, or someone "
             "who manages @support to add you."
         )
-    stored = await bot.services.alerts.alert(sub.id, raw["ticketID"])
+    stored = await bot.services.alerts.alert(value.split(":")[0], raw["ticketID"])
     assert stored is not None and stored.state == "open" and stored.claimed_by is None
     assert bot.slack.calls_to("chat.update") == [] and bot.slack.calls_to("views.open") == []
 
@@ -110,10 +108,7 @@ def lists(bot: BotUnderTest) -> list[dict]:
 async def test_show_contact_follows_the_actors_rule(
     bot: BotUnderTest, sandboxes: Sandboxes
 ) -> None:
-    directory(bot)
-    sub = await subscribe(bot, await cx_lead(bot), "pii:masked actors:@support")
-    raw, _ = await one_alert(bot, sandboxes, sub)
-    value = f"{sub.id}:{raw['ticketID']}"
+    raw, value = await alert_button(bot, sandboxes, "pii:masked actors:@support")
     await bot.user("U0OUTSIDER", CHANNEL).click(Action.ALERT_CONTACT, value)
     refused = (await bot.slack.wait_for("response_url"))[-1]
     assert refused["text"].startswith("Only members of @support can see the contact of these")
