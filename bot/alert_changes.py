@@ -39,12 +39,14 @@ async def change_alert(
         return
     sub = await services.alerts.get(alert.subscription_id)
     url = await web_url(services, sub, alert.detractor.ticket_id)
-    await client.chat_update(
-        channel=alert.channel_id,
-        ts=alert.ts,
-        text=f"Detractor: {alert_text(alert.detractor)}",
-        blocks=as_dicts(alert_blocks(alert, url)),
-    )
+    mask = sub is not None and sub.access.pii_masked
+    for channel, ts in alert.messages():  # the alert and its escalation copy, if any
+        await client.chat_update(
+            channel=channel,
+            ts=ts,
+            text=f"Detractor: {alert_text(alert.detractor, mask)}",
+            blocks=as_dicts(alert_blocks(alert, url, mask)),
+        )
     if thread_line is not None:
         await client.chat_postMessage(
             channel=alert.channel_id, thread_ts=alert.ts, text=thread_line

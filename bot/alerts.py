@@ -39,6 +39,7 @@ from bot.errors import (
     BackendPermissionError,
     BackendRateLimited,
 )
+from bot.escalation import Escalations
 from bot.models import Detractor
 from bot.oauth import speaking_for
 from bot.posting import (
@@ -68,6 +69,7 @@ class DetractorPoller:
         self.client = client
         self.weekly = WeeklyInsights(services, client)
         self.links = LinkChecker(services, client)
+        self.escalations = Escalations(services, self.poster)
 
     def interval(self, sub: Subscription) -> float:
         """The operator's TICKETBOT_POLL_INTERVAL if set, else the subscription's own."""
@@ -108,6 +110,10 @@ class DetractorPoller:
                 log.exception("deadline reminders failed")
             if (links is None or links.done()) and self.links.pass_due():
                 links = asyncio.create_task(self._check_links(held))  # one pass at a time
+            try:
+                await self.escalations.run_due(held)
+            except Exception:
+                log.exception("escalation reminders failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
         # Stopping mid-poll is safe: a post cut short is looked for in its channel before the
@@ -287,6 +293,7 @@ class DetractorPoller:
         if sub.mode == "digest" or len(new) > self.services.settings.digest_threshold:
             await self._digest(sub, new)
             return
+        mask = sub.access.pii_masked
         for detractor in new:
             alert = Alert(
                 subscription_id=sub.id, detractor=detractor, channel_id=sub.channel_id, state="open"
@@ -295,8 +302,10 @@ class DetractorPoller:
                 sub,
                 f"ticket:{detractor.ticket_id}",
                 [detractor.ticket_id],
-                text=f"Detractor: {alert_text(detractor)}",
-                blocks=as_dicts(alert_blocks(alert, ticket_web_url(creds, detractor.ticket_id))),
+                text=f"Detractor: {alert_text(detractor, mask)}",
+                blocks=as_dicts(
+                    alert_blocks(alert, ticket_web_url(creds, detractor.ticket_id), mask)
+                ),
             )
             await self.alerts.record([alert])
             self.once.done(sub)
@@ -376,7 +385,8 @@ class DetractorPoller:
             owed = sub.pending_threads[0]
             found = [await self.alerts.alert(sub.id, i) for i in owed["ids"]]
             detractors = [a.detractor for a in found if a is not None]
-            for blocks in digest_messages(detractors)[owed.get("done", 0) :]:
+            listed = digest_messages(detractors, sub.access.pii_masked)
+            for blocks in listed[owed.get("done", 0) :]:
                 await self.poster.post(
                     sub.channel_id, thread_ts=owed["ts"], text="Detractors", blocks=as_dicts(blocks)
                 )

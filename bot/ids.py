@@ -40,6 +40,7 @@ class Action(StrEnum):
     ALERT_ESCALATE = "alert.escalate"
     ALERT_RESOLVE = "alert.resolve"
     ALERT_OPEN = "alert.open"
+    ALERT_CONTACT = "alert.contact"  # pii:masked: the full contact, to the clicker alone
     ALERTS_SHOW_EXISTING = "alerts.show_existing"
     UNSUBSCRIBE = "alerts.unsubscribe"
     # Transactions import; the value is the import job id.

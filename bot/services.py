@@ -15,6 +15,7 @@ from bot.credentials import Credentials
 from bot.home import HomeCache
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
+from bot.slack_names import GroupMembers
 from bot.store.interface import (
     AlertStore,
     AuditLog,
@@ -52,6 +53,8 @@ class Services:
     home: HomeCache = field(default_factory=HomeCache)
     # The audit trail's lines (bot/audit.py), fed from ``changes`` (None: nothing is recorded).
     audit: AuditLog | None = None
+    # Who is in each `actors:` user group, asked of Slack at most once a minute per group.
+    group_members: GroupMembers = field(default_factory=GroupMembers)
     # Who does which shared piece of work (None: this process alone, as the embedded store).
     leases: WorkLeases | None = None
     # This process among the instances sharing a store: the owner of its leases (host and pid

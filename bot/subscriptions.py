@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from bot.errors import UserInputError
 from bot.models import Detractor, NeutralStatus
+from bot.subscription_rules import Access, Filters, Policy
 
 
 def now() -> datetime:
@@ -30,12 +31,18 @@ def now() -> datetime:
 
 
 class Subscription(BaseModel):
-    """One channel's subscription to one QuestionPro detractor feed."""
+    """One channel's subscription to one feed: QuestionPro detractors, or a ticket backend's new
+    tickets (``source``), with what it asks for (``bot.subscription_rules``)."""
 
     id: str = Field(default_factory=lambda: secrets.token_hex(6))
     team_id: str
     channel_id: str
     subscriber: str
+    source: str = "detractors"  # or a ticket backend's key: omnidesk, epixel, ispcrm
+    filters: Filters = Field(default_factory=Filters)
+    changes: bool = False  # ticket backends: status changes too, in each ticket's thread
+    policy: Policy = Field(default_factory=Policy)
+    access: Access = Field(default_factory=Access)
     # Whose credentials the poller uses: the subscriber's key scope (the org on Enterprise Grid).
     # Records written before Grid support have None, meaning team_id.
     scope: str | None = None
@@ -84,16 +91,42 @@ class Subscription(BaseModel):
         return self.scope or self.team_id
 
     def describe(self) -> str:
-        """ "segment 999, status 0, every 5 min, each alert" for confirmations and lists."""
-        parts = [f"segment {self.segment_id}" if self.segment_id is not None else "all segments"]
-        if self.status is not None:
-            parts.append(f"status {self.status}")
+        """ "segment 999, status 0, every 5 min, each alert" for confirmations and lists; the
+        filters and policies as they would be typed."""
+        parts = []
+        if self.source == "detractors":
+            parts.append(
+                f"segment {self.segment_id}" if self.segment_id is not None else "all segments"
+            )
+            if self.status is not None:
+                parts.append(f"status {self.status}")
         minutes = self.every_seconds / 60
         parts.append(f"every {minutes:g} min" if minutes >= 1 else f"every {self.every_seconds} s")
         parts.append("a digest per poll" if self.mode == "digest" else "each alert on its own")
         if not self.weekly:
             parts.append("no weekly insights")
+        if self.changes:
+            parts.append("status changes in threads")
+        parts.extend(self.filters.describe())
+        parts.extend(_policy_words(self.policy, self.access))
         return ", ".join(parts)
+
+
+def _policy_words(policy: Policy, access: Access) -> list[str]:
+    words = []
+    if policy.remind_seconds:
+        words.append(f"remind:{policy.remind_seconds // 60}m")
+    if policy.notify:
+        words.append(f"notify:@{policy.notify.name}")
+    if policy.escalate_seconds and policy.escalate_to:
+        words.append(f"escalate:{policy.escalate_seconds // 60}m #{policy.escalate_to.name}")
+    if policy.hours:
+        words.append(policy.hours.describe())
+    if access.actors:
+        words.append(f"actors:@{access.actors.name}")
+    if access.pii_masked:
+        words.append("pii:masked")
+    return words
 
 
 class TicketLink(BaseModel):
@@ -149,6 +182,11 @@ class Alert(BaseModel):
     # The linked ticket (its ref) whose closing resolved this alert; reopening it reopens the
     # alert. None when resolved in Slack (or not resolved).
     resolved_via: str | None = None
+    # The subscription's policy (bot.escalation): when the last `remind:` went out, and the copy
+    # `escalate:` posted in another channel (redrawn with the alert). Old rows: none yet.
+    nudged_at: datetime | None = None
+    copy_channel_id: str | None = None
+    copy_ts: str | None = None
 
     @field_validator("escalated", mode="before")
     @classmethod
@@ -169,6 +207,13 @@ class Alert(BaseModel):
         if self.state == "resolved" and self.resolved_via is None:
             return []
         return [link for link in self.escalated if link.checkable]
+
+    def messages(self) -> list[tuple[str, str]]:
+        """Every message showing this alert, as (channel, ts): its own, then its copy."""
+        shown = [(self.channel_id, self.ts)] if self.ts else []
+        if self.copy_channel_id and self.copy_ts:
+            shown.append((self.copy_channel_id, self.copy_ts))
+        return shown
 
 
 class Sealing(Protocol):
@@ -220,7 +265,9 @@ def bare_row(sub_id: str, ticket_id: int) -> dict[str, Any]:
 
 
 def is_open(alert: Alert) -> bool:
-    """Whether the poller still has work on ``alert``: its deadline reminder (open or claimed,
-    not yet reminded) or its linked tickets to check."""
-    awaits_reminder = alert.state in {"open", "claimed"} and not alert.reminded
-    return awaits_reminder or bool(alert.watched_links)
+    """Whether the poller still has work on ``alert``: waiting for a claim (reminders and
+    escalation copies go on after the 75% reminder, so that reminder does not close it), its
+    claimer's deadline reminder (claimed, not yet reminded) or its linked tickets to check."""
+    unclaimed = alert.state == "open"
+    awaits_reminder = alert.state == "claimed" and not alert.reminded
+    return unclaimed or awaits_reminder or bool(alert.watched_links)

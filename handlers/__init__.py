@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from handlers import (
+    alert_access,
     alerts,
     audit,
     commands,
@@ -26,6 +27,7 @@ def register_all(app: AsyncApp) -> None:
     app.middleware(identity.adopt_org_records)
     commands.register(app)
     alerts.register(app)
+    alert_access.register(app)
     imports.register(app)
     audit.register(app)
     connect.register(app)

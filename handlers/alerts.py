@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -16,6 +15,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alert_access import require_actor
 from bot.alert_changes import change_alert
 from bot.alert_links import claim_note, new_link
 from bot.backends.base import Capability
@@ -31,8 +31,9 @@ from bot.ids import Action, Callback
 from bot.models import Ticket
 from bot.posting import CHANNEL_GONE
 from bot.services import Services
+from bot.slack_names import resolve_names
+from bot.subscription_rules import parse_subscribe
 from bot.subscriptions import Alert, Subscription, now
-from bot.text import is_number
 from bot.tickets import Actor, backend_for, require
 from handlers.common import actor_of, view_values
 from handlers.common import metadata as read_metadata
@@ -41,38 +42,14 @@ from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
 SHOW_EXISTING_MAX = 500
-_EVERY = re.compile(r"^(\d+)([smh]?)$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "": 60}
 
 
 def parse_subscription(args: list[str]) -> dict[str, Any]:
-    """``detractors [segment:<id>] [status:<n>] [every:<5m>] [mode:each|digest]
-    [weekly:on|off]``."""
-    if not args or args[0].lower() != "detractors":
-        raise UserInputError(
-            "Subscribe to what? Only `detractors` so far: "
-            "`/ticket subscribe detractors segment:999 every:5m`."
-        )
-    found: dict[str, Any] = {}
-    for word in args[1:]:
-        key, _, value = word.lower().partition(":")
-        if key in {"segment", "status"} and is_number(value):
-            found[f"{key}_id" if key == "segment" else key] = int(value)
-        elif key == "every" and (match := _EVERY.match(value)):
-            seconds = int(match.group(1)) * _SECONDS[match.group(2)]
-            if not 60 <= seconds <= 86400:
-                raise UserInputError("`every:` must be between 1m and 24h, e.g. `every:5m`.")
-            found["every_seconds"] = seconds
-        elif key == "mode" and value in {"each", "digest"}:
-            found["mode"] = value
-        elif key == "weekly" and value in {"on", "off"}:
-            found["weekly"] = value == "on"
-        else:
-            raise UserInputError(
-                f"I don't understand `{escape(word)}`. Use `segment:&lt;id&gt;`, "
-                "`status:&lt;n&gt;`, `every:&lt;5m&gt;`, `mode:each|digest` or `weekly:on|off`."
-            )
-    return found
+    """The fields a `/ticket subscribe detractors …` sets (``bot.subscription_rules``)."""
+    request = parse_subscribe(args)
+    if request.source != "detractors":
+        raise UserInputError(f"`{request.source}` subscriptions are not wired yet.")
+    return request.fields
 
 
 async def _subscribe(inv: Invocation) -> None:
@@ -98,11 +75,13 @@ async def _subscribe(inv: Invocation) -> None:
         credentials_stamp=stamp,
         **wanted,
     )
+    await resolve_names(inv.client, sub)
+    await _announce_escalation(inv.client, sub)
     try:
         await inv.client.chat_postMessage(
             channel=channel,
             text=f"<@{inv.user_id}> subscribed this channel to QuestionPro detractor alerts "
-            f"({sub.describe()}), fetched with their QuestionPro account.",
+            f"({escape(sub.describe())}), fetched with their QuestionPro account.",
         )
     except SlackApiError as exc:
         if exc.response.get("error") in CHANNEL_GONE:
@@ -126,8 +105,31 @@ async def _set_weekly(inv: Invocation, sub: Subscription, weekly: bool) -> None:
     sub.weekly = weekly
     await inv.services.alerts.save(sub)
     await inv.say(
-        f"Weekly insights are {'on' if weekly else 'off'} for this subscription ({sub.describe()})."
+        f"Weekly insights are {'on' if weekly else 'off'} for this subscription "
+        f"({escape(sub.describe())})."
     )
+
+
+async def _announce_escalation(client: AsyncWebClient, sub: Subscription) -> None:
+    """Tell the escalation channel what will arrive there, which also proves the bot may post
+    there; a clear refusal (and nothing saved) when it may not."""
+    target = sub.policy.escalate_to
+    if target is None or target.id is None:
+        return
+    try:
+        await client.chat_postMessage(
+            channel=target.id,
+            text=f"Detractor alerts from <#{sub.channel_id}> still unclaimed after "
+            f"{(sub.policy.escalate_seconds or 0) // 60} min will be copied here.",
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") in CHANNEL_GONE:
+            raise UserInputError(
+                f"I can't post in {target.mention('channel')} (Slack says "
+                f"`{exc.response.get('error')}`). Invite me there with `/invite @ticketbot` (or "
+                "pick a channel that is not archived), then subscribe again."
+            ) from None
+        raise
 
 
 def _cannot_post_hint(body: dict[str, Any]) -> str:
@@ -162,7 +164,7 @@ def subscriptions_blocks(subs: list[Subscription]) -> list[Block]:
             SectionBlock(
                 text=MarkdownTextObject(
                     text=clip(
-                        f"*QuestionPro detractors* · {sub.describe()} · by "
+                        f"*QuestionPro detractors* · {escape(sub.describe())} · by "
                         f"<@{sub.subscriber}>{state}",
                         2900,
                     )
@@ -204,7 +206,7 @@ async def remove_subscription(
         await client.chat_postMessage(
             channel=sub.channel_id,
             text=f"<@{user_id}> unsubscribed this channel from QuestionPro "
-            f"detractor alerts ({sub.describe()}).",
+            f"detractor alerts ({escape(sub.describe())}).",
         )
 
 
@@ -256,7 +258,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 # Buttons ---------------------------------------------------------------------------------------
 
 
-async def _alert_of(services: Services, body: dict[str, Any]) -> Alert:
+async def alert_of(services: Services, body: dict[str, Any]) -> Alert:
     sub_id, _, ticket = body["actions"][0]["value"].partition(":")
     alert = await services.alerts.alert(sub_id, int(ticket))
     if alert is None:
@@ -264,10 +266,21 @@ async def _alert_of(services: Services, body: dict[str, Any]) -> Alert:
     return alert
 
 
+async def _permitted(
+    services: Services, client: AsyncWebClient, alert: Alert, body: dict, verb: str
+) -> str:
+    """The clicker, once the subscription's ``actors:`` group allows them to ``verb``."""
+    user = actor_of(body).user_id
+    sub = await services.alerts.get(alert.subscription_id)
+    await require_actor(services, client, sub, user, verb)
+    return user
+
+
 async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     await ack()
     actor = actor_of(body)
-    alert, user = await _alert_of(services, body), actor.user_id
+    alert = await alert_of(services, body)
+    user = await _permitted(services, client, alert, body, "claim")
     if alert.state == "resolved" or (alert.claimed_by and alert.claimed_by != user):
         who = alert.resolved_by if alert.state == "resolved" else alert.claimed_by
         raise UserInputError(
@@ -282,7 +295,8 @@ async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
 async def resolve(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     """Opens a small form for an optional note."""
     await ack()
-    alert = await _alert_of(services, body)
+    alert = await alert_of(services, body)
+    await _permitted(services, client, alert, body, "resolve")
     await client.views_open(
         trigger_id=body["trigger_id"],
         view=resolve_modal(alert, metadata(alert=body["actions"][0]["value"])),
@@ -298,7 +312,8 @@ async def submit_resolve(
     if alert is None:
         raise UserInputError("That alert is no longer known.")
     actor = actor_of(body)
-    user, note = actor.user_id, (view_values(body["view"]).get("note") or "").strip()
+    user = await _permitted(services, client, alert, body, "resolve")
+    note = (view_values(body["view"]).get("note") or "").strip()
     alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
     alert.resolved_at = now()
     await change_alert(services, client, alert, resolved_line(user, note))
@@ -323,7 +338,8 @@ def _alert_change(actor: Actor, kind: str, alert: Alert, *refs: str, **new: Any)
 async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     """The create form, prefilled with the detractor, for a backend the clicker connected."""
     await ack()
-    alert = await _alert_of(services, body)
+    alert = await alert_of(services, body)
+    await _permitted(services, client, alert, body, "escalate")
     d = alert.detractor
     contact = d.email + (f", {d.phone}" if d.phone else "")
     values = {
@@ -368,7 +384,7 @@ async def show_existing(
         else:
             break
     thread = (body.get("container") or {}).get("message_ts") or body["message"]["ts"]
-    for blocks in digest_messages(shown):
+    for blocks in digest_messages(shown, sub.access.pii_masked):
         await client.chat_postMessage(
             channel=sub.channel_id, thread_ts=thread, text="Detractors", blocks=as_dicts(blocks)
         )

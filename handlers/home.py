@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.connect import connect_modal
 from bot.blocks.home import home_view
+from bot.blocks.limits import escape
 from bot.credentials import check_backend
 from bot.errors import UserInputError
 from bot.home import from_store, my_tickets
@@ -120,7 +121,7 @@ async def pause(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
         client,
         sub,
         f":pause_button: <@{actor.user_id}> paused the QuestionPro detractor alerts here "
-        f"({sub.describe()}).",
+        f"({escape(sub.describe())}).",
     )
     await publish_home(client, services, actor)
 
@@ -136,7 +137,7 @@ async def resume(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
         client,
         sub,
         f":arrow_forward: <@{actor.user_id}> resumed the QuestionPro detractor alerts here "
-        f"({sub.describe()}).",
+        f"({escape(sub.describe())}).",
     )
     await publish_home(client, services, actor)
 

@@ -369,7 +369,8 @@ async def test_a_segment_or_status_in_other_digits_is_refused(
         count = len(bot.slack.calls_to("response_url")) + 1
         await cx.command(f"subscribe detractors {word}")
         said = (await bot.slack.wait_for("response_url", count=count))[-1]
-        assert said["text"].startswith(f"I don't understand `{word}`."), said["text"]
+        option = word.partition(":")[0]
+        assert said["text"] == f"`{option}:` takes a number, e.g. `{option}:999`.", said["text"]
     assert await bot.services.alerts.for_channel(TEAM, CHANNEL) == []
 
 

@@ -20,6 +20,7 @@ from slack_sdk.models.views import View
 from bot.blocks.limits import MESSAGE_BLOCKS, SECTION_TEXT, clip, escape
 from bot.ids import FIELD_ACTION, Action, Callback
 from bot.keys import label
+from bot.masking import shown
 from bot.models import Detractor
 from bot.subscriptions import Alert, Subscription, TicketLink
 
@@ -35,15 +36,17 @@ def _stars(rating: str) -> str:
     return f"*{escape(rating)}*/10" if rating else "no rating"
 
 
-def alert_text(d: Detractor) -> str:
-    """The one-line summary used in notifications and digests."""
+def alert_text(d: Detractor, mask: bool = False) -> str:
+    """The one-line summary used in notifications and digests (contacts masked with ``mask``)."""
+    d = shown(d, mask)
     comment = escape(clip(d.comment or "(no comment)", 140))
     return f"{_stars(d.rating)} · {comment} · {escape(d.email)}"
 
 
-def alert_blocks(alert: Alert, web_url: str) -> list[Block]:
-    """An alert with its state and the buttons that still make sense."""
-    d = alert.detractor
+def alert_blocks(alert: Alert, web_url: str, mask: bool = False) -> list[Block]:
+    """An alert with its state and the buttons that still make sense; with ``mask`` (a
+    `pii:masked` subscription) the contact is masked and Show contact gives it to one person."""
+    d = shown(alert.detractor, mask)
     contact = escape(d.email) + (f" · {escape(d.phone)}" if d.phone else "")
     lines = [
         f":rotating_light: *Detractor* · rating {_stars(d.rating)}",
@@ -67,6 +70,10 @@ def alert_blocks(alert: Alert, web_url: str) -> list[Block]:
     buttons.append(ButtonElement(text="Escalate", action_id=Action.ALERT_ESCALATE, value=value))
     if alert.state != "resolved":
         buttons.append(ButtonElement(text="Resolve", action_id=Action.ALERT_RESOLVE, value=value))
+    if mask:
+        buttons.append(
+            ButtonElement(text="Show contact", action_id=Action.ALERT_CONTACT, value=value)
+        )
     buttons.append(
         ButtonElement(
             text="Open in QuestionPro", action_id=Action.ALERT_OPEN, url=web_url, value=value
@@ -128,6 +135,12 @@ def resolve_modal(alert: Alert, private_metadata: str) -> View:
     )
 
 
+def contact_text(d: Detractor) -> str:
+    """The full contact, for the one person who asked (an ephemeral message)."""
+    phone = f" · {escape(d.phone)}" if d.phone else ""
+    return f":bust_in_silhouette: QuestionPro ticket {d.ticket_id}: {escape(d.email)}{phone}"
+
+
 def resolved_line(user_id: str, note: str | None) -> str:
     """What the alert's thread says when someone resolves it."""
     said = f": “{escape(clip(note, 500))}”" if note else "."
@@ -137,7 +150,7 @@ def resolved_line(user_id: str, note: str | None) -> str:
 def summary_blocks(sub: Subscription, existing: int) -> list[Block]:
     """The first poll: how many detractors already exist, and a button to list them."""
     text = (
-        f":eyes: Watching QuestionPro detractors here ({sub.describe()}). {existing:,} "
+        f":eyes: Watching QuestionPro detractors here ({escape(sub.describe())}). {existing:,} "
         "already exist; new ones will show up as they arrive."
     )
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=text))]
@@ -166,9 +179,9 @@ def digest_blocks(count: int) -> list[Block]:
     ]
 
 
-def digest_messages(detractors: Sequence[Detractor]) -> list[list[Block]]:
+def digest_messages(detractors: Sequence[Detractor], mask: bool = False) -> list[list[Block]]:
     """The digest's list, packed into as few messages as Block Kit allows (sections of up to
-    3,000 characters, 50 sections a message)."""
+    3,000 characters, 50 sections a message); contacts masked with ``mask``."""
     messages: list[list[Block]] = []
     blocks: list[Block] = []
     lines: list[str] = []
@@ -184,7 +197,7 @@ def digest_messages(detractors: Sequence[Detractor]) -> list[list[Block]]:
             blocks = []
 
     for d in detractors:
-        line = f"• `{d.ticket_id}` {alert_text(d)}"
+        line = f"• `{d.ticket_id}` {alert_text(d, mask)}"
         if size + len(line) + 1 > SECTION_TEXT:
             flush_section()
         lines.append(line)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.sandbox.slack_directory import SlackDirectory
 from bot.sandbox.slack_history import ChannelHistory
 from bot.sandbox.slack_oauth import SlackInstalls
 
@@ -70,8 +71,6 @@ class SlackStandIn:
         self.files: dict[str, tuple[str, bytes]] = {}
         self.admins: set[str] = set()
         self.users: dict[str, dict[str, Any]] = {}  # the workspace's members, for users.info
-        # User groups (usergroups.list / usergroups.users.list): id -> the group, with "users".
-        self.usergroups: dict[str, dict[str, Any]] = {}
         self.delay: dict[str, float] = {}  # seconds to wait before answering, per method
         self.pending: dict[str, int] = {}  # requests held by that delay right now, per method
         self.uploads: dict[str, bytes] = {}
@@ -80,6 +79,8 @@ class SlackStandIn:
         # Files completeUploadExternal shared: id, channel_id, thread_ts, title, content.
         self.shared_files: list[dict[str, Any]] = []
         self.channels = ChannelHistory()
+        # User groups and channels by name (usergroups.*, conversations.list).
+        self.directory = SlackDirectory()
         # What each channel shows, oldest first (the same dict as ``channels.messages``).
         self.messages = self.channels.messages
         # Set by a Socket Mode stand-in: what apps.connections.open hands out.
@@ -181,30 +182,11 @@ class SlackStandIn:
         )
 
     def add_usergroup(self, handle: str, users: list[str], *, deleted: bool = False) -> str:
-        """A user group with the handle ``handle`` (as people @mention it) and these members."""
-        group_id = f"S{len(self.usergroups) + 1:08d}"
-        self.usergroups[group_id] = {
-            "id": group_id,
-            "team_id": "T0SANDBOX",
-            "is_usergroup": True,
-            "name": handle.replace("-", " ").title(),
-            "description": "",
-            "handle": handle,
-            "is_external": False,
-            "date_create": 1446746793,
-            "date_update": 1446746793,
-            "date_delete": 1446746800 if deleted else 0,
-            "auto_type": None,
-            "created_by": "USLACKBOT",
-            "updated_by": "USLACKBOT",
-            "deleted_by": "USLACKBOT" if deleted else None,
-            "prefs": {"channels": [], "groups": []},
-            "user_count": len(users),
-            "users": list(users),
-        }
+        """A user group with the handle ``handle`` (as people @mention it) and these members;
+        ``deleted`` makes it a disabled group. Returns its id."""
+        group_id = f"S{len(self.directory.groups) + 1:08d}"
+        self.directory.add_group(group_id, handle, users).disabled = deleted
         return group_id
-
-    # Faults ------------------------------------------------------------------------------------
 
     def fail(self, method: str, error: str, *, times: int = 1_000_000) -> None:
         """Answer ``method`` with ``{"ok": false, "error": error}`` ``times`` times."""
@@ -413,7 +395,11 @@ class SlackStandIn:
             return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{time.time_ns()}"}}
         if method == "views.publish":
             return self._publish(args)
+        if (listed := self.directory.answer(method, args)) is not None:
+            return listed
         if method in {"chat.postMessage", "chat.update"}:
+            if refused := self.directory.refuses_post(str(args.get("channel"))):
+                return {"ok": False, "error": refused}
             message = self.channels.keep(args)
             return {
                 "ok": True,
@@ -436,8 +422,8 @@ class SlackStandIn:
             if user is None:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": {**user, "is_admin": user["id"] in self.admins}}
-        if method.startswith(("usergroups.", "users.list")):
-            return self._directory(method, args)
+        if method == "users.list":
+            return self._users_list()
         if method == "chat.getPermalink":
             ts = str(args.get("message_ts", "")).replace(".", "")
             return {
@@ -446,28 +432,11 @@ class SlackStandIn:
             }
         return {"ok": True}
 
-    def _directory(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        """users.list, usergroups.list and usergroups.users.list, shaped as Slack's method
-        pages show them (one page: the stand-in's directory is small)."""
-        if method == "users.list":
-            members = [{**u, "is_admin": u["id"] in self.admins} for u in self.users.values()]
-            return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
-        if method == "usergroups.list":
-            # Disabled groups only with include_disabled; members only with include_users.
-            disabled = str(args.get("include_disabled", "")).lower() in {"1", "true"}
-            with_users = str(args.get("include_users", "")).lower() in {"1", "true"}
-            groups = [
-                g if with_users else {k: v for k, v in g.items() if k != "users"}
-                for g in self.usergroups.values()
-                if disabled or not g["date_delete"]
-            ]
-            return {"ok": True, "usergroups": groups}
-        if method == "usergroups.users.list":
-            group = self.usergroups.get(str(args.get("usergroup")))
-            if group is None:
-                return {"ok": False, "error": "no_such_subteam"}
-            return {"ok": True, "users": group["users"]}
-        return {"ok": False, "error": "unknown_method"}
+    def _users_list(self) -> dict[str, Any]:
+        """users.list as Slack's method page shows it (one page: the stand-in's directory is
+        small)."""
+        members = [{**u, "is_admin": u["id"] in self.admins} for u in self.users.values()]
+        return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
 
 
 def _offset_now(tz: str) -> int:

@@ -14,7 +14,7 @@ from bot.errors import StoreKeyError
 from bot.import_jobs import Chunk, ImportJob
 from bot.models import Detractor, NeutralStatus
 from bot.store import Stores
-from bot.subscriptions import Alert, Subscription, TicketLink, ledger_row
+from bot.subscriptions import Alert, Subscription, TicketLink, alert_from_row, ledger_row
 from bot.tickets import Actor
 from tests.waiting import eventually
 
@@ -243,6 +243,37 @@ async def test_linked_tickets_keep_their_fields_and_keep_the_alert_checked(
     alert.resolved_via, alert.resolved_by = None, "U1"
     await alerts.record([alert])
     assert await alerts.open_alerts() == []  # resolved in Slack: nothing left to check
+
+
+async def test_an_unclaimed_alert_stays_open_after_its_reminder_with_its_escalation_state(
+    stores: Stores,
+) -> None:
+    alerts = stores.alerts
+    nudged = Alert(
+        subscription_id="s1",
+        detractor=detractor(1),
+        channel_id="C1",
+        state="open",
+        ts="1700000000.000100",
+        reminded=True,
+        nudged_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        copy_channel_id="C2",
+        copy_ts="1700000100.000200",
+    )
+    await alerts.record([nudged])
+    # Reminders and the copy go on until someone claims it, so the 75% reminder keeps it open.
+    assert await alerts.open_alerts() == [nudged]
+    assert nudged.messages() == [("C1", "1700000000.000100"), ("C2", "1700000100.000200")]
+    # A row written before these fields existed reads back with none of them set.
+    row = ledger_row(stores.store, nudged)
+    for key in ("nudged_at", "copy_channel_id", "copy_ts"):
+        del row[key]
+    old = alert_from_row(stores.store, row)
+    assert (
+        old is not None
+        and old.nudged_at is None
+        and old.messages() == [("C1", "1700000000.000100")]
+    )
 
 
 # Import jobs -----------------------------------------------------------------------------------
