@@ -15,7 +15,14 @@ from bot.credentials import Credentials
 from bot.home import HomeCache
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
-from bot.store.interface import AlertStore, CredentialStore, ImportStore, Stores, WatchStore
+from bot.store.interface import (
+    AlertStore,
+    CredentialStore,
+    ImportStore,
+    Stores,
+    ThreadStore,
+    WatchStore,
+)
 from bot.store.leases import SoloLeases, WorkLeases
 from bot.tickets import OptionCache
 
@@ -39,6 +46,8 @@ class Services:
     options: OptionCache = field(default_factory=OptionCache)
     # Watched tickets and watch preferences (None only where a store has no such facet).
     watches: WatchStore | None = None
+    # Ticket threads: replies that become comments (bot.threads); None only for a bare store.
+    threads: ThreadStore | None = None
     # Every change made through ticketbot, for whoever listens (audit trail, ticket watcher).
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     # The ticket rows each person's App Home showed last (build_services sets its lifetime).
@@ -74,7 +83,9 @@ class Services:
     @property
     def stores(self) -> Stores:
         """The store's facets together."""
-        return Stores(self.store, self.alerts, self.imports, self.leases, self.watches)
+        return Stores(
+            self.store, self.alerts, self.imports, self.leases, self.watches, self.threads
+        )
 
     @property
     def work(self) -> WorkLeases:

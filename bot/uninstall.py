@@ -53,12 +53,14 @@ async def forget(services: Services, installed: Installed, why: str) -> None:
     credentials = await services.store.delete_scope(installed.scope)
     subscriptions = await services.alerts.delete_owned(installed.owns)
     imports = await services.imports.delete_owned(installed.owns)
+    threads = await services.threads.delete_owned(installed.owns) if services.threads else 0
     log.info(
         "%s: deleted the installation of %s and its data: %d credential(s), %d "
-        "subscription(s) with their alerts, %d import(s)",
+        "subscription(s) with their alerts, %d import(s), %d ticket thread(s)",
         why,
         installed.describe(),
         credentials,
         subscriptions,
         imports,
+        threads,
     )

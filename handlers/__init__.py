@@ -15,6 +15,7 @@ from handlers import (
     home,
     identity,
     imports,
+    threads,
     ticket_actions,
 )
 
@@ -30,5 +31,6 @@ def register_all(app: AsyncApp) -> None:
     ticket_actions.register(app)
     events.register(app)
     home.register(app)
+    threads.register(app)
     fallback.register(app)  # last: only what no listener above matched
     errors.register(app)

@@ -32,6 +32,7 @@ from bot.posting import CHANNEL_GONE
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription, now
 from bot.text import is_number
+from bot.threads import remember_thread
 from bot.tickets import Actor, backend_for, require
 from handlers.common import actor_of, view_values
 from handlers.common import metadata as read_metadata
@@ -383,6 +384,10 @@ async def escalated(
     alert.escalated.append(new_link(ticket, actor))
     line = f":arrow_up: <@{actor.user_id}> escalated this to `{ticket.ref}`."
     await change_alert(services, client, alert, line)
+    sub = await services.alerts.get(sub_id)
+    if sub is not None and alert.ts:
+        # Replies under the alert now go to the ticket it was escalated into.
+        await remember_thread(services, sub.team_id, alert.channel_id, alert.ts, ticket.ref)
 
 
 def register(app: AsyncApp) -> None:

@@ -19,7 +19,7 @@ from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from bot.text import normalise_typed
-from handlers import alerts, create, imports, insights, ticket_commands
+from handlers import alerts, create, imports, insights, threads, ticket_commands
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
@@ -88,12 +88,13 @@ _EVERY = {
     **alerts.SUBCOMMANDS,
     **insights.SUBCOMMANDS,
     **imports.SUBCOMMANDS,
+    **threads.SUBCOMMANDS,
 }
 # Help lists them in this order: the everyday ones first.
 _ORDER = (
     *("list", "show", "create", "comment", "status", "priority", "tag", "rename", "batch"),
     *("unlink", "delete", "solve-unfinished", "subscribe", "subscriptions", "unsubscribe"),
-    "insights",
+    *("threads", "insights"),
     *("import", "connect", "accounts", "disconnect"),
 )
 SUBCOMMANDS: dict[str, Subcommand] = {name: _EVERY[name] for name in _ORDER}

@@ -37,6 +37,7 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
     """The sqlite store in the settings' data directory (taking its single-instance lock)."""
     from bot.store.embedded_alerts import EmbeddedAlertStore
     from bot.store.embedded_imports import EmbeddedImportJobs
+    from bot.store.embedded_threads import EmbeddedThreadStore
     from bot.store.embedded_watches import EmbeddedWatchStore
 
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
@@ -48,7 +49,8 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
 
     imports = EmbeddedImportJobs(store, settings.data_dir)
     watches = EmbeddedWatchStore(store)
-    return Stores(store, alerts, imports, SoloLeases(subscription_ids), watches)
+    threads = EmbeddedThreadStore(store)
+    return Stores(store, alerts, imports, SoloLeases(subscription_ids), watches, threads)
 
 
 def open_postgres(settings: Settings, url: str, keys_text: str | None = None) -> Stores:
@@ -56,6 +58,7 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
     from bot.store.pg_alerts import PgAlertStore
     from bot.store.pg_imports import PgImportJobs
     from bot.store.pg_leases import PgLeases
+    from bot.store.pg_threads import PgThreadStore
     from bot.store.postgres import Database, PgStore
 
     if keys_text is None:
@@ -65,7 +68,8 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
     store = PgStore(Database(url), keys)
     imports = PgImportJobs(store, settings.data_dir)
-    return Stores(store, PgAlertStore(store), imports, PgLeases(store))
+    threads = PgThreadStore(store)
+    return Stores(store, PgAlertStore(store), imports, PgLeases(store), threads=threads)
 
 
 def open_stores(settings: Settings, keys_text: str | None = None) -> Stores:
