@@ -156,6 +156,36 @@ class SlackUser:
         )
         return await post_event(self.bot, payload)
 
+    async def reply(
+        self,
+        thread_ts: str,
+        text: str,
+        *,
+        ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
+        edited_from: str | None = None,
+    ) -> httpx.Response:
+        """Reply ``text`` (as typed) in the thread under ``thread_ts`` in ``channel_id``, with
+        ``files`` (from the stand-in's ``add_file``), or edit a reply that said ``edited_from``:
+        Slack sends a ``message`` event. ``ts`` is the reply's own (a fresh one by default)."""
+        event = payloads.message_event(
+            text,
+            user=self.user_id,
+            channel=self.channel_id,
+            ts=ts or self.bot.slack.channels.next_ts(),
+            thread_ts=thread_ts,
+            team_id=self.team_id,
+            files=files or (),
+            edited_from=edited_from,
+        )
+        payload = payloads.event_callback(
+            event,
+            team_id=self.team_id,
+            enterprise_id=self.enterprise_id,
+            org_install=self.org_install,
+        )
+        return await post_event(self.bot, payload)
+
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
         """Send an interaction payload; the identity fields are filled in where it has none."""
         return await self.bot.post(form_body({**self.who.envelope(self._trigger()), **payload}))
