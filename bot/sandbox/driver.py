@@ -142,12 +142,8 @@ class SlackUser:
         """Slack's certificate probe against the command URL."""
         return await self.bot.post(payloads.ssl_check())
 
-    async def open_home(self, tab: str = "home") -> httpx.Response:
-        """Open the app's Home tab (or its ``messages`` tab): Slack sends ``app_home_opened``,
-        with the Home view last published for this person, if any."""
-        event = payloads.app_home_opened(
-            self.user_id, tab=tab, view=self.bot.slack.homes.get(self.user_id)
-        )
+    async def event(self, event: dict[str, Any]) -> httpx.Response:
+        """Deliver ``event`` (a ``payloads`` event builder's) in this person's workspace."""
         payload = payloads.event_callback(
             event,
             team_id=self.team_id,
@@ -155,6 +151,14 @@ class SlackUser:
             org_install=self.org_install,
         )
         return await post_event(self.bot, payload)
+
+    async def open_home(self, tab: str = "home") -> httpx.Response:
+        """Open the app's Home tab (or its ``messages`` tab): Slack sends ``app_home_opened``,
+        with the Home view last published for this person, if any."""
+        event = payloads.app_home_opened(
+            self.user_id, tab=tab, view=self.bot.slack.homes.get(self.user_id)
+        )
+        return await self.event(event)
 
     async def reply(
         self,
@@ -178,13 +182,7 @@ class SlackUser:
             files=files or (),
             edited_from=edited_from,
         )
-        payload = payloads.event_callback(
-            event,
-            team_id=self.team_id,
-            enterprise_id=self.enterprise_id,
-            org_install=self.org_install,
-        )
-        return await post_event(self.bot, payload)
+        return await self.event(event)
 
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
         """Send an interaction payload; the identity fields are filled in where it has none."""
