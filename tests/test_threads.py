@@ -15,9 +15,10 @@ from bot.models import Comment
 from bot.sandbox import epixel, payloads
 from bot.sandbox.driver import post_event
 from bot.sandbox.run import Sandboxes
-from bot.threads import post_backend_comment, remember_thread
+from bot.threads import ThreadSpot, post_backend_comment, remember_thread
 from tests.conftest import connect_sandbox_accounts
 from tests.harness import TEAM, BotUnderTest, SlackUser
+from tests.waiting import eventually
 
 
 async def _create(bot: BotUnderTest, user: SlackUser, backend: str, values: dict) -> str:
@@ -27,6 +28,12 @@ async def _create(bot: BotUnderTest, user: SlackUser, backend: str, values: dict
     await user.submit(view, values)
     posted = (await bot.slack.wait_for("chat.postMessage"))[-1]
     assert posted["channel"] == user.channel_id
+    # The bot links the thread once Slack has answered the post: wait for that, as a person
+    # replying would (a reply before it is not in a ticket's thread yet).
+    threads = bot.services.threads
+    assert threads is not None
+    spot = ThreadSpot(TEAM, user.channel_id, posted["_ts"])
+    await eventually(lambda: threads.thread_ref(spot), what="the ticket's thread linked")
     return posted["_ts"]
 
 
@@ -233,9 +240,9 @@ async def test_backend_comments_reach_the_thread_once_and_ours_never_echo(
     assert await post_backend_comment(bot.services, client, ref, theirs) == 2
     assert await post_backend_comment(bot.services, client, ref, theirs) == 0  # once
     posted = bot.slack.calls_to("chat.postMessage")[posts:]
-    assert [(p["channel"], p["thread_ts"]) for p in posted] == [
-        ("C0GENERAL", root),
+    assert sorted((p["channel"], p["thread_ts"]) for p in posted) == [
         ("C0ALERTS", "5.5"),
+        ("C0GENERAL", root),
     ]
     assert "Refund &lt;b&gt;done&lt;/b&gt;" in posted[0]["text"]
     assert "vendor@example.com commented in Epixel" in json.dumps(posted[0]["blocks"])
