@@ -18,6 +18,7 @@ from bot.alert_links import record_change
 from bot.config import Settings
 from bot.oauth import WorkspaceClient, oauth_settings, speaking_as
 from bot.services import Services
+from bot.threads import remember_written
 from handlers import register_all
 
 
@@ -96,5 +97,7 @@ def build_app(settings: Settings, services: Services, *, socket_mode: bool = Fal
     # Status changes made through ticketbot to tickets linked to alerts, so the link checker
     # can say who closed one (bot.alert_links).
     services.changes.subscribe(partial(record_change, services.alerts))
+    # Comments written through ticketbot, so the watcher never echoes them into threads.
+    services.changes.subscribe(partial(remember_written, services))
     register_all(app)
     return app

@@ -43,7 +43,7 @@ _WHERE = {
 # The bot scopes of manifest.yml (a test keeps the two equal): what an OAuth install asks for.
 MANIFEST_BOT_SCOPES = (
     "commands,chat:write,channels:history,groups:history,chat:write.public,files:read,"
-    "files:write,im:write,users:read,usergroups:read,channels:read,groups:read"
+    "files:write,im:write,users:read,usergroups:read,channels:read,groups:read,reactions:write"
 )
 
 

@@ -30,6 +30,7 @@ def build_services(settings: Settings) -> Services:
         imports=stores.imports,
         leases=stores.leases,
         watches=stores.watches,
+        threads=stores.threads,
         home=HomeCache(settings.home_cache_seconds),
         installations=Installations(settings, stores.store) if settings.oauth_enabled else None,
         audit=stores.audit,

@@ -22,6 +22,7 @@ from bot.store.interface import (
     CredentialStore,
     ImportStore,
     Stores,
+    ThreadStore,
     WatchStore,
 )
 from bot.store.leases import SoloLeases, WorkLeases
@@ -47,6 +48,8 @@ class Services:
     options: OptionCache = field(default_factory=OptionCache)
     # Watched tickets and watch preferences (None only where a store has no such facet).
     watches: WatchStore | None = None
+    # Ticket threads: replies that become comments (bot.threads); None only for a bare store.
+    threads: ThreadStore | None = None
     # Every change made through ticketbot, for whoever listens (audit trail, ticket watcher).
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     # The ticket rows each person's App Home showed last (build_services sets its lifetime).
@@ -86,7 +89,15 @@ class Services:
     @property
     def stores(self) -> Stores:
         """The store's facets together."""
-        return Stores(self.store, self.alerts, self.imports, self.leases, self.watches, self.audit)
+        return Stores(
+            self.store,
+            self.alerts,
+            self.imports,
+            self.leases,
+            self.watches,
+            self.audit,
+            self.threads,
+        )
 
     @property
     def work(self) -> WorkLeases:

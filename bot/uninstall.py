@@ -55,13 +55,16 @@ async def forget(services: Services, installed: Installed, why: str) -> None:
     subscriptions = await services.alerts.delete_owned(installed.owns)
     imports = await services.imports.delete_owned(installed.owns)
     watches = await services.watches.delete_owned(installed.owns) if services.watches else 0
+    threads = await services.threads.delete_owned(installed.owns) if services.threads else 0
     log.info(
         "%s: deleted the installation of %s and its data: %d credential(s), %d "
-        "subscription(s) with their alerts, %d import(s), %d watch(es) with watch settings",
+        "subscription(s) with their alerts, %d import(s), %d watch(es) with watch settings, "
+        "%d ticket thread(s)",
         why,
         installed.describe(),
         credentials,
         subscriptions,
         imports,
         watches,
+        threads,
     )

@@ -17,6 +17,7 @@ from handlers import (
     home,
     identity,
     imports,
+    threads,
     ticket_actions,
     watch,
 )
@@ -36,5 +37,6 @@ def register_all(app: AsyncApp) -> None:
     watch.register(app)
     events.register(app)
     home.register(app)
+    threads.register(app)
     fallback.register(app)  # last: only what no listener above matched
     errors.register(app)

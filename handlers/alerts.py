@@ -34,6 +34,7 @@ from bot.services import Services
 from bot.slack_names import resolve_names
 from bot.subscription_rules import parse_subscribe
 from bot.subscriptions import Alert, Subscription, now
+from bot.threads import remember_thread
 from bot.tickets import Actor, backend_for, require
 from handlers.common import actor_of, view_values
 from handlers.common import metadata as read_metadata
@@ -432,6 +433,10 @@ async def escalated(
     await change_alert(services, client, alert, line)
     # The link made: the detractor's ticket and the new one, as one line.
     await services.changes.publish(_alert_change(actor, "escalate", alert, ref, ticket=ref))
+    sub = await services.alerts.get(sub_id)
+    if sub is not None and alert.ts:
+        # Replies under the alert now go to the ticket it was escalated into.
+        await remember_thread(services, sub.team_id, alert.channel_id, alert.ts, ticket.ref)
 
 
 def register(app: AsyncApp) -> None:

@@ -20,7 +20,7 @@ from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from bot.text import normalise_typed
-from handlers import alerts, audit, create, imports, insights, ticket_commands, watch
+from handlers import alerts, audit, create, imports, insights, threads, ticket_commands, watch
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
@@ -93,12 +93,13 @@ _EVERY = {
     **imports.SUBCOMMANDS,
     **watch.SUBCOMMANDS,
     **audit.SUBCOMMANDS,
+    **threads.SUBCOMMANDS,
 }
 # Help lists them in this order: the everyday ones first.
 _ORDER = (
     *("list", "show", "create", "comment", "status", "priority", "tag", "rename", "batch"),
     *("unlink", "delete", "solve-unfinished", "watch", "unwatch", "watching", "quiet"),
-    *("subscribe", "subscriptions", "unsubscribe", "insights"),
+    *("subscribe", "subscriptions", "unsubscribe", "threads", "insights"),
     *("import", "audit", "connect", "accounts", "disconnect"),
 )
 SUBCOMMANDS: dict[str, Subcommand] = {name: _EVERY[name] for name in _ORDER}

@@ -25,6 +25,7 @@ from bot.keys import label
 from bot.models import NewTicket, Ticket, TicketRef
 from bot.services import Services
 from bot.text import mentioned_users, slack_markup_to_text
+from bot.threads import remember_thread
 from bot.tickets import Actor, backend_for, require
 from handlers.common import (
     actor_of,
@@ -308,7 +309,7 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
             f":white_check_mark: Created {ticket_text(ticket)}",
         ),
     )
-    await _announce(client, ticket, backend.capabilities, actor, meta)
+    await _announce(services, client, ticket, backend.capabilities, actor, meta)
     if meta.get("alert"):
         from handlers.alerts import escalated  # alerts builds on create; import late, no cycle
 
@@ -316,21 +317,25 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
 
 
 async def _announce(
+    services: Services,
     client: AsyncWebClient,
     ticket: Ticket,
     capabilities: frozenset[Capability],
     actor: Actor,
     meta: dict[str, Any],
 ) -> None:
-    """The new ticket where the command was typed (or in the message's thread), with buttons."""
+    """The new ticket where the command was typed (or in the message's thread), with buttons;
+    replies in its thread (or that thread) then go to the ticket (bot.threads)."""
     channel, thread = meta.get("channel_id"), meta.get("thread_ts")
     text = f"<@{actor.user_id}> created {ticket_text(ticket)}"
     blocks = as_dicts(ticket_blocks(ticket, capabilities))
     if channel:
         try:
-            await client.chat_postMessage(
+            posted = await client.chat_postMessage(
                 channel=channel, thread_ts=thread, text=text, blocks=blocks
             )
+            team = actor.teams[0] if actor.teams else actor.scope
+            await remember_thread(services, team, channel, thread or posted["ts"], ticket.ref)
             return
         except SlackApiError:
             pass  # the bot is not in that channel: tell the creator instead

@@ -142,12 +142,8 @@ class SlackUser:
         """Slack's certificate probe against the command URL."""
         return await self.bot.post(payloads.ssl_check())
 
-    async def open_home(self, tab: str = "home") -> httpx.Response:
-        """Open the app's Home tab (or its ``messages`` tab): Slack sends ``app_home_opened``,
-        with the Home view last published for this person, if any."""
-        event = payloads.app_home_opened(
-            self.user_id, tab=tab, view=self.bot.slack.homes.get(self.user_id)
-        )
+    async def event(self, event: dict[str, Any]) -> httpx.Response:
+        """Deliver ``event`` (a ``payloads`` event builder's) in this person's workspace."""
         payload = payloads.event_callback(
             event,
             team_id=self.team_id,
@@ -155,6 +151,38 @@ class SlackUser:
             org_install=self.org_install,
         )
         return await post_event(self.bot, payload)
+
+    async def open_home(self, tab: str = "home") -> httpx.Response:
+        """Open the app's Home tab (or its ``messages`` tab): Slack sends ``app_home_opened``,
+        with the Home view last published for this person, if any."""
+        event = payloads.app_home_opened(
+            self.user_id, tab=tab, view=self.bot.slack.homes.get(self.user_id)
+        )
+        return await self.event(event)
+
+    async def reply(
+        self,
+        thread_ts: str,
+        text: str,
+        *,
+        ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
+        edited_from: str | None = None,
+    ) -> httpx.Response:
+        """Reply ``text`` (as typed) in the thread under ``thread_ts`` in ``channel_id``, with
+        ``files`` (from the stand-in's ``add_file``), or edit a reply that said ``edited_from``:
+        Slack sends a ``message`` event. ``ts`` is the reply's own (a fresh one by default)."""
+        event = payloads.message_event(
+            text,
+            user=self.user_id,
+            channel=self.channel_id,
+            ts=ts or self.bot.slack.channels.next_ts(),
+            thread_ts=thread_ts,
+            team_id=self.team_id,
+            files=files or (),
+            edited_from=edited_from,
+        )
+        return await self.event(event)
 
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
         """Send an interaction payload; the identity fields are filled in where it has none."""

@@ -2,8 +2,8 @@
 
 One builder per payload type: the slash command form (and its ``ssl_check`` probe),
 block_actions, view_submission, block_suggestion and message_action, and the Events API's
-event_callback envelope with its events (app_home_opened, app_uninstalled, tokens_revoked) and
-url_verification. Each takes the person's
+event_callback envelope with its events (message, app_home_opened, app_uninstalled,
+tokens_revoked) and url_verification. Each takes the person's
 identity (``Who``) and the surface they acted on, and answers each element with the state keys
 that element type has in Slack (a datepicker's ``selected_date``, a select's
 ``selected_option``…), never with the keys our handlers happen to read.
@@ -352,6 +352,61 @@ def event_callback(
     if enterprise_id:
         payload["enterprise_id"] = enterprise_id
     return payload
+
+
+def message_event(
+    text: str,
+    *,
+    user: str,
+    channel: str,
+    ts: str,
+    thread_ts: str | None = None,
+    team_id: str = "T0SANDBOX",
+    files: Sequence[Mapping[str, Any]] = (),
+    bot_id: str | None = None,
+    edited_from: str | None = None,
+) -> dict[str, Any]:
+    """A ``message`` event (api.slack.com/events/message, delivered for ``message.channels`` /
+    ``message.groups``): ``text`` escaped as Slack escapes it, ``thread_ts`` on a reply (the
+    parent's ts; a reply's own ``ts`` differs), ``channel_type`` "channel" ("group" for a
+    private channel's G… id).
+
+    Variants, as Slack documents them: ``files`` makes it subtype ``file_share`` with the file
+    objects; ``bot_id`` a bot's message (subtype ``bot_message``, no ``user``); ``edited_from``
+    subtype ``message_changed``, the edited ``message`` nested inside and ``previous_message``
+    holding the old text."""
+    message: dict[str, Any] = {
+        "type": "message",
+        "user": user,
+        "text": escape(text),
+        "ts": ts,
+        "team": team_id,
+        "blocks": [{"type": "rich_text", "block_id": auto_id(ts), "elements": []}],
+        "client_msg_id": f"{time.time_ns():x}",
+    }
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+        message["parent_user_id"] = "U0BOT"
+    where = {"channel": channel, "channel_type": "group" if channel[:1] == "G" else "channel"}
+    if edited_from is not None:
+        message["edited"] = {"user": user, "ts": f"{time.time():.6f}"}
+        previous = {**message, "text": escape(edited_from)}
+        del previous["edited"]
+        return {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "message": message,
+            "previous_message": previous,
+            "ts": f"{time.time():.6f}",
+            **where,
+        }
+    if bot_id is not None:
+        del message["user"], message["client_msg_id"]
+        message.update(subtype="bot_message", bot_id=bot_id, username="ticketbot")
+    elif files:
+        message.update(subtype="file_share", files=[dict(f) for f in files], upload=False)
+    return {**message, **where}
 
 
 def app_uninstalled() -> dict[str, Any]:

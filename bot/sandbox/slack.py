@@ -75,6 +75,7 @@ class SlackStandIn:
         self.pending: dict[str, int] = {}  # requests held by that delay right now, per method
         self.uploads: dict[str, bytes] = {}
         self.homes: dict[str, dict[str, Any]] = {}  # each person's published Home view
+        self.reactions: set[tuple[str, str, str]] = set()  # (channel, message ts, emoji name)
         self._upload_urls: dict[str, dict[str, Any]] = {}  # file id -> filename, length
         # Files completeUploadExternal shared: id, channel_id, thread_ts, title, content.
         self.shared_files: list[dict[str, Any]] = []
@@ -344,6 +345,20 @@ class SlackStandIn:
         self.homes[user] = {**view, "id": view_id, "hash": f"h{time.time_ns()}"}
         return {"ok": True, "view": self.homes[user]}
 
+    def _react(self, args: dict[str, Any]) -> dict[str, Any]:
+        """reactions.add as Slack documents it: ``channel`` and ``timestamp`` name the message
+        (else ``no_item_specified``), ``name`` the emoji (else ``invalid_name``); the same
+        reaction twice is ``already_reacted``."""
+        if not args.get("channel") or not args.get("timestamp"):
+            return {"ok": False, "error": "no_item_specified"}
+        if not args.get("name"):
+            return {"ok": False, "error": "invalid_name"}
+        key = (str(args["channel"]), str(args["timestamp"]), str(args["name"]))
+        if key in self.reactions:
+            return {"ok": False, "error": "already_reacted"}
+        self.reactions.add(key)
+        return {"ok": True}
+
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         # files.getUploadURLExternal: filename and length (bytes) are required; Slack documents
         # missing_argument for a length of 0.
@@ -409,6 +424,8 @@ class SlackStandIn:
             }
         if method == "conversations.history":
             return self.channels.history(args)
+        if method == "reactions.add":
+            return self._react(args)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.channels.next_ts()}
         if method == "files.getUploadURLExternal":

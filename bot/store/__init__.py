@@ -48,6 +48,7 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
     from bot.store.embedded_alerts import EmbeddedAlertStore
     from bot.store.embedded_audit import EmbeddedAuditLog
     from bot.store.embedded_imports import EmbeddedImportJobs
+    from bot.store.embedded_threads import EmbeddedThreadStore
     from bot.store.embedded_watches import EmbeddedWatchStore
 
     keys = parse_keys(keys_text) if keys_text is not None else load_keys(settings)
@@ -60,7 +61,9 @@ def open_embedded(settings: Settings, keys_text: str | None = None) -> Stores:
     imports = EmbeddedImportJobs(store, settings.data_dir)
     watches = EmbeddedWatchStore(store)
     audit = EmbeddedAuditLog(settings.data_dir)
-    return Stores(store, alerts, imports, SoloLeases(subscription_ids), watches, audit)
+    threads = EmbeddedThreadStore(store)
+    leases = SoloLeases(subscription_ids)
+    return Stores(store, alerts, imports, leases, watches, audit, threads)
 
 
 def open_postgres(settings: Settings, url: str, keys_text: str | None = None) -> Stores:
@@ -69,6 +72,7 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
     from bot.store.pg_audit import PgAuditLog
     from bot.store.pg_imports import PgImportJobs
     from bot.store.pg_leases import PgLeases
+    from bot.store.pg_threads import PgThreadStore
     from bot.store.pg_watches import PgWatchStore
     from bot.store.postgres import Database, PgStore
 
@@ -80,7 +84,8 @@ def open_postgres(settings: Settings, url: str, keys_text: str | None = None) ->
     store = PgStore(Database(url), keys)
     imports = PgImportJobs(store, settings.data_dir)
     leases, watches, audit = PgLeases(store), PgWatchStore(store), PgAuditLog(store)
-    return Stores(store, PgAlertStore(store), imports, leases, watches, audit)
+    threads = PgThreadStore(store)
+    return Stores(store, PgAlertStore(store), imports, leases, watches, audit, threads)
 
 
 def open_stores(settings: Settings, keys_text: str | None = None) -> Stores:

@@ -1,10 +1,11 @@
 """The store interface the rest of ticketbot calls, whichever store answers.
 
-Four facets, each one Protocol: credentials with sealing and the request memory
+Facets, each one Protocol: credentials with sealing and the request memory
 (``CredentialStore``, ``services.store``), subscriptions with the alert ledger (``AlertStore``,
 ``services.alerts``), import jobs with their spooled contacts (``ImportStore``,
-``services.imports``), watched tickets (``WatchStore``, ``services.watches``) and the audit
-trail (``AuditLog``, ``services.audit``); leases on shared work are ``bot/store/leases.py``.
+``services.imports``), watched tickets (``WatchStore``, ``services.watches``), the audit trail
+(``AuditLog``, ``services.audit``) and ticket threads (``ThreadStore``, ``services.threads``);
+leases on shared work are ``bot/store/leases.py``.
 ``bot/store/embedded*.py`` implements them on one sqlite file (one instance),
 ``bot/store/pg*.py`` on PostgreSQL. ``open_stores`` picks one at start-up.
 """
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from bot.import_jobs import ImportJob
     from bot.store.leases import WorkLeases
     from bot.subscriptions import Alert, Subscription
+    from bot.threads import ThreadSpot
     from bot.tickets import Actor
     from bot.watches import TicketSeen, Watch, WatchPrefs
 
@@ -206,6 +208,42 @@ class AuditLog(Protocol):
     async def aclose(self) -> None: ...
 
 
+class ThreadStore(Protocol):
+    """Ticket threads (``bot.threads``): which channel message stands for which ticket (its
+    thread is where replies become comments), each channel's default for replies, and the
+    comments of a ticket ticketbot already knows (written through it, or already posted)."""
+
+    async def link_thread(self, spot: ThreadSpot, ref: str) -> None:
+        """Record that the message at ``spot`` stands for ticket ``ref`` (``backend:id``)."""
+        ...
+
+    async def thread_ref(self, spot: ThreadSpot) -> str | None:
+        """The ticket whose message is at ``spot``, or None."""
+        ...
+
+    async def threads_of(self, ref: str) -> list[ThreadSpot]:
+        """Every message that stands for ``ref``, oldest first."""
+        ...
+
+    async def set_slack_only(self, team_id: str, channel_id: str, on: bool) -> None: ...
+    async def slack_only(self, team_id: str, channel_id: str) -> bool:
+        """Whether replies in the channel's ticket threads stay in Slack by default."""
+        ...
+
+    async def note_comment(self, ref: str, key: str) -> bool:
+        """Record comment ``key`` of ``ref``; True the first time, False when already known.
+        Check and record are one atomic step."""
+        ...
+
+    async def knows_comment(self, ref: str, key: str) -> bool: ...
+    async def delete_owned(self, owned: Callable[[str, str], bool]) -> int:
+        """Forget the threads and channel settings of the workspaces for which
+        ``owned(team_id, team_id)`` holds; returns how many threads went."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class Stores:
     """The facets of one store, opened together and closed together. ``leases`` is None only
@@ -217,6 +255,7 @@ class Stores:
     leases: WorkLeases | None = field(default=None)
     watches: WatchStore | None = field(default=None)
     audit: AuditLog | None = field(default=None)
+    threads: ThreadStore | None = field(default=None)
 
     async def start(self) -> None:
         """Connect (and refuse early) before serving."""
@@ -242,4 +281,6 @@ class Stores:
             await self.watches.aclose()
         if self.audit is not None:
             await self.audit.aclose()
+        if self.threads is not None:
+            await self.threads.aclose()
         await self.store.aclose()

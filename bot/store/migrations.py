@@ -135,4 +135,29 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS audit_refs_ref ON audit_refs (ref, at);
     CREATE INDEX IF NOT EXISTS audit_refs_line ON audit_refs (line_id);
     """,
+    # 5: ticket threads (bot.threads): which channel message stands for which ticket, each
+    # channel's default for replies, and the comments of a ticket ticketbot already knows.
+    """
+    CREATE TABLE IF NOT EXISTS thread_links (
+        team_id text NOT NULL,
+        channel_id text NOT NULL,
+        ts text NOT NULL,
+        ref text NOT NULL,
+        linked_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (team_id, channel_id, ts)
+    );
+    CREATE INDEX IF NOT EXISTS thread_links_ref ON thread_links (ref);
+    CREATE TABLE IF NOT EXISTS thread_channels (
+        team_id text NOT NULL,
+        channel_id text NOT NULL,
+        slack_only boolean NOT NULL,
+        PRIMARY KEY (team_id, channel_id)
+    );
+    CREATE TABLE IF NOT EXISTS thread_comments (
+        ref text NOT NULL,
+        key text NOT NULL,
+        noted_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (ref, key)
+    );
+    """,
 ]
