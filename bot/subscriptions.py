@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from bot.errors import UserInputError
+from bot.keys import label
 from bot.models import Detractor
 from bot.subscription_rules import Access, Filters, Policy
 
@@ -88,6 +89,25 @@ class Subscription(BaseModel):
         """The scope the subscriber's credentials are kept under."""
         return self.scope or self.team_id
 
+    @property
+    def backend(self) -> str:
+        """The backend whose credentials the poller uses (``questionpro`` for detractors)."""
+        return "questionpro" if self.source == "detractors" else self.source
+
+    @property
+    def title(self) -> str:
+        """What this subscription posts, as people call it: "QuestionPro detractors",
+        "Omnidesk tickets"."""
+        if self.source == "detractors":
+            return "QuestionPro detractors"
+        return f"{label(self.source)} tickets"
+
+    def same_feed(self, other: Subscription) -> bool:
+        """Whether ``other`` would post exactly what this one posts (one channel needs only
+        one of them)."""
+        keys = ("source", "segment_id", "status", "filters", "changes")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
     def describe(self) -> str:
         """ "segment 999, status 0, every 5 min, each alert" for confirmations and lists; the
         filters and policies as they would be typed."""
@@ -138,6 +158,17 @@ class Alert(BaseModel):
     note: str | None = None
     escalated: list[str] = Field(default_factory=list)
     reminded: bool = False
+
+
+class FeedItem(BaseModel):
+    """What the ticket-feed ledger knows of one backend ticket in one subscription: the message
+    that shows it (None for a ticket only recorded, by the baseline, a filter or a digest) and
+    the status it was last shown with. Ids and a status value only: no personal data."""
+
+    subscription_id: str
+    ticket_id: str
+    ts: str | None = None
+    status: str | None = None  # the backend's status value when last shown
 
 
 class Sealing(Protocol):

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bot.credentials import Credentials
     from bot.import_jobs import ImportJob
     from bot.store.leases import WorkLeases
-    from bot.subscriptions import Alert, Subscription
+    from bot.subscriptions import Alert, FeedItem, Subscription
     from bot.tickets import Actor
     from bot.watches import TicketSeen, Watch, WatchPrefs
 
@@ -69,7 +69,8 @@ class CredentialStore(RequestMemory, Protocol):
 
 
 class AlertStore(Protocol):
-    """Detractor-alert subscriptions and the alert ledger (sealed personal data)."""
+    """Channel subscriptions, the detractor ledger (sealed personal data) and the ticket-feed
+    ledger (ids, message ts and last status of backend tickets)."""
 
     async def save(self, sub: Subscription) -> None: ...
     async def get(self, sub_id: str) -> Subscription | None: ...
@@ -87,6 +88,19 @@ class AlertStore(Protocol):
     async def mark_seen(self, sub_id: str, ticket_ids: Iterable[int]) -> None: ...
     async def alert(self, sub_id: str, ticket_id: int) -> Alert | None: ...
     async def open_alerts(self) -> list[Alert]: ...
+
+    async def feed_items(self, sub_id: str, ticket_ids: Iterable[str]) -> dict[str, FeedItem]:
+        """The ticket-feed ledger's rows for those of ``ticket_ids`` it knows, by id."""
+        ...
+
+    async def record_feed(self, items: Iterable[FeedItem]) -> None:
+        """Write ticket-feed rows (new or changed), in one commit."""
+        ...
+
+    async def feed_posted(self, sub_id: str) -> list[FeedItem]:
+        """The subscription's tickets that have a message of their own (``ts``), for threading
+        status changes."""
+        ...
 
     async def rotate_keys(self) -> int:
         """Re-encrypt the ledger's personal data under the newest key; how many rows."""

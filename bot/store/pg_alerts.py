@@ -11,7 +11,15 @@ from typing import Any
 
 from bot.store.embedded import rescoped
 from bot.store.postgres import PgStore
-from bot.subscriptions import Alert, Subscription, alert_from_row, bare_row, is_open, ledger_row
+from bot.subscriptions import (
+    Alert,
+    FeedItem,
+    Subscription,
+    alert_from_row,
+    bare_row,
+    is_open,
+    ledger_row,
+)
 
 
 class PgAlertStore:
@@ -88,7 +96,10 @@ class PgAlertStore:
                 for row in rows
                 if owned(row["team_id"], row["body"].get("scope") or row["team_id"])
             ]
-            await conn.execute("DELETE FROM ledger WHERE subscription_id = any($1::text[])", gone)
+            for table in ("ledger", "feed_ledger"):
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE subscription_id = any($1::text[])", gone
+                )
             await conn.execute("DELETE FROM subscriptions WHERE id = any($1::text[])", gone)
         return len(gone)
 
@@ -141,6 +152,38 @@ class PgAlertStore:
         rows = await (await self._store.pool()).fetch("SELECT body FROM ledger WHERE is_open")
         found = (alert_from_row(self._store, row["body"]) for row in rows)
         return [a for a in found if a is not None]
+
+    # Ticket feeds ------------------------------------------------------------------------------
+
+    async def feed_items(self, sub_id: str, ticket_ids: Iterable[str]) -> dict[str, FeedItem]:
+        """See ``AlertStore.feed_items``; one query."""
+        rows = await (await self._store.pool()).fetch(
+            "SELECT ticket_id, body FROM feed_ledger WHERE subscription_id = $1"
+            " AND ticket_id = any($2::text[])",
+            sub_id,
+            list(ticket_ids),
+        )
+        return {row["ticket_id"]: FeedItem.model_validate(row["body"]) for row in rows}
+
+    async def record_feed(self, items: Iterable[FeedItem]) -> None:
+        """See ``AlertStore.record_feed``; one transaction."""
+        rows = [(i.subscription_id, i.ticket_id, i.ts, i.model_dump(mode="json")) for i in items]
+        pool = await self._store.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "INSERT INTO feed_ledger (subscription_id, ticket_id, ts, body)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (subscription_id, ticket_id)"
+                " DO UPDATE SET ts = $3, body = $4",
+                rows,
+            )
+
+    async def feed_posted(self, sub_id: str) -> list[FeedItem]:
+        """See ``AlertStore.feed_posted``."""
+        rows = await (await self._store.pool()).fetch(
+            "SELECT body FROM feed_ledger WHERE subscription_id = $1 AND ts IS NOT NULL",
+            sub_id,
+        )
+        return [FeedItem.model_validate(row["body"]) for row in rows]
 
     # At rest -----------------------------------------------------------------------------------
 
