@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.questionpro import QuestionProBackend, ticket_web_url
@@ -29,45 +28,29 @@ from bot.blocks.alerts import (
     digest_messages,
     summary_blocks,
 )
-from bot.blocks.limits import escape
 from bot.credentials import QuestionProCredentials
-from bot.errors import (
-    BackendAuthError,
-    BackendError,
-    BackendPermissionError,
-    BackendRateLimited,
-)
+from bot.feed_filters import detractor_matches
 from bot.models import Detractor
 from bot.oauth import speaking_for
-from bot.posting import (
-    SUMMARY,
-    ChannelGoneError,
-    OncePoster,
-    OutcomeUnknownError,
-    SlackPoster,
-)
+from bot.poll_base import SubscriptionPoller
+from bot.posting import SUMMARY
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription, now
+from bot.ticket_feeds import TicketFeedPoller
 
 log = logging.getLogger("ticketbot.alerts")
 
-MAX_BACKOFF = 15 * 60.0
 REMIND_AT = 0.75  # of the response time limit
 
 
-class DetractorPoller:
-    """Polls every subscription when due; ``poll`` runs one subscription once (tests call it)."""
+class DetractorPoller(SubscriptionPoller):
+    """Polls every subscription when due; ``poll`` runs one detractor subscription once (tests
+    call it). The runner polls ticket-feed subscriptions too, through ``feeds``."""
 
     def __init__(self, services: Services, client: AsyncWebClient) -> None:
-        self.services = services
-        self.alerts = services.alerts
-        self.poster = SlackPoster(client, services.settings.channel_post_interval)
-        self.once = OncePoster(self.poster, services.alerts)
-        self.client = client
-
-    def interval(self, sub: Subscription) -> float:
-        """The operator's TICKETBOT_POLL_INTERVAL if set, else the subscription's own."""
-        return self.services.settings.poll_interval or float(sub.every_seconds)
+        super().__init__(services, client)
+        # One poster for both: posts to a channel are paced together, whatever their source.
+        self.feeds = TicketFeedPoller(services, client, self.poster)
 
     def lease_seconds(self, tick: float) -> float:
         """How long a subscription lease lasts unless renewed (it is renewed every tick): short
@@ -93,7 +76,7 @@ class DetractorPoller:
                 held = set()
             for sub in await self._held(held):
                 if sub.id not in busy and (sub.next_poll is None or sub.next_poll <= now()):
-                    running[sub.id] = asyncio.create_task(self._poll_logged(sub.id))
+                    running[sub.id] = asyncio.create_task(self._poll_logged(sub))
             try:
                 await self.remind_due(held)
             except Exception:
@@ -113,97 +96,34 @@ class DetractorPoller:
             return []
         return [sub for sub in await self.alerts.all() if sub.id in held]
 
-    async def _poll_logged(self, sub_id: str) -> None:
+    async def _poll_logged(self, sub: Subscription) -> None:
+        poller = self if sub.source == "detractors" else self.feeds
         try:
-            await self.poll(sub_id)
+            await poller.poll(sub.id)
         except Exception:  # one failing subscription never stops the rest
-            log.exception("poll of subscription %s failed", sub_id)
+            log.exception("poll of subscription %s failed", sub.id)
 
     # One poll ----------------------------------------------------------------------------------
 
-    async def poll(self, sub_id: str) -> None:
-        """Fetch, diff, post and record for one subscription, with its workspace's bot token."""
-        sub = await self.alerts.get(sub_id)
-        if sub is None:
-            return
-        async with speaking_for(self.services.installations, sub.team_id, sub.scope):
-            await self._poll(sub)
-
-    async def _poll(self, sub: Subscription) -> None:
-        if not await self._ready(sub):
-            return
+    async def _poll_once(self, sub: Subscription) -> None:
         creds = await self.services.store.load_credentials(
             sub.owner_scope, sub.subscriber, "questionpro"
         )
         assert isinstance(creds, QuestionProCredentials)
         client = self.services.backends.for_credentials(creds)
         assert isinstance(client, QuestionProBackend)
-        try:
-            await self.once.settle(sub)
-            await self._drain_threads(sub)
-            if not sub.baseline_done:
-                await self._baseline(sub, client)
-            else:
-                sweep = (
-                    sub.last_sweep is None
-                    or (now() - sub.last_sweep).total_seconds()
-                    >= self.services.settings.sweep_interval
-                )
-                await self._new_ones(sub, client, creds, full=sweep)
-                if sweep:
-                    sub.last_sweep = now()
-            await self._recovered(sub)
-        except (BackendAuthError, BackendPermissionError) as exc:
-            await self._pause(sub, "credentials", exc.user_message())
-        except BackendRateLimited as exc:
-            if exc.quota_exhausted:
-                await self._pause(sub, "credentials", exc.user_message())
-            else:  # not an outage: wait as long as QuestionPro asks, say nothing in the channel
-                wait = exc.retry_after or self.interval(sub)
-                sub.next_poll = now() + timedelta(seconds=wait)
-                log.info("QuestionPro rate limit for %s; next poll in %.0f s", sub.id, wait)
-        except BackendError as exc:
-            await self._outage(sub, exc)
-        except ChannelGoneError as exc:
-            await self._pause(sub, "channel", f"Slack says `{exc.error}` for <#{sub.channel_id}>")
-        except SlackApiError as exc:  # e.g. still rate limited after retries: next poll goes on
-            log.warning("slack refused a post for %s: %s", sub.id, exc.response.get("error"))
-        except OutcomeUnknownError as exc:  # looked for again before the next poll posts it
-            log.warning("no answer from Slack for a post: %s", exc)
-        finally:
-            sub.last_poll = now()
-            if sub.failures == 0 and (sub.next_poll is None or sub.next_poll <= now()):
-                sub.next_poll = now() + timedelta(seconds=self.interval(sub))
-            await self._save_polled(sub)
-
-    async def _save_polled(self, sub: Subscription) -> None:
-        """Save what the poll learnt, without undoing what a person did meanwhile: a
-        subscription removed during the poll stays removed, and a pause from App Home stays."""
-        fresh = await self.alerts.get(sub.id)
-        if fresh is None:
+        await self.once.settle(sub)
+        await self._drain_threads(sub)
+        if not sub.baseline_done:
+            await self._baseline(sub, client)
             return
-        if fresh.paused == "user":
-            sub.paused, sub.paused_detail = fresh.paused, fresh.paused_detail
-        await self.alerts.save(sub)
-
-    async def _ready(self, sub: Subscription) -> bool:
-        stamp = await self.services.store.credentials_stamp(
-            sub.owner_scope, sub.subscriber, "questionpro"
+        sweep = (
+            sub.last_sweep is None
+            or (now() - sub.last_sweep).total_seconds() >= self.services.settings.sweep_interval
         )
-        if sub.paused == "credentials" and stamp is not None and stamp != sub.credentials_stamp:
-            sub.paused = sub.paused_detail = None  # the subscriber reconnected
-            await self.alerts.save(sub)
-            await self._say(
-                sub,
-                f":arrow_forward: Detractor alerts resumed: <@{sub.subscriber}> "
-                "reconnected QuestionPro.",
-            )
-        if sub.paused:
-            return False
-        if stamp is None:
-            await self._pause(sub, "credentials", "QuestionPro is not connected any more")
-            return False
-        return True
+        await self._new_ones(sub, client, creds, full=sweep)
+        if sweep:
+            sub.last_sweep = now()
 
     async def _baseline(self, sub: Subscription, client: QuestionProBackend) -> None:
         """First poll: everything that exists goes into the ledger unposted; one summary says how
@@ -259,6 +179,11 @@ class DetractorPoller:
             key=lambda d: (d.created_at, d.ticket_id)
         )  # oldest first: the channel reads in order
         new = await self._found_after_crash(sub, new)
+        # Filtered out: known from now on, never posted (not even if the filter changes).
+        await self.alerts.mark_seen(
+            sub.id, (d.ticket_id for d in new if not detractor_matches(sub.filters, d))
+        )
+        new = [d for d in new if detractor_matches(sub.filters, d)]
         if not new:
             return
         if sub.mode == "digest" or len(new) > self.services.settings.digest_threshold:
@@ -364,58 +289,7 @@ class DetractorPoller:
             # Listed: nothing redraws these any more, so only their ids stay.
             await self.alerts.mark_seen(sub.id, owed["ids"])
 
-    # Outages, pauses, reminders ----------------------------------------------------------------
-
-    async def _outage(self, sub: Subscription, error: BackendError) -> None:
-        sub.failures += 1
-        backoff = min(MAX_BACKOFF, self.interval(sub) * 2 ** (sub.failures - 1))
-        sub.next_poll = now() + timedelta(seconds=backoff)
-        log.info(
-            "QuestionPro failed for %s (%s); next try in %.0f s", sub.id, error.message, backoff
-        )
-        if sub.outage_since is None:
-            sub.outage_since = now()
-            stamp = int(sub.outage_since.timestamp())
-            await self._say(
-                sub,
-                f":warning: QuestionPro is unreachable since <!date^{stamp}^{{time}}|"
-                f"{sub.outage_since:%H:%M} UTC> ({escape(error.message)}). Alerts will "
-                "catch up when it is back.",
-            )
-
-    async def _recovered(self, sub: Subscription) -> None:
-        if sub.outage_since is not None:
-            await self._say(
-                sub, ":white_check_mark: QuestionPro is back; detractor alerts are up to date."
-            )
-        sub.failures, sub.outage_since = 0, None
-
-    async def _pause(self, sub: Subscription, reason: str, detail: str) -> None:
-        sub.paused, sub.paused_detail = reason, detail  # type: ignore[assignment]
-        sub.credentials_stamp = await self.services.store.credentials_stamp(
-            sub.owner_scope, sub.subscriber, "questionpro"
-        )
-        await self.alerts.save(sub)
-        fix = (
-            "Run `/ticket connect questionpro` to fix your credentials; the alerts resume on "
-            "their own."
-            if reason == "credentials"
-            else "Unarchive the channel or invite me back, then subscribe again."
-        )
-        try:
-            await self.client.chat_postMessage(
-                channel=sub.subscriber,
-                text=f":pause_button: Detractor alerts for <#{sub.channel_id}> are paused: "
-                f"{detail}. {fix}",
-            )
-        except SlackApiError:
-            log.warning("could not tell %s that %s is paused", sub.subscriber, sub.id)
-
-    async def _say(self, sub: Subscription, text: str) -> None:
-        try:
-            await self.poster.post(sub.channel_id, text=text)
-        except (SlackApiError, ChannelGoneError):
-            log.warning("could not post a notice for %s", sub.id)
+    # Reminders ---------------------------------------------------------------------------------
 
     async def remind_due(self, held: set[str] | None = None) -> None:
         """Once per alert: a reminder in the thread of an open, unclaimed alert past 75% of its

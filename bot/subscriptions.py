@@ -71,15 +71,15 @@ class Subscription(BaseModel):
     posting: dict[str, Any] | None = None
 
     def pause_by(self, user_id: str) -> None:
-        """Stop polling until Resume; a reconnect of QuestionPro does not undo this pause."""
+        """Stop polling until Resume; a reconnect of the backend does not undo this pause."""
         self.paused, self.paused_detail = "user", f"paused by <@{user_id}>"
 
     def resume(self) -> None:
         """Poll again at once. A credentials pause is not lifted here: it needs a reconnect."""
         if self.paused == "credentials":
             raise UserInputError(
-                "These alerts resume by themselves once the subscriber connects QuestionPro "
-                "again (`/ticket connect questionpro`)."
+                f"These alerts resume by themselves once the subscriber connects {self.vendor} "
+                f"again (`/ticket connect {self.backend}`)."
             )
         self.paused = self.paused_detail = None
         self.next_poll = None
@@ -101,6 +101,19 @@ class Subscription(BaseModel):
         if self.source == "detractors":
             return "QuestionPro detractors"
         return f"{label(self.source)} tickets"
+
+    @property
+    def vendor(self) -> str:
+        """The backend as channel lines name it: "QuestionPro", "Omnidesk"."""
+        return "QuestionPro" if self.source == "detractors" else label(self.source)
+
+    @property
+    def feed_name(self) -> str:
+        """What the channel gets, in a sentence: "QuestionPro detractor alerts", "new Omnidesk
+        tickets"."""
+        if self.source == "detractors":
+            return "QuestionPro detractor alerts"
+        return f"new {self.title}"
 
     def same_feed(self, other: Subscription) -> bool:
         """Whether ``other`` would post exactly what this one posts (one channel needs only
@@ -169,6 +182,7 @@ class FeedItem(BaseModel):
     ticket_id: str
     ts: str | None = None
     status: str | None = None  # the backend's status value when last shown
+    closed: bool = False  # closed when last seen: a poll stops looking for it far back
 
 
 class Sealing(Protocol):

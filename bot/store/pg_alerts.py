@@ -96,10 +96,10 @@ class PgAlertStore:
                 for row in rows
                 if owned(row["team_id"], row["body"].get("scope") or row["team_id"])
             ]
-            for table in ("ledger", "feed_ledger"):
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE subscription_id = any($1::text[])", gone
-                )
+            await conn.execute("DELETE FROM ledger WHERE subscription_id = any($1::text[])", gone)
+            await conn.execute(
+                "DELETE FROM feed_ledger WHERE subscription_id = any($1::text[])", gone
+            )
             await conn.execute("DELETE FROM subscriptions WHERE id = any($1::text[])", gone)
         return len(gone)
 
