@@ -163,12 +163,14 @@ class TicketFeedPoller(SubscriptionPoller):
     async def _with_tags(self, sub: Subscription, backend: BaseBackend, new: list[Ticket]) -> None:
         """A tag filter on a backend whose list carries no tags (Epixel's history): the tags of
         each new ticket come from its detailed view. Only new tickets, so rarely a call."""
-        if sub.filters.tag is None or not backend.supports(Capability.TAG):
+        if sub.filters.tag is None or not backend.supports(Capability.TAG) or not new:
             return
+        named = {t.id: t for t in await backend.tags()}  # the detailed view gives tag ids only
         for index, ticket in enumerate(new):
             if not ticket.tags:
                 detailed = await backend.get_ticket(ticket.ref.id)
-                new[index] = ticket.model_copy(update={"tags": detailed.tags})
+                tags = [named.get(t.id, t) for t in detailed.tags]
+                new[index] = ticket.model_copy(update={"tags": tags})
 
     async def _found_after_crash(self, sub: Subscription, new: list[Ticket]) -> list[Ticket]:
         """Record as posted what a crash cut short and ``once.settle`` found in the channel;
