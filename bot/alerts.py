@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
+from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.questionpro import QuestionProBackend, ticket_web_url
@@ -24,7 +25,6 @@ from bot.blocks import as_dicts
 from bot.blocks.alerts import (
     alert_blocks,
     alert_text,
-    digest_blocks,
     digest_messages,
     summary_blocks,
 )
@@ -254,40 +254,24 @@ class DetractorPoller(SubscriptionPoller):
         sub.quiet_noticed = True
 
     async def _digest(self, sub: Subscription, new: Sequence[Detractor]) -> None:
-        parent = await self.once.post(
-            sub,
-            f"digest:{secrets.token_hex(6)}",
-            [d.ticket_id for d in new],
-            text=f"{len(new)} new detractors",
-            blocks=as_dicts(digest_blocks(len(new))),
-        )
+        parent = await self._post_digest(sub, [d.ticket_id for d in new], "detractors")
         await self._record_digest(sub, new, parent)
 
     async def _record_digest(self, sub: Subscription, new: Sequence[Detractor], ts: str) -> None:
         await self.alerts.record(
             Alert(subscription_id=sub.id, detractor=d, channel_id=sub.channel_id) for d in new
         )
-        sub.pending_threads.append({"ts": ts, "ids": [d.ticket_id for d in new]})
-        self.once.done(sub)  # saved with the owed thread, in one write
-        await self.alerts.save(sub)
-        await self._drain_threads(sub)
+        await self._owe_list(sub, {"ts": ts, "ids": [d.ticket_id for d in new]})
 
-    async def _drain_threads(self, sub: Subscription) -> None:
-        """Post digest lists still owed to their threads (kept across failures and restarts)."""
-        while sub.pending_threads:
-            owed = sub.pending_threads[0]
-            found = [await self.alerts.alert(sub.id, i) for i in owed["ids"]]
-            detractors = [a.detractor for a in found if a is not None]
-            for blocks in digest_messages(detractors)[owed.get("done", 0) :]:
-                await self.poster.post(
-                    sub.channel_id, thread_ts=owed["ts"], text="Detractors", blocks=as_dicts(blocks)
-                )
-                owed["done"] = owed.get("done", 0) + 1
-                await self.alerts.save(sub)
-            sub.pending_threads.pop(0)
-            await self.alerts.save(sub)
-            # Listed: nothing redraws these any more, so only their ids stay.
-            await self.alerts.mark_seen(sub.id, owed["ids"])
+    async def _thread_list(
+        self, sub: Subscription, owed: dict[str, Any]
+    ) -> tuple[str, list[list[Block]]]:
+        found = [await self.alerts.alert(sub.id, i) for i in owed["ids"]]
+        return "Detractors", digest_messages([a.detractor for a in found if a is not None])
+
+    async def _listed(self, sub: Subscription, owed: dict[str, Any]) -> None:
+        # Listed: nothing redraws these any more, so only their ids stay.
+        await self.alerts.mark_seen(sub.id, owed["ids"])
 
     # Reminders ---------------------------------------------------------------------------------
 

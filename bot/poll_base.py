@@ -9,11 +9,16 @@ A subclass implements ``_poll_once``; the runner (``DetractorPoller.run``) calls
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import timedelta
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks import as_dicts
+from bot.blocks.alerts import digest_blocks
 from bot.blocks.limits import escape
 from bot.errors import (
     BackendAuthError,
@@ -95,6 +100,52 @@ class SubscriptionPoller:
             if sub.failures == 0 and (sub.next_poll is None or sub.next_poll <= now()):
                 sub.next_poll = now() + timedelta(seconds=self.interval(sub))
             await self._save_polled(sub)
+
+    # Digests -----------------------------------------------------------------------------------
+
+    async def _post_digest(self, sub: Subscription, ids: list[Any], what: str) -> str:
+        """One message for many new items ("12 new detractors"); returns its ts."""
+        return await self.once.post(
+            sub,
+            f"digest:{secrets.token_hex(6)}",
+            ids,
+            text=f"{len(ids)} new {what}",
+            blocks=as_dicts(digest_blocks(len(ids), what)),
+        )
+
+    async def _owe_list(self, sub: Subscription, owed: dict[str, Any]) -> None:
+        """A digest's list is owed to its thread (``owed`` has its ``ts``): kept on the
+        subscription, saved with the digest's post settled in one write, then posted."""
+        sub.pending_threads.append(owed)
+        self.once.done(sub)
+        await self.alerts.save(sub)
+        await self._drain_threads(sub)
+
+    async def _drain_threads(self, sub: Subscription) -> None:
+        """Post digest lists still owed to their threads (kept across failures and restarts)."""
+        while sub.pending_threads:
+            owed = sub.pending_threads[0]
+            text, messages = await self._thread_list(sub, owed)
+            for blocks in messages[owed.get("done", 0) :]:
+                await self.poster.post(
+                    sub.channel_id, thread_ts=owed["ts"], text=text, blocks=as_dicts(blocks)
+                )
+                owed["done"] = owed.get("done", 0) + 1
+                await self.alerts.save(sub)
+            sub.pending_threads.pop(0)
+            await self.alerts.save(sub)
+            await self._listed(sub, owed)
+
+    async def _thread_list(
+        self, sub: Subscription, owed: dict[str, Any]
+    ) -> tuple[str, list[list[Block]]]:
+        """The fallback text and the messages of an owed digest list."""
+        raise NotImplementedError
+
+    async def _listed(self, sub: Subscription, owed: dict[str, Any]) -> None:
+        """After a digest's list was posted (nothing by default)."""
+
+    # State ---------------------------------------------------------------------------------------
 
     async def _save_polled(self, sub: Subscription) -> None:
         """Save what the poll learnt, without undoing what a person did meanwhile: a

@@ -16,14 +16,16 @@ subscriber, an outage posts one line and backs off (``bot.poll_base``).
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import Block
 
 from bot.backends.base import BaseBackend, Capability
 from bot.blocks import as_dicts
-from bot.blocks.alerts import digest_blocks, pack_lines
+from bot.blocks.alerts import pack_lines
 from bot.blocks.feeds import (
     feed_digest_line,
     feed_summary_text,
@@ -188,37 +190,19 @@ class TicketFeedPoller(SubscriptionPoller):
         return [t for t in new if t.ref.id not in ids]
 
     async def _digest(self, sub: Subscription, tickets: Sequence[Ticket]) -> None:
-        parent = await self.once.post(
-            sub,
-            f"digest:{secrets.token_hex(6)}",
-            [t.ref.id for t in tickets],
-            text=f"{len(tickets)} new {sub.vendor} tickets",
-            blocks=as_dicts(digest_blocks(len(tickets), f"{sub.vendor} tickets")),
-        )
+        parent = await self._post_digest(sub, [t.ref.id for t in tickets], f"{sub.vendor} tickets")
         await self._record_digest(sub, tickets, parent)
 
     async def _record_digest(self, sub: Subscription, tickets: Sequence[Ticket], ts: str) -> None:
         await self.alerts.record_feed(_row(sub, t) for t in tickets)
         # The list is owed to the thread until posted; sealed, as subjects name customers.
         lines = [feed_digest_line(t) for t in tickets]
-        sub.pending_threads.append({"ts": ts, "sealed": self.services.store.seal(lines)})
-        self.once.done(sub)  # saved with the owed thread, in one write
-        await self.alerts.save(sub)
-        await self._drain_threads(sub)
+        await self._owe_list(sub, {"ts": ts, "sealed": self.services.store.seal(lines)})
 
-    async def _drain_threads(self, sub: Subscription) -> None:
-        """Post digest lists still owed to their threads (kept across failures and restarts)."""
-        while sub.pending_threads:
-            owed = sub.pending_threads[0]
-            lines = self.services.store.open_sealed(owed["sealed"])
-            for blocks in pack_lines(lines)[owed.get("done", 0) :]:
-                await self.poster.post(
-                    sub.channel_id, thread_ts=owed["ts"], text="Tickets", blocks=as_dicts(blocks)
-                )
-                owed["done"] = owed.get("done", 0) + 1
-                await self.alerts.save(sub)
-            sub.pending_threads.pop(0)
-            await self.alerts.save(sub)
+    async def _thread_list(
+        self, sub: Subscription, owed: dict[str, Any]
+    ) -> tuple[str, list[list[Block]]]:
+        return "Tickets", pack_lines(self.services.store.open_sealed(owed["sealed"]))
 
     async def _status_changes(
         self,

@@ -1,4 +1,5 @@
-"""Detractor alerts in Slack: subscribe, list and remove subscriptions; Claim, Escalate, Resolve."""
+"""Channel subscriptions in Slack (detractors and ticket feeds): subscribe, list and remove; Claim,
+Escalate, Resolve on detractor alerts."""
 
 from __future__ import annotations
 

@@ -242,7 +242,22 @@ async def test_two_subscriptions_share_a_channel_and_are_listed_with_their_filte
     assert "<b>" not in json.dumps(listed["blocks"])
     assert all(b["accessory"]["action_id"] == Action.UNSUBSCRIBE for b in listed["blocks"])
 
+    await lead.open_home()  # App Home lists every source too
+    home = (await bot.slack.wait_for("views.publish"))[-1]["view"]
+    shown = json.dumps(home["blocks"], ensure_ascii=False)
+    assert shown.count("· Omnidesk tickets ·") == 2 and "· QuestionPro detractors ·" in shown
+
     await lead.command("unsubscribe omnidesk priority:high")
     await bot.slack.wait_for("response_url", count=3)
     left = await bot.services.alerts.for_channel(TEAM, CHANNEL)
     assert [s.source for s in left] == ["detractors", "omnidesk"]
+    gone = posts(bot, channel=CHANNEL)[-1]
+    assert gone["text"].startswith("<@U0LEAD> unsubscribed this channel from new Omnidesk tickets")
+
+    await lead.click(Action.UNSUBSCRIBE, left[1].id, blocks=listed["blocks"])  # the button
+
+    async def only_detractors() -> bool:
+        subs = await bot.services.alerts.for_channel(TEAM, CHANNEL)
+        return [s.source for s in subs] == ["detractors"]
+
+    await eventually(only_detractors, what="the button removed the Omnidesk subscription")
