@@ -261,3 +261,17 @@ async def test_two_subscriptions_share_a_channel_and_are_listed_with_their_filte
         return [s.source for s in subs] == ["detractors"]
 
     await eventually(only_detractors, what="the button removed the Omnidesk subscription")
+
+
+async def test_filter_values_the_backend_does_not_know_are_refused_before_saving(
+    bot: BotUnderTest, lead: SlackUser
+) -> None:
+    await lead.command("subscribe omnidesk priority:asap")
+    said = (await bot.slack.wait_for("response_url"))[-1]
+    assert said["text"].startswith("`asap` is not a Omnidesk priority. Valid values: `low`")
+    await lead.command("subscribe omnidesk tag:vip")
+    said = (await bot.slack.wait_for("response_url", count=2))[-1]
+    assert said["text"] == "Omnidesk tickets carry no tags here: drop `tag:`."
+    await lead.command("subscribe epixel tag:vip")  # control: Epixel has tags
+    await eventually(lambda: bot.services.alerts.for_channel(TEAM, CHANNEL))
+    assert [s.source for s in await bot.services.alerts.for_channel(TEAM, CHANNEL)] == ["epixel"]
