@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alert_links import LinkChecker
@@ -27,53 +27,34 @@ from bot.blocks import as_dicts
 from bot.blocks.alerts import (
     alert_blocks,
     alert_text,
-    digest_blocks,
     digest_messages,
     summary_blocks,
 )
-from bot.blocks.limits import escape
 from bot.credentials import QuestionProCredentials
-from bot.errors import (
-    BackendAuthError,
-    BackendError,
-    BackendPermissionError,
-    BackendRateLimited,
-)
 from bot.escalation import Escalations
+from bot.feed_filters import detractor_matches
 from bot.models import Detractor
-from bot.oauth import speaking_for
-from bot.posting import (
-    SUMMARY,
-    ChannelGoneError,
-    OncePoster,
-    OutcomeUnknownError,
-    SlackPoster,
-)
+from bot.poll_base import SubscriptionPoller
+from bot.posting import SUMMARY
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription, now
+from bot.ticket_feeds import TicketFeedPoller
 from bot.weekly import WeeklyInsights
 
 log = logging.getLogger("ticketbot.alerts")
 
-MAX_BACKOFF = 15 * 60.0
 
-
-class DetractorPoller:
-    """Polls every subscription when due; ``poll`` runs one subscription once (tests call it)."""
+class DetractorPoller(SubscriptionPoller):
+    """Polls every subscription when due; ``poll`` runs one detractor subscription once (tests
+    call it). The runner polls ticket-feed subscriptions too, through ``feeds``."""
 
     def __init__(self, services: Services, client: AsyncWebClient) -> None:
-        self.services = services
-        self.alerts = services.alerts
-        self.poster = SlackPoster(client, services.settings.channel_post_interval)
-        self.once = OncePoster(self.poster, services.alerts)
-        self.client = client
+        super().__init__(services, client)
+        # One poster for both: posts to a channel are paced together, whatever their source.
+        self.feeds = TicketFeedPoller(services, client, self.poster)
         self.weekly = WeeklyInsights(services, client)
         self.links = LinkChecker(services, client)
         self.escalations = Escalations(services, self.poster)
-
-    def interval(self, sub: Subscription) -> float:
-        """The operator's TICKETBOT_POLL_INTERVAL if set, else the subscription's own."""
-        return self.services.settings.poll_interval or float(sub.every_seconds)
 
     def lease_seconds(self, tick: float) -> float:
         """How long a subscription lease lasts unless renewed (it is renewed every tick): short
@@ -103,7 +84,7 @@ class DetractorPoller:
                     continue
                 poll = sub.next_poll is None or sub.next_poll <= now()
                 if poll or self.weekly.may_be_due(sub):
-                    running[sub.id] = asyncio.create_task(self._poll_logged(sub.id, poll))
+                    running[sub.id] = asyncio.create_task(self._poll_logged(sub, poll))
             try:
                 await self.remind_due(held)
             except Exception:
@@ -136,103 +117,40 @@ class DetractorPoller:
         except Exception:  # the next pass tries again; the loop goes on
             log.exception("checking linked tickets failed")
 
-    async def _poll_logged(self, sub_id: str, poll: bool = True) -> None:
+    async def _poll_logged(self, sub: Subscription, poll: bool = True) -> None:
         # The weekly post runs in the poll's task: the two never write the subscription at once.
+        poller = self if sub.source == "detractors" else self.feeds
         try:
             if poll:
-                await self.poll(sub_id)
+                await poller.poll(sub.id)
         except Exception:  # one failing subscription never stops the rest
-            log.exception("poll of subscription %s failed", sub_id)
+            log.exception("poll of subscription %s failed", sub.id)
         try:
-            await self.weekly.post_if_due(sub_id)
+            await self.weekly.post_if_due(sub.id)
         except Exception:
-            log.exception("weekly insights of subscription %s failed", sub_id)
+            log.exception("weekly insights of subscription %s failed", sub.id)
 
     # One poll ----------------------------------------------------------------------------------
 
-    async def poll(self, sub_id: str) -> None:
-        """Fetch, diff, post and record for one subscription, with its workspace's bot token."""
-        sub = await self.alerts.get(sub_id)
-        if sub is None:
-            return
-        async with speaking_for(self.services.installations, sub.team_id, sub.scope):
-            await self._poll(sub)
-
-    async def _poll(self, sub: Subscription) -> None:
-        if not await self._ready(sub):
-            return
+    async def _poll_once(self, sub: Subscription) -> None:
         creds = await self.services.store.load_credentials(
             sub.owner_scope, sub.subscriber, "questionpro"
         )
         assert isinstance(creds, QuestionProCredentials)
         client = self.services.backends.for_credentials(creds)
         assert isinstance(client, QuestionProBackend)
-        try:
-            await self.once.settle(sub)
-            await self._drain_threads(sub)
-            if not sub.baseline_done:
-                await self._baseline(sub, client)
-            else:
-                sweep = (
-                    sub.last_sweep is None
-                    or (now() - sub.last_sweep).total_seconds()
-                    >= self.services.settings.sweep_interval
-                )
-                await self._new_ones(sub, client, creds, full=sweep)
-                if sweep:
-                    sub.last_sweep = now()
-            await self._recovered(sub)
-        except (BackendAuthError, BackendPermissionError) as exc:
-            await self._pause(sub, "credentials", exc.user_message())
-        except BackendRateLimited as exc:
-            if exc.quota_exhausted:
-                await self._pause(sub, "credentials", exc.user_message())
-            else:  # not an outage: wait as long as QuestionPro asks, say nothing in the channel
-                wait = exc.retry_after or self.interval(sub)
-                sub.next_poll = now() + timedelta(seconds=wait)
-                log.info("QuestionPro rate limit for %s; next poll in %.0f s", sub.id, wait)
-        except BackendError as exc:
-            await self._outage(sub, exc)
-        except ChannelGoneError as exc:
-            await self._pause(sub, "channel", f"Slack says `{exc.error}` for <#{sub.channel_id}>")
-        except SlackApiError as exc:  # e.g. still rate limited after retries: next poll goes on
-            log.warning("slack refused a post for %s: %s", sub.id, exc.response.get("error"))
-        except OutcomeUnknownError as exc:  # looked for again before the next poll posts it
-            log.warning("no answer from Slack for a post: %s", exc)
-        finally:
-            sub.last_poll = now()
-            if sub.failures == 0 and (sub.next_poll is None or sub.next_poll <= now()):
-                sub.next_poll = now() + timedelta(seconds=self.interval(sub))
-            await self._save_polled(sub)
-
-    async def _save_polled(self, sub: Subscription) -> None:
-        """Save what the poll learnt, without undoing what a person did meanwhile: a
-        subscription removed during the poll stays removed, and a pause from App Home stays."""
-        fresh = await self.alerts.get(sub.id)
-        if fresh is None:
+        await self.once.settle(sub)
+        await self._drain_threads(sub)
+        if not sub.baseline_done:
+            await self._baseline(sub, client)
             return
-        if fresh.paused == "user":
-            sub.paused, sub.paused_detail = fresh.paused, fresh.paused_detail
-        await self.alerts.save(sub)
-
-    async def _ready(self, sub: Subscription) -> bool:
-        stamp = await self.services.store.credentials_stamp(
-            sub.owner_scope, sub.subscriber, "questionpro"
+        sweep = (
+            sub.last_sweep is None
+            or (now() - sub.last_sweep).total_seconds() >= self.services.settings.sweep_interval
         )
-        if sub.paused == "credentials" and stamp is not None and stamp != sub.credentials_stamp:
-            sub.paused = sub.paused_detail = None  # the subscriber reconnected
-            await self.alerts.save(sub)
-            await self._say(
-                sub,
-                f":arrow_forward: Detractor alerts resumed: <@{sub.subscriber}> "
-                "reconnected QuestionPro.",
-            )
-        if sub.paused:
-            return False
-        if stamp is None:
-            await self._pause(sub, "credentials", "QuestionPro is not connected any more")
-            return False
-        return True
+        await self._new_ones(sub, client, creds, full=sweep)
+        if sweep:
+            sub.last_sweep = now()
 
     async def _baseline(self, sub: Subscription, client: QuestionProBackend) -> None:
         """First poll: everything that exists goes into the ledger unposted; one summary says how
@@ -288,6 +206,11 @@ class DetractorPoller:
             key=lambda d: (d.created_at, d.ticket_id)
         )  # oldest first: the channel reads in order
         new = await self._found_after_crash(sub, new)
+        # Filtered out: known from now on, never posted (not even if the filter changes).
+        await self.alerts.mark_seen(
+            sub.id, (d.ticket_id for d in new if not detractor_matches(sub.filters, d))
+        )
+        new = [d for d in new if detractor_matches(sub.filters, d)]
         if not new:
             return
         if sub.mode == "digest" or len(new) > self.services.settings.digest_threshold:
@@ -361,94 +284,27 @@ class DetractorPoller:
         sub.quiet_noticed = True
 
     async def _digest(self, sub: Subscription, new: Sequence[Detractor]) -> None:
-        parent = await self.once.post(
-            sub,
-            f"digest:{secrets.token_hex(6)}",
-            [d.ticket_id for d in new],
-            text=f"{len(new)} new detractors",
-            blocks=as_dicts(digest_blocks(len(new))),
-        )
+        parent = await self._post_digest(sub, [d.ticket_id for d in new], "detractors")
         await self._record_digest(sub, new, parent)
 
     async def _record_digest(self, sub: Subscription, new: Sequence[Detractor], ts: str) -> None:
         await self.alerts.record(
             Alert(subscription_id=sub.id, detractor=d, channel_id=sub.channel_id) for d in new
         )
-        sub.pending_threads.append({"ts": ts, "ids": [d.ticket_id for d in new]})
-        self.once.done(sub)  # saved with the owed thread, in one write
-        await self.alerts.save(sub)
-        await self._drain_threads(sub)
+        await self._owe_list(sub, {"ts": ts, "ids": [d.ticket_id for d in new]})
 
-    async def _drain_threads(self, sub: Subscription) -> None:
-        """Post digest lists still owed to their threads (kept across failures and restarts)."""
-        while sub.pending_threads:
-            owed = sub.pending_threads[0]
-            found = [await self.alerts.alert(sub.id, i) for i in owed["ids"]]
-            detractors = [a.detractor for a in found if a is not None]
-            listed = digest_messages(detractors, sub.access.pii_masked)
-            for blocks in listed[owed.get("done", 0) :]:
-                await self.poster.post(
-                    sub.channel_id, thread_ts=owed["ts"], text="Detractors", blocks=as_dicts(blocks)
-                )
-                owed["done"] = owed.get("done", 0) + 1
-                await self.alerts.save(sub)
-            sub.pending_threads.pop(0)
-            await self.alerts.save(sub)
-            # Listed: nothing redraws these any more, so only their ids stay.
-            await self.alerts.mark_seen(sub.id, owed["ids"])
+    async def _thread_list(
+        self, sub: Subscription, owed: dict[str, Any]
+    ) -> tuple[str, list[list[Block]]]:
+        found = [await self.alerts.alert(sub.id, i) for i in owed["ids"]]
+        detractors = [a.detractor for a in found if a is not None]
+        return "Detractors", digest_messages(detractors, sub.access.pii_masked)
 
-    # Outages, pauses, reminders ----------------------------------------------------------------
+    async def _listed(self, sub: Subscription, owed: dict[str, Any]) -> None:
+        # Listed: nothing redraws these any more, so only their ids stay.
+        await self.alerts.mark_seen(sub.id, owed["ids"])
 
-    async def _outage(self, sub: Subscription, error: BackendError) -> None:
-        sub.failures += 1
-        backoff = min(MAX_BACKOFF, self.interval(sub) * 2 ** (sub.failures - 1))
-        sub.next_poll = now() + timedelta(seconds=backoff)
-        log.info(
-            "QuestionPro failed for %s (%s); next try in %.0f s", sub.id, error.message, backoff
-        )
-        if sub.outage_since is None:
-            sub.outage_since = now()
-            stamp = int(sub.outage_since.timestamp())
-            await self._say(
-                sub,
-                f":warning: QuestionPro is unreachable since <!date^{stamp}^{{time}}|"
-                f"{sub.outage_since:%H:%M} UTC> ({escape(error.message)}). Alerts will "
-                "catch up when it is back.",
-            )
-
-    async def _recovered(self, sub: Subscription) -> None:
-        if sub.outage_since is not None:
-            await self._say(
-                sub, ":white_check_mark: QuestionPro is back; detractor alerts are up to date."
-            )
-        sub.failures, sub.outage_since = 0, None
-
-    async def _pause(self, sub: Subscription, reason: str, detail: str) -> None:
-        sub.paused, sub.paused_detail = reason, detail  # type: ignore[assignment]
-        sub.credentials_stamp = await self.services.store.credentials_stamp(
-            sub.owner_scope, sub.subscriber, "questionpro"
-        )
-        await self.alerts.save(sub)
-        fix = (
-            "Run `/ticket connect questionpro` to fix your credentials; the alerts resume on "
-            "their own."
-            if reason == "credentials"
-            else "Unarchive the channel or invite me back, then subscribe again."
-        )
-        try:
-            await self.client.chat_postMessage(
-                channel=sub.subscriber,
-                text=f":pause_button: Detractor alerts for <#{sub.channel_id}> are paused: "
-                f"{detail}. {fix}",
-            )
-        except SlackApiError:
-            log.warning("could not tell %s that %s is paused", sub.subscriber, sub.id)
-
-    async def _say(self, sub: Subscription, text: str) -> None:
-        try:
-            await self.poster.post(sub.channel_id, text=text)
-        except (SlackApiError, ChannelGoneError):
-            log.warning("could not post a notice for %s", sub.id)
+    # Reminders ---------------------------------------------------------------------------------
 
     async def remind_due(self, held: set[str] | None = None) -> None:
         """Deadline reminders that are due (bot.alert_reminders), for ``held`` subscriptions."""

@@ -124,7 +124,7 @@ class OncePoster:
         owed = sub.posting
         return owed["ts"] if owed is not None and owed["key"] == key else None
 
-    async def post(self, sub: Subscription, key: str, ids: list[int], **message: Any) -> str:
+    async def post(self, sub: Subscription, key: str, ids: list[Any], **message: Any) -> str:
         """Record the attempt, post with metadata, and return the ts; the caller records what it
         showed, then calls ``done``. Raises OutcomeUnknownError when the answer was lost and the
         channel does not show the post (yet)."""
@@ -160,7 +160,11 @@ class OncePoster:
         if owed["key"] == SUMMARY:
             return sub.baseline_done
         ids = set(owed["ids"])
-        return bool(ids) and await self.alerts.seen(sub.id, ids) == ids
+        if not ids:
+            return False
+        if sub.source != "detractors":  # a ticket feed: backend ids, in its own ledger
+            return set(await self.alerts.feed_items(sub.id, ids)) == ids
+        return await self.alerts.seen(sub.id, ids) == ids
 
     async def find(self, sub: Subscription, owed: dict[str, Any]) -> str | None:
         """The ts of the message carrying ``owed``'s key in the channel, or None."""

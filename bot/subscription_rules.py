@@ -260,12 +260,15 @@ class _OptionReader:
     # Who is nudged, and when -------------------------------------------------------------------
 
     def _remind(self, value: str) -> None:
+        self._only(("detractors",), "remind")  # posts with Claim: detractor alerts
         self.policy["remind_seconds"] = duration(value, "remind", 300, 86400)
 
     def _notify(self, value: str) -> None:
+        self._only(("detractors",), "notify")  # posts with Claim: detractor alerts
         self.policy["notify"] = _group_name(value, "notify")
 
     def _escalate(self, value: str) -> None:
+        self._only(("detractors",), "escalate")  # posts with Claim: detractor alerts
         self.policy["escalate_seconds"] = duration(value, "escalate", 300, 7 * 86400)
         channel = self._next_word()
         if channel is None:
@@ -275,6 +278,7 @@ class _OptionReader:
         self.policy["escalate_to"] = _channel_name(channel)
 
     def _hours(self, value: str) -> None:
+        self._only(("detractors",), "hours")  # posts with Claim: detractor alerts
         match = _HOURS.match(value)
         zone = self._next_word()
         if match is None or zone is None:
@@ -297,9 +301,11 @@ class _OptionReader:
     # Who may act, what the channel sees --------------------------------------------------------
 
     def _actors(self, value: str) -> None:
+        self._only(("detractors",), "actors")  # posts with Claim: detractor alerts
         self.access["actors"] = _group_name(value, "actors")
 
     def _pii(self, value: str) -> None:
+        self._only(("detractors",), "pii")  # posts with Claim: detractor alerts
         if value.lower() not in {"masked", "shown"}:
             raise UserInputError("`pii:` is `masked` (contacts hidden in the channel) or `shown`.")
         self.access["pii_masked"] = value.lower() == "masked"

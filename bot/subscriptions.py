@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field, field_validator
 
 from bot.errors import UserInputError
+from bot.keys import label
 from bot.models import Detractor, NeutralStatus
 from bot.subscription_rules import Access, Filters, Policy
 
@@ -72,15 +73,15 @@ class Subscription(BaseModel):
     weekly_posted: str | None = None  # the ISO week ("2025-W03") of the last one posted
 
     def pause_by(self, user_id: str) -> None:
-        """Stop polling until Resume; a reconnect of QuestionPro does not undo this pause."""
+        """Stop polling until Resume; a reconnect of the backend does not undo this pause."""
         self.paused, self.paused_detail = "user", f"paused by <@{user_id}>"
 
     def resume(self) -> None:
         """Poll again at once. A credentials pause is not lifted here: it needs a reconnect."""
         if self.paused == "credentials":
             raise UserInputError(
-                "These alerts resume by themselves once the subscriber connects QuestionPro "
-                "again (`/ticket connect questionpro`)."
+                f"These alerts resume by themselves once the subscriber connects {self.vendor} "
+                f"again (`/ticket connect {self.backend}`)."
             )
         self.paused = self.paused_detail = None
         self.next_poll = None
@@ -89,6 +90,38 @@ class Subscription(BaseModel):
     def owner_scope(self) -> str:
         """The scope the subscriber's credentials are kept under."""
         return self.scope or self.team_id
+
+    @property
+    def backend(self) -> str:
+        """The backend whose credentials the poller uses (``questionpro`` for detractors)."""
+        return "questionpro" if self.source == "detractors" else self.source
+
+    @property
+    def title(self) -> str:
+        """What this subscription posts, as people call it: "QuestionPro detractors",
+        "Omnidesk tickets"."""
+        if self.source == "detractors":
+            return "QuestionPro detractors"
+        return f"{label(self.source)} tickets"
+
+    @property
+    def vendor(self) -> str:
+        """The backend as channel lines name it: "QuestionPro", "Omnidesk"."""
+        return "QuestionPro" if self.source == "detractors" else label(self.source)
+
+    @property
+    def feed_name(self) -> str:
+        """What the channel gets, in a sentence: "QuestionPro detractor alerts", "new Omnidesk
+        tickets"."""
+        if self.source == "detractors":
+            return "QuestionPro detractor alerts"
+        return f"new {self.title}"
+
+    def same_feed(self, other: Subscription) -> bool:
+        """Whether ``other`` would post exactly what this one posts (one channel needs only
+        one of them)."""
+        keys = ("source", "segment_id", "status", "filters", "changes")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
 
     def describe(self) -> str:
         """ "segment 999, status 0, every 5 min, each alert" for confirmations and lists; the
@@ -214,6 +247,18 @@ class Alert(BaseModel):
         if self.copy_channel_id and self.copy_ts:
             shown.append((self.copy_channel_id, self.copy_ts))
         return shown
+
+
+class FeedItem(BaseModel):
+    """What the ticket-feed ledger knows of one backend ticket in one subscription: the message
+    that shows it (None for a ticket only recorded, by the baseline, a filter or a digest) and
+    the status it was last shown with. Ids and a status value only: no personal data."""
+
+    subscription_id: str
+    ticket_id: str
+    ts: str | None = None
+    status: str | None = None  # the backend's status value when last shown
+    closed: bool = False  # closed when last seen: a poll stops looking for it far back
 
 
 class Sealing(Protocol):

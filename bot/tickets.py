@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.backends.base import BaseBackend, Capability
+from bot.backends.base import CHANGE_CAPABILITIES, BaseBackend, Capability
 from bot.backends.registry import Backends
 from bot.changes import ChangeFeed, RecordedBackend
 from bot.errors import BackendError, NotConnectedError, UnsupportedOperationError, UserInputError
@@ -26,20 +26,6 @@ log = logging.getLogger(__name__)
 
 # Page size used when gathering tickets from several backends for a merged list.
 _MERGE_PAGE = 50
-
-
-# Any of these means a backend can change tickets (so it is not read-only).
-_CHANGES = frozenset(
-    {
-        Capability.CREATE,
-        Capability.UPDATE,
-        Capability.COMMENT,
-        Capability.SET_STATUS,
-        Capability.SET_PRIORITY,
-        Capability.TAG,
-        Capability.DELETE,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -85,7 +71,7 @@ async def backend_for(
 def require(backend: BaseBackend, capability: Capability, what: str) -> None:
     """Raise a clear UnsupportedOperationError when ``backend`` cannot do ``what``."""
     if not backend.supports(capability):
-        read_only = not backend.capabilities & _CHANGES
+        read_only = not backend.capabilities & CHANGE_CAPABILITIES
         extra = " Its tickets are read-only here." if read_only else ""
         raise UnsupportedOperationError(f"{backend.label} does not support {what}.{extra}")
 

@@ -70,7 +70,7 @@ class WeeklyInsights:
 
     def may_be_due(self, sub: Subscription) -> bool:
         """A cheap check without I/O: True when a post may be due (or the zone is not known)."""
-        if not sub.weekly or time.monotonic() < self._retry_at.get(sub.id, 0.0):
+        if not _wants_weekly(sub) or time.monotonic() < self._retry_at.get(sub.id, 0.0):
             return False
         zone = self._cached_zone(sub)
         return zone is None or due_week(sub, zone, self.clock()) is not None
@@ -95,7 +95,7 @@ class WeeklyInsights:
     async def post_if_due(self, sub_id: str) -> bool:
         """Post the subscription's weekly insights if due; True if this call posted them."""
         sub = await self.services.alerts.get(sub_id)
-        if sub is None or not sub.weekly:
+        if sub is None or not _wants_weekly(sub):
             return False
         async with speaking_for(self.services.installations, sub.team_id, sub.scope):
             if due_week(sub, await self.zone(sub), self.clock()) is None:
@@ -132,3 +132,8 @@ class WeeklyInsights:
         if sub is not None:
             sub.weekly_posted = week
             await self.services.alerts.save(sub)
+
+
+def _wants_weekly(sub: Subscription) -> bool:
+    # Insights are about detractors: a ticket-feed subscription has none to report.
+    return sub.weekly and sub.source == "detractors"

@@ -1,4 +1,5 @@
-"""Detractor alerts in Slack: subscribe, list and remove subscriptions; Claim, Escalate, Resolve."""
+"""Channel subscriptions in Slack (detractors and ticket feeds): subscribe, list and remove; Claim,
+Escalate, Resolve on detractor alerts."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.alert_access import require_actor
 from bot.alert_changes import change_alert
 from bot.alert_links import claim_note, new_link
-from bot.backends.base import Capability
+from bot.backends.base import BaseBackend, Capability
 from bot.backends.questionpro import QuestionProBackend
 from bot.blocks import as_dicts
 from bot.blocks.alerts import digest_messages, resolve_modal, resolved_line
 from bot.blocks.forms import metadata
 from bot.blocks.help import Usage
+from bot.blocks.home import subscription_state
 from bot.blocks.limits import clip, escape
 from bot.changes import Change
 from bot.errors import NotConnectedError, UserInputError
@@ -32,7 +34,7 @@ from bot.models import Ticket
 from bot.posting import CHANNEL_GONE
 from bot.services import Services
 from bot.slack_names import resolve_names
-from bot.subscription_rules import parse_subscribe
+from bot.subscription_rules import SubscribeRequest, parse_subscribe
 from bot.subscriptions import Alert, Subscription, now
 from bot.threads import remember_thread
 from bot.tickets import Actor, backend_for, require
@@ -45,58 +47,74 @@ from handlers.invocation import Invocation, Subcommand
 SHOW_EXISTING_MAX = 500
 
 
-def parse_subscription(args: list[str]) -> dict[str, Any]:
-    """The fields a `/ticket subscribe detractors …` sets (``bot.subscription_rules``)."""
-    request = parse_subscribe(args)
-    if request.source != "detractors":
-        raise UserInputError(f"`{request.source}` subscriptions are not wired yet.")
-    return request.fields
+def parse_subscription(args: list[str]) -> SubscribeRequest:
+    """What a `/ticket subscribe <source> …` asks for (``bot.subscription_rules``)."""
+    return parse_subscribe(args)
 
 
 async def _subscribe(inv: Invocation) -> None:
-    wanted = parse_subscription(inv.args)
+    request = parse_subscription(inv.args)
     services, channel = inv.services, inv.body["channel_id"]
     existing = await services.alerts.for_channel(inv.team_id, channel)
-    same = [s for s in existing if s.segment_id == wanted.get("segment_id")]
-    if same and "weekly" in wanted:
-        await _set_weekly(inv, same[0], wanted["weekly"])
+    if await _only_weekly(inv, request, existing):
         return
-    if same:
-        raise UserInputError("This channel already gets those alerts: see `/ticket subscriptions`.")
-    stamp = await services.store.credentials_stamp(inv.actor.scope, inv.user_id, "questionpro")
-    if stamp is None:
-        raise NotConnectedError("questionpro")
-    backend = await backend_for(services.store, services.backends, inv.actor, "questionpro")
-    require(backend, Capability.DETRACTORS, "detractor alerts")
     sub = Subscription(
         team_id=inv.team_id,
         channel_id=channel,
         subscriber=inv.user_id,
         scope=inv.actor.scope,
-        credentials_stamp=stamp,
-        **wanted,
+        source=request.source,
+        **request.fields,
     )
+    stamp = await services.store.credentials_stamp(inv.actor.scope, inv.user_id, sub.backend)
+    if stamp is None:
+        raise NotConnectedError(sub.backend)
+    backend = await backend_for(services.store, services.backends, inv.actor, sub.backend)
+    _check_feed(backend, sub)
+    sub.credentials_stamp = stamp
+    if any(s.same_feed(sub) for s in existing):
+        raise UserInputError(
+            "This channel already gets exactly those alerts: see `/ticket subscriptions`. "
+            "Change a filter to add a second one."
+        )
     await resolve_names(inv.client, sub)
     await _announce_escalation(inv.client, sub)
     try:
         await inv.client.chat_postMessage(
             channel=channel,
-            text=f"<@{inv.user_id}> subscribed this channel to QuestionPro detractor alerts "
-            f"({escape(sub.describe())}), fetched with their QuestionPro account.",
+            text=f"<@{inv.user_id}> subscribed this channel to {sub.feed_name} "
+            f"({escape(sub.describe())}), fetched with their {sub.vendor} account.",
         )
     except SlackApiError as exc:
         if exc.response.get("error") in CHANNEL_GONE:
             raise UserInputError(_cannot_post_hint(inv.body)) from None
         raise
     await services.alerts.save(sub)
-    await services.changes.publish(
-        Change(inv.actor, "subscribe", "questionpro", new=_described(sub))
-    )
+    await services.changes.publish(Change(inv.actor, "subscribe", sub.backend, new=_described(sub)))
 
 
 def _described(sub: Subscription) -> dict[str, Any]:
     """What an audit line says of a subscription: where, and what it fetches."""
     return {"channel": sub.channel_id, "subscription": sub.describe()}
+
+
+async def _only_weekly(
+    inv: Invocation, request: SubscribeRequest, existing: list[Subscription]
+) -> bool:
+    """``weekly:on|off`` (with at most the segment) on a detractor subscription the channel
+    already has changes only that; True when it did."""
+    fields = request.fields
+    if request.source != "detractors" or "weekly" not in fields:
+        return False
+    if not set(fields) <= {"weekly", "segment_id"}:
+        return False
+    same = [
+        s for s in existing if s.source == "detractors" and s.segment_id == fields.get("segment_id")
+    ]
+    if not same:
+        return False
+    await _set_weekly(inv, same[0], fields["weekly"])
+    return True
 
 
 async def _set_weekly(inv: Invocation, sub: Subscription, weekly: bool) -> None:
@@ -120,7 +138,8 @@ async def _announce_escalation(client: AsyncWebClient, sub: Subscription) -> Non
     try:
         await client.chat_postMessage(
             channel=target.id,
-            text=f"Detractor alerts from <#{sub.channel_id}> still unclaimed after "
+            text=f"{sub.feed_name[:1].upper()}{sub.feed_name[1:]} from <#{sub.channel_id}> still "
+            "unclaimed after "
             f"{(sub.policy.escalate_seconds or 0) // 60} min will be copied here.",
         )
     except SlackApiError as exc:
@@ -131,6 +150,21 @@ async def _announce_escalation(client: AsyncWebClient, sub: Subscription) -> Non
                 "pick a channel that is not archived), then subscribe again."
             ) from None
         raise
+
+
+def _check_feed(backend: BaseBackend, sub: Subscription) -> None:
+    """What the subscriber's backend must offer for ``sub``; filter values it does not know are
+    refused with the valid ones, before anything is saved."""
+    if sub.source == "detractors":
+        require(backend, Capability.DETRACTORS, "detractor alerts")
+        return
+    require(backend, Capability.LIST, "listing tickets")
+    for status in sub.filters.statuses:
+        backend.resolve_status(status)
+    for priority in sub.filters.priorities:
+        backend.resolve_priority(priority)
+    if sub.filters.tag is not None and not backend.supports(Capability.TAG):
+        raise UserInputError(f"{backend.label} tickets carry no tags here: drop `tag:`.")
 
 
 def _cannot_post_hint(body: dict[str, Any]) -> str:
@@ -148,25 +182,25 @@ def _cannot_post_hint(body: dict[str, Any]) -> str:
 
 
 def subscriptions_blocks(subs: list[Subscription]) -> list[Block]:
-    """The channel's subscriptions, each with an Unsubscribe button."""
+    """The channel's subscriptions with their source, filters and state, each with an
+    Unsubscribe button."""
     if not subs:
         return [
             SectionBlock(
                 text=MarkdownTextObject(
-                    text="This channel has no subscriptions. `/ticket subscribe detractors` "
-                    "adds one."
+                    text="This channel has no subscriptions. `/ticket subscribe detractors` or "
+                    "`/ticket subscribe omnidesk|epixel|ispcrm` adds one."
                 )
             )
         ]
     blocks: list[Block] = []
     for sub in subs[:49]:
-        state = f" · :pause_button: paused ({sub.paused_detail})" if sub.paused else ""
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
                     text=clip(
-                        f"*QuestionPro detractors* · {escape(sub.describe())} · by "
-                        f"<@{sub.subscriber}>{state}",
+                        f"*{escape(sub.title)}* · {escape(sub.describe())} · by "
+                        f"<@{sub.subscriber}>\n{subscription_state(sub, mine=False)}",
                         2900,
                     )
                 ),
@@ -201,21 +235,22 @@ async def remove_subscription(
     user_id = actor.user_id
     await _may_remove(client, sub, user_id)
     await services.alerts.delete(sub)
-    await services.changes.publish(Change(actor, "unsubscribe", "questionpro", new=_described(sub)))
+    await services.changes.publish(Change(actor, "unsubscribe", sub.backend, new=_described(sub)))
     # The channel may be gone; the subscription is removed either way.
     with contextlib.suppress(SlackApiError):
         await client.chat_postMessage(
             channel=sub.channel_id,
-            text=f"<@{user_id}> unsubscribed this channel from QuestionPro "
-            f"detractor alerts ({escape(sub.describe())}).",
+            text=f"<@{user_id}> unsubscribed this channel from {sub.feed_name} "
+            f"({escape(sub.describe())}).",
         )
 
 
 async def _unsubscribe(inv: Invocation) -> None:
-    wanted = parse_subscription(inv.args) if inv.args else {}
     subs = await inv.services.alerts.for_channel(inv.team_id, inv.body["channel_id"])
-    if "segment_id" in wanted:
-        subs = [s for s in subs if s.segment_id == wanted["segment_id"]]
+    if inv.args:
+        request = parse_subscription(inv.args)
+        subs = [s for s in subs if s.source == request.source]
+        subs = [s for s in subs if all(getattr(s, k) == v for k, v in request.fields.items())]
     if not subs:
         raise UserInputError(
             "This channel has no such subscription; `/ticket subscriptions` lists them."
@@ -223,21 +258,29 @@ async def _unsubscribe(inv: Invocation) -> None:
     if len(subs) > 1:
         raise UserInputError(
             "This channel has several: say which, e.g. "
-            f"`/ticket unsubscribe detractors segment:{subs[0].segment_id}`, or use "
+            f"`/ticket unsubscribe {subs[0].source} {_typed(subs[0])}`, or use "
             "the buttons of `/ticket subscriptions`."
         )
     await remove_subscription(inv.client, inv.services, subs[0], inv.actor)
-    await inv.say("Unsubscribed: no more detractor alerts for that subscription here.")
+    await inv.say(f"Unsubscribed: no more {subs[0].feed_name} for that subscription here.")
+
+
+def _typed(sub: Subscription) -> str:
+    """How the subscription's distinguishing options are typed (for the "say which" hint)."""
+    if sub.segment_id is not None:
+        return f"segment:{sub.segment_id}"
+    return escape(" ".join(sub.filters.describe())) or "…"
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "subscribe": Subcommand(
         Usage(
-            "/ticket subscribe detractors [segment:<id>] [status:<n>] [every:<5m>] "
-            "[mode:each|digest] [weekly:on|off]",
-            "Post QuestionPro detractors in this channel as they arrive, and insights each "
-            "Monday (`weekly:off` stops those, also on an existing subscription).",
-            "/ticket subscribe detractors segment:999 every:5m",
+            "/ticket subscribe detractors|omnidesk|epixel|ispcrm [filters] [changes:on] "
+            "[every:<5m>] [mode:each|digest] [weekly:on|off]",
+            "Post QuestionPro detractors or a backend's new tickets in this channel as they "
+            "arrive; filters: status: priority: group: tag: text:, rating:0-3 words: "
+            "for detractors; detractor insights each Monday (`weekly:off` stops them).",
+            "/ticket subscribe omnidesk priority:urgent changes:on",
         ),
         _subscribe,
     ),
@@ -247,9 +290,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "unsubscribe": Subcommand(
         Usage(
-            "/ticket unsubscribe detractors [segment:<id>]",
+            "/ticket unsubscribe <source> [segment:<id>] [filters]",
             "Stop a subscription (its subscriber or an admin).",
-            "/ticket unsubscribe detractors segment:999",
+            "/ticket unsubscribe omnidesk priority:urgent",
         ),
         _unsubscribe,
     ),

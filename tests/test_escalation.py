@@ -64,7 +64,9 @@ async def test_an_unclaimed_alert_is_copied_once_into_the_other_channel_and_acts
     directory(bot)
     sub = await subscribe(bot, await cx_lead(bot), "escalate:2h #cx-leads")
     (notice,) = posts(bot, LEADS)  # said at subscribe time, which also proved posting works
-    assert notice["text"].startswith(f"Detractor alerts from <#{CHANNEL}> still unclaimed")
+    assert notice["text"].startswith(
+        f"QuestionPro detractor alerts from <#{CHANNEL}> still unclaimed"
+    )
     raw, alert = await one_alert(bot, sandboxes, sub)
     clock = Clock(datetime.now(AMS))
     escalations = runner(bot, clock)

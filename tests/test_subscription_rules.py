@@ -44,7 +44,7 @@ def test_detractor_options_with_every_policy() -> None:
 
 def test_slack_formatted_channel_and_group_keep_their_ids() -> None:
     fields = parse_subscribe(
-        ["omnidesk", "escalate:1h", "<#C0LEADS|cx-leads>", "notify:<!subteam^S0SUP|@support>"]
+        ["detractors", "escalate:1h", "<#C0LEADS|cx-leads>", "notify:<!subteam^S0SUP|@support>"]
     ).fields
     assert fields["policy"].escalate_to == SlackName(name="cx-leads", id="C0LEADS")
     assert fields["policy"].notify == SlackName(name="support", id="S0SUP")
@@ -69,14 +69,17 @@ def test_ticket_backend_filters() -> None:
 
 
 def test_the_description_reads_back_as_typed() -> None:
-    fields = parse_subscribe(
-        typed("epixel priority:high remind:30m escalate:2h #leads actors:@support pii:masked")
-    ).fields
+    fields = parse_subscribe(typed("epixel priority:high text:refund every:10m")).fields
     sub = Subscription(team_id="T1", channel_id="C1", subscriber="U1", source="epixel", **fields)
+    assert "priority:high" in sub.describe() and 'text:"refund"' in sub.describe()
+    fields = parse_subscribe(
+        typed("detractors remind:30m escalate:2h #leads actors:@support pii:masked")
+    ).fields
+    sub = Subscription(team_id="T1", channel_id="C1", subscriber="U1", **fields)
     described = sub.describe()
-    for words in ("priority:high", "remind:30m", "escalate:120m #leads", "actors:@support"):
+    for words in ("remind:30m", "escalate:120m #leads", "actors:@support", "pii:masked"):
         assert words in described
-    assert "segment" not in described  # a detractor-only word
+    assert "all segments" in described
 
 
 @pytest.mark.parametrize(
@@ -87,14 +90,15 @@ def test_the_description_reads_back_as_typed() -> None:
         ("detractors rating:3-1", "from 0 to 10"),
         ("detractors priority:high", "applies to"),
         ("omnidesk rating:0-3", "applies to"),
-        ("omnidesk remind:2", "between 5m and 1d"),
-        ("omnidesk escalate:2h", "needs the channel"),
-        ("omnidesk hours:09-18", "time zone"),
-        ("omnidesk hours:09-18 Mars/Olympus", "not a time zone"),
-        ("omnidesk hours:25-18 UTC", "from 00 to 24"),
-        ("omnidesk pii:hidden", "`masked`"),
+        ("omnidesk remind:30m", "applies to `detractors`"),  # ticket posts have no Claim
+        ("detractors remind:2", "between 5m and 1d"),
+        ("detractors escalate:2h", "needs the channel"),
+        ("detractors hours:09-18", "time zone"),
+        ("detractors hours:09-18 Mars/Olympus", "not a time zone"),
+        ("detractors hours:25-18 UTC", "from 00 to 24"),
+        ("detractors pii:hidden", "`masked`"),
         ("omnidesk colour:red", "I don't understand `colour:red`"),
-        ("omnidesk notify:<script>", "user group's handle"),
+        ("detractors notify:<script>", "user group's handle"),
     ],
 )
 def test_each_unusable_option_says_what_to_type(text: str, says: str) -> None:

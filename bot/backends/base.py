@@ -54,6 +54,20 @@ class Capability(StrEnum):
     OWN_TICKETS = "own_tickets"  # the listing is already the acting user's own tickets
 
 
+# Any of these means a backend can change tickets (so it is not read-only).
+CHANGE_CAPABILITIES = frozenset(
+    {
+        Capability.CREATE,
+        Capability.UPDATE,
+        Capability.COMMENT,
+        Capability.SET_STATUS,
+        Capability.SET_PRIORITY,
+        Capability.TAG,
+        Capability.DELETE,
+    }
+)
+
+
 @runtime_checkable
 class TicketBackend(Protocol):
     """What ticketbot can ask of any backend, in neutral models."""

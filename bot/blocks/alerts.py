@@ -167,12 +167,12 @@ def summary_blocks(sub: Subscription, existing: int) -> list[Block]:
     return blocks
 
 
-def digest_blocks(count: int) -> list[Block]:
-    """One message for many new detractors; the list follows in its thread."""
+def digest_blocks(count: int, what: str = "detractors") -> list[Block]:
+    """One message for many new items; the list follows in its thread."""
     return [
         SectionBlock(
             text=MarkdownTextObject(
-                text=f":rotating_light: *{count} new detractors* arrived at once. "
+                text=f":rotating_light: *{count} new {what}* arrived at once. "
                 "The list is in this thread."
             )
         )
@@ -180,27 +180,31 @@ def digest_blocks(count: int) -> list[Block]:
 
 
 def digest_messages(detractors: Sequence[Detractor], mask: bool = False) -> list[list[Block]]:
-    """The digest's list, packed into as few messages as Block Kit allows (sections of up to
-    3,000 characters, 50 sections a message); contacts masked with ``mask``."""
+    """The digest's list of detractors, contacts masked with ``mask`` (see :func:`pack_lines`)."""
+    return pack_lines([f"• `{d.ticket_id}` {alert_text(d, mask)}" for d in detractors])
+
+
+def pack_lines(lines: Sequence[str]) -> list[list[Block]]:
+    """Lines of mrkdwn packed into as few messages as Block Kit allows (sections of up to
+    3,000 characters, 50 sections a message)."""
     messages: list[list[Block]] = []
     blocks: list[Block] = []
-    lines: list[str] = []
+    section: list[str] = []
     size = 0
 
     def flush_section() -> None:
-        nonlocal lines, size, blocks
-        if lines:
-            blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
-            lines, size = [], 0
+        nonlocal section, size, blocks
+        if section:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(section))))
+            section, size = [], 0
         if len(blocks) == MESSAGE_BLOCKS:
             messages.append(blocks)
             blocks = []
 
-    for d in detractors:
-        line = f"• `{d.ticket_id}` {alert_text(d, mask)}"
+    for line in lines:
         if size + len(line) + 1 > SECTION_TEXT:
             flush_section()
-        lines.append(line)
+        section.append(line)
         size += len(line) + 1
     flush_section()
     if blocks:

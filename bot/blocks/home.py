@@ -100,12 +100,16 @@ def _subscriptions(subs: list[Subscription]) -> list[Block]:
         return [
             *blocks,
             _context(
-                "None yet. `/ticket subscribe detractors` in a channel posts QuestionPro "
-                "detractors there as they arrive."
+                "None yet. `/ticket subscribe detractors` (or `omnidesk`, `epixel`, `ispcrm`) "
+                "in a channel posts QuestionPro detractors (or new tickets) there as they "
+                "arrive."
             ),
         ]
     for sub in subs[:HOME_SUBSCRIPTIONS]:
-        text = f"*<#{sub.channel_id}>* · {escape(sub.describe())}\n{subscription_state(sub)}"
+        text = (
+            f"*<#{sub.channel_id}>* · {escape(sub.title)} · {escape(sub.describe())}\n"
+            f"{subscription_state(sub)}"
+        )
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT))))
         blocks.append(_subscription_buttons(sub))
     if len(subs) > HOME_SUBSCRIPTIONS:
@@ -114,20 +118,26 @@ def _subscriptions(subs: list[Subscription]) -> list[Block]:
     return blocks
 
 
-def subscription_state(sub: Subscription) -> str:
-    """Active or paused (and why), and how the last poll went."""
+def subscription_state(sub: Subscription, *, mine: bool = True) -> str:
+    """Active or paused (and why), and how the last poll went; ``mine`` when shown to the
+    subscriber (App Home), else to anyone in the channel."""
+    fixer = "you connect" if mine else f"<@{sub.subscriber}> connects"
     if sub.paused == "user":
-        state = ":pause_button: Paused by you; Resume to poll again."
+        state = (
+            ":pause_button: Paused by you; Resume to poll again."
+            if mine
+            else (f":pause_button: Paused ({sub.paused_detail or 'by its subscriber'}).")
+        )
     elif sub.paused == "credentials":
         state = (
-            f":pause_button: Paused: {sub.paused_detail or 'QuestionPro refused the key'}. "
-            "It resumes by itself when you connect QuestionPro again."
+            f":pause_button: Paused: {sub.paused_detail or sub.vendor + ' refused the key'}. "
+            f"It resumes by itself when {fixer} {sub.vendor} again."
         )
     elif sub.paused:
         state = f":pause_button: Paused: {sub.paused_detail or 'the channel is gone'}."
     elif sub.outage_since is not None:
         state = (
-            f":warning: QuestionPro unreachable since {_when(sub.outage_since)} "
+            f":warning: {sub.vendor} unreachable since {_when(sub.outage_since)} "
             f"({sub.failures} failed poll(s)); retrying."
         )
     else:
@@ -152,7 +162,7 @@ def _subscription_buttons(sub: Subscription) -> ActionsBlock:
         style="danger",
         confirm=ConfirmObject(
             title="Unsubscribe?",
-            text=f"No more detractor alerts in <#{sub.channel_id}> for this subscription.",
+            text=f"No more {sub.feed_name} in <#{sub.channel_id}> for this subscription.",
             confirm="Unsubscribe",
             deny="Keep",
         ),

@@ -129,6 +129,23 @@ class EpixelSandbox(SandboxServer):
                 "content_type": content_type,
             }
 
+    def add_ticket(
+        self,
+        subject: str,
+        *,
+        priority: str = "2",
+        category: int = 1,
+        comment: str = "Details from the customer.",
+        owner: str = DEMO_USER,
+        tags: list[int] | None = None,
+    ) -> dict[str, Any]:
+        """A ticket filed as a person would in Epixel's own UI (not through the API); returns
+        it. ``tags`` are tag ids."""
+        ticket = self._new_ticket(owner, subject, priority, category, comment)
+        ticket["tags"] = list(tags or [])
+        self._add_conversation(ticket["id"], owner, comment, None)
+        return ticket
+
     def expire_tokens(self) -> None:
         """Make every login token stale (the demo access token stays valid)."""
         self.tokens = {t: v for t, v in self.tokens.items() if t == DEMO_ACCESS_TOKEN}

@@ -4,6 +4,7 @@ tickets, and ``{"success": false, "message"}`` errors with 401 and 404."""
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -59,6 +60,29 @@ class IspcrmSandbox(SandboxServer):
                 },
             ]
         }
+
+    def add_ticket(
+        self,
+        subject: str,
+        *,
+        status: str = "Open",
+        priority: str = "Medium",
+        user: str = DEMO_USER,
+    ) -> dict[str, Any]:
+        """A ticket opened as staff would in ISPCRM's own UI; returns it (newest id)."""
+        tickets = self.tickets.setdefault(user, [])
+        ticket_id = max((t["ticket_id"] for ts in self.tickets.values() for t in ts), default=100)
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ticket = {
+            "ticket_id": ticket_id + 1,
+            "subject": subject,
+            "status": status,
+            "priority": priority,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        tickets.append(ticket)
+        return ticket
 
     def error(self, status: int, message: str, **_: Any) -> web.Response:
         return web.json_response({"success": False, "message": message}, status=status)

@@ -16,7 +16,7 @@ from bot.store.embedded_alerts import EmbeddedAlertStore
 from bot.store.embedded_imports import EmbeddedImportJobs
 from bot.store.embedded_watches import EmbeddedWatchStore
 from bot.store.interface import Stores, WatchStore
-from bot.subscriptions import alert_from_row
+from bot.subscriptions import FeedItem, alert_from_row
 from bot.watches import WatchPrefs
 
 
@@ -76,6 +76,12 @@ async def copy_store(source: Stores, target: Stores, *, force: bool = False) -> 
                 await target.alerts.mark_seen(sub_id, [ticket_id])
             else:
                 await target.alerts.record([alert])
+        done.count("ledger entries", force or not present)
+    for raw in list(source.alerts._feed.values()):  # the ticket-feed ledger: ids, ts, status
+        item = FeedItem.model_validate(raw)
+        present = bool(await target.alerts.feed_items(item.subscription_id, [item.ticket_id]))
+        if force or not present:
+            await target.alerts.record_feed([item])
         done.count("ledger entries", force or not present)
 
     assert isinstance(source.imports, EmbeddedImportJobs)

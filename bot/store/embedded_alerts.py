@@ -15,6 +15,7 @@ from sqlitedict import SqliteDict
 from bot.store.embedded import Store, open_table, rescope
 from bot.subscriptions import (
     Alert,
+    FeedItem,
     Subscription,
     alert_from_row,
     bare_row,
@@ -39,11 +40,12 @@ class EmbeddedAlertStore:
         self._subscriptions = open_table(store.path, "subscriptions")
         self._ledger = open_table(store.path, "ledger")
         self._open = open_table(store.path, "open_alerts")
+        self._feed = open_table(store.path, "feed_ledger")
         self._migrate()
 
     def close(self) -> None:
         """Close the tables; every write was already committed."""
-        for table in (self._subscriptions, self._ledger, self._open):
+        for table in (self._subscriptions, self._ledger, self._open, self._feed):
             table.close()
 
     async def aclose(self) -> None:
@@ -99,7 +101,7 @@ class EmbeddedAlertStore:
                 del self._subscriptions[sub_id]
             self._subscriptions.commit()
             prefixes = tuple(f"{sub_id}:" for sub_id in gone)
-            for table in (self._ledger, self._open):  # one table committed before the next
+            for table in (self._ledger, self._open, self._feed):  # one committed before the next
                 for key in [k for k in table if prefixes and k.startswith(prefixes)]:
                     del table[key]
                 table.commit()
@@ -181,6 +183,39 @@ class EmbeddedAlertStore:
 
         found = map(self._alert, await self._io(read))
         return [a for a in found if a is not None and in_window(a, start, end)]
+
+    # Ticket feeds ------------------------------------------------------------------------------
+
+    async def feed_items(self, sub_id: str, ticket_ids: Iterable[str]) -> dict[str, FeedItem]:
+        """See ``AlertStore.feed_items``."""
+        keys = [(t, f"{sub_id}:{t}") for t in ticket_ids]
+
+        def read() -> dict[str, FeedItem]:
+            found = {t: self._feed.get(key) for t, key in keys}
+            return {t: FeedItem.model_validate(raw) for t, raw in found.items() if raw}
+
+        return await self._io(read)
+
+    async def record_feed(self, items: Iterable[FeedItem]) -> None:
+        """See ``AlertStore.record_feed``."""
+        rows = [(f"{i.subscription_id}:{i.ticket_id}", i.model_dump(mode="json")) for i in items]
+
+        def write() -> None:
+            for key, row in rows:
+                self._feed[key] = row
+            self._feed.commit()
+
+        await self._io(write)
+
+    async def feed_posted(self, sub_id: str) -> list[FeedItem]:
+        """See ``AlertStore.feed_posted``."""
+        prefix = f"{sub_id}:"
+
+        def scan() -> list[FeedItem]:
+            raws = (raw for key, raw in self._feed.items() if key.startswith(prefix))
+            return [FeedItem.model_validate(raw) for raw in raws if raw.get("ts")]
+
+        return await self._io(scan)
 
     # At rest -----------------------------------------------------------------------------------
 

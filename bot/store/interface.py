@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from bot.credentials import Credentials
     from bot.import_jobs import ImportJob
     from bot.store.leases import WorkLeases
-    from bot.subscriptions import Alert, Subscription
+    from bot.subscriptions import Alert, FeedItem, Subscription
     from bot.threads import ThreadSpot
     from bot.tickets import Actor
     from bot.watches import TicketSeen, Watch, WatchPrefs
@@ -75,7 +75,8 @@ class CredentialStore(RequestMemory, Protocol):
 
 
 class AlertStore(Protocol):
-    """Detractor-alert subscriptions and the alert ledger (sealed personal data)."""
+    """Channel subscriptions, the detractor ledger (sealed personal data) and the ticket-feed
+    ledger (ids, message ts and last status of backend tickets)."""
 
     async def save(self, sub: Subscription) -> None: ...
     async def get(self, sub_id: str) -> Subscription | None: ...
@@ -99,6 +100,19 @@ class AlertStore(Protocol):
     async def alerts_between(self, sub_id: str, start: datetime, end: datetime) -> list[Alert]:
         """The subscription's alerts (bare ids excluded) whose detractor arrived in
         [start, end); for insights."""
+        ...
+
+    async def feed_items(self, sub_id: str, ticket_ids: Iterable[str]) -> dict[str, FeedItem]:
+        """The ticket-feed ledger's rows for those of ``ticket_ids`` it knows, by id."""
+        ...
+
+    async def record_feed(self, items: Iterable[FeedItem]) -> None:
+        """Write ticket-feed rows (new or changed), in one commit."""
+        ...
+
+    async def feed_posted(self, sub_id: str) -> list[FeedItem]:
+        """The subscription's tickets that have a message of their own (``ts``), for threading
+        status changes."""
         ...
 
     async def rotate_keys(self) -> int:

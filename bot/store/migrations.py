@@ -160,4 +160,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (ref, key)
     );
     """,
+    # 6: the ticket-feed ledger: which backend tickets each subscription recorded or posted,
+    # with the message that shows each and the status it was last shown with.
+    """
+    CREATE TABLE IF NOT EXISTS feed_ledger (
+        subscription_id text NOT NULL,
+        ticket_id text NOT NULL,
+        ts text,
+        body jsonb NOT NULL,
+        PRIMARY KEY (subscription_id, ticket_id)
+    );
+    CREATE INDEX IF NOT EXISTS feed_ledger_posted ON feed_ledger (subscription_id)
+        WHERE ts IS NOT NULL;
+    """,
 ]

@@ -14,6 +14,7 @@ from bot.store.embedded import rescoped
 from bot.store.postgres import PgStore
 from bot.subscriptions import (
     Alert,
+    FeedItem,
     Subscription,
     alert_from_row,
     bare_row,
@@ -99,6 +100,9 @@ class PgAlertStore:
                 if owned(row["team_id"], row["body"].get("scope") or row["team_id"])
             ]
             await conn.execute("DELETE FROM ledger WHERE subscription_id = any($1::text[])", gone)
+            await conn.execute(
+                "DELETE FROM feed_ledger WHERE subscription_id = any($1::text[])", gone
+            )
             await conn.execute("DELETE FROM subscriptions WHERE id = any($1::text[])", gone)
         return len(gone)
 
@@ -168,6 +172,38 @@ class PgAlertStore:
         bodies = [row["body"] for row in rows if maybe_in_window(row["body"], start, end)]
         found = (alert_from_row(self._store, body) for body in bodies)
         return [a for a in found if a is not None and in_window(a, start, end)]
+
+    # Ticket feeds ------------------------------------------------------------------------------
+
+    async def feed_items(self, sub_id: str, ticket_ids: Iterable[str]) -> dict[str, FeedItem]:
+        """See ``AlertStore.feed_items``; one query."""
+        rows = await (await self._store.pool()).fetch(
+            "SELECT ticket_id, body FROM feed_ledger WHERE subscription_id = $1"
+            " AND ticket_id = any($2::text[])",
+            sub_id,
+            list(ticket_ids),
+        )
+        return {row["ticket_id"]: FeedItem.model_validate(row["body"]) for row in rows}
+
+    async def record_feed(self, items: Iterable[FeedItem]) -> None:
+        """See ``AlertStore.record_feed``; one transaction."""
+        rows = [(i.subscription_id, i.ticket_id, i.ts, i.model_dump(mode="json")) for i in items]
+        pool = await self._store.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "INSERT INTO feed_ledger (subscription_id, ticket_id, ts, body)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (subscription_id, ticket_id)"
+                " DO UPDATE SET ts = $3, body = $4",
+                rows,
+            )
+
+    async def feed_posted(self, sub_id: str) -> list[FeedItem]:
+        """See ``AlertStore.feed_posted``."""
+        rows = await (await self._store.pool()).fetch(
+            "SELECT body FROM feed_ledger WHERE subscription_id = $1 AND ts IS NOT NULL",
+            sub_id,
+        )
+        return [FeedItem.model_validate(row["body"]) for row in rows]
 
     # At rest -----------------------------------------------------------------------------------
 

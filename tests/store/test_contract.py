@@ -14,7 +14,7 @@ from bot.errors import StoreKeyError
 from bot.import_jobs import Chunk, ImportJob
 from bot.models import Detractor, NeutralStatus
 from bot.store import Stores
-from bot.subscriptions import Alert, Subscription, TicketLink, alert_from_row, ledger_row
+from bot.subscriptions import Alert, FeedItem, Subscription, TicketLink, alert_from_row, ledger_row
 from bot.tickets import Actor
 from tests.waiting import eventually
 
@@ -274,6 +274,26 @@ async def test_an_unclaimed_alert_stays_open_after_its_reminder_with_its_escalat
         and old.nudged_at is None
         and old.messages() == [("C1", "1700000000.000100")]
     )
+
+
+async def test_the_feed_ledger_records_updates_and_lists_posted_tickets(stores: Stores) -> None:
+    alerts = stores.alerts
+    baseline = FeedItem(subscription_id="s1", ticket_id="7")
+    posted = FeedItem(subscription_id="s1", ticket_id="8", ts="1700000001.000100", status="new")
+    await alerts.record_feed([baseline, posted])
+    await alerts.record_feed([FeedItem(subscription_id="s2", ticket_id="8", ts="1.2")])
+    assert await alerts.feed_items("s1", ["7", "8", "9"]) == {"7": baseline, "8": posted}
+    assert await alerts.feed_items("s3", ["7"]) == {}
+    assert await alerts.feed_posted("s1") == [posted]
+    posted.status = "closed"
+    await alerts.record_feed([posted])
+    assert (await alerts.feed_items("s1", ["8"]))["8"].status == "closed"
+
+    sub = Subscription(id="s1", team_id="T1", channel_id="C1", subscriber="U1", source="epixel")
+    await alerts.save(sub)
+    assert await alerts.delete_owned(lambda team, scope: team == "T1") == 1
+    assert await alerts.feed_items("s1", ["7", "8"]) == {}  # removed with its subscription
+    assert await alerts.feed_posted("s2") != []  # another subscription's rows stay
 
 
 # Import jobs -----------------------------------------------------------------------------------
