@@ -54,6 +54,8 @@ class Action(StrEnum):
     HOME_PAUSE = "home.pause"
     HOME_RESUME = "home.resume"
     HOME_UNSUBSCRIBE = "home.unsubscribe"
+    # "Watch the tickets I create" on Home; the value is the new setting, "on" or "off".
+    HOME_WATCH_CREATED = "home.watch_created"
     # Paging /ticket audit; the value is the selection and the offset to show.
     AUDIT_NEWER = "audit.newer"
     AUDIT_OLDER = "audit.older"

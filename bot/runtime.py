@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.audit import AuditTrail
 from bot.backends.registry import Backends
 from bot.config import Settings
-from bot.home import HomeCache
+from bot.home_cache import HomeCache
 from bot.oauth import Installations
 from bot.services import Services
 from bot.slack_files import SlackFiles

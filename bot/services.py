@@ -12,7 +12,7 @@ from bot.backends.registry import Backends
 from bot.changes import ChangeFeed
 from bot.config import Settings
 from bot.credentials import Credentials
-from bot.home import HomeCache
+from bot.home_cache import HomeCache
 from bot.oauth import Installations
 from bot.slack_files import SlackFiles
 from bot.slack_names import GroupMembers

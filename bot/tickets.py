@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.backends.base import CHANGE_CAPABILITIES, BaseBackend, Capability
 from bot.backends.registry import Backends
@@ -23,6 +23,8 @@ from bot.store import CredentialStore
 from bot.text import is_number
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Page size used when gathering tickets from several backends for a merged list.
 _MERGE_PAGE = 50
@@ -169,8 +171,14 @@ async def _bounded(
     client: BaseBackend, query: TicketQuery, wanted: int, seconds: float
 ) -> tuple[list[Ticket], bool] | str:
     """The tickets, or the one-line reason this backend is left out."""
+    return await bounded(_collect(client, query, wanted), seconds)
+
+
+async def bounded(work: Awaitable[T], seconds: float) -> T | str:
+    """What ``work`` returns, or the one-line reason it is left out of a list: no answer within
+    ``seconds``, or the backend's (or the input's) error as the user reads it."""
     try:
-        return await asyncio.wait_for(_collect(client, query, wanted), seconds)
+        return await asyncio.wait_for(work, seconds)
     except TimeoutError:
         return f"no answer within {seconds:g} s, left out of this list."
     except (BackendError, UserInputError) as exc:

@@ -49,6 +49,11 @@ def element_value(state: dict[str, Any]) -> Any:
     return state.get(_STATE_KEYS.get(kind, "value"))
 
 
+def on_home(body: dict[str, Any]) -> bool:
+    """Whether the button was pressed on App Home (no message there to answer or redraw)."""
+    return (body.get("view") or {}).get("type") == "home"
+
+
 def view_values(view: dict[str, Any], fields: Iterable[str] | None = None) -> dict[str, Any]:
     """Flatten a view's state to {block_id: value} (see ``element_value``).
 

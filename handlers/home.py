@@ -1,5 +1,6 @@
-"""App Home: ``app_home_opened`` publishes the person's Home tab; its buttons change something
-and publish it again so that it stays true.
+"""App Home: ``app_home_opened`` publishes the person's Home tab; its buttons (and the Watch /
+Unwatch buttons of its ticket rows, see ``handlers.watch``) change something and publish it again
+so that it stays true.
 
 Each publish is two ``views.publish`` calls: the first at once from the store (and the ticket
 rows cached from the last visit), the second once the backends answered. The second carries the
@@ -26,6 +27,7 @@ from bot.ids import Action
 from bot.services import Services
 from bot.subscriptions import Subscription
 from bot.tickets import Actor
+from bot.watching import set_watch_created, watch_store
 from handlers.alerts import remove_subscription
 from handlers.common import actor_of
 from handlers.errors import guarded
@@ -42,11 +44,10 @@ def event_actor(body: dict[str, Any], event: dict[str, Any]) -> Actor:
 async def publish_home(client: AsyncWebClient, services: Services, actor: Actor) -> None:
     """Publish ``actor``'s Home from the store at once, then again with their tickets."""
     data = await from_store(services, actor)
-    asks_backends = bool(data.capabilities)
     first = await client.views_publish(
-        user_id=actor.user_id, view=home_view(data, refreshing=asks_backends)
+        user_id=actor.user_id, view=home_view(data, refreshing=data.asks_backends)
     )
-    if not asks_backends:
+    if not data.asks_backends:
         return
     data.tickets = await my_tickets(services, actor, data)
     try:
@@ -154,6 +155,19 @@ async def unsubscribe(
     await publish_home(client, services, actor)
 
 
+async def watch_created(
+    ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services
+) -> None:
+    """Turn "watch the tickets I create" on or off, as `/ticket watch created:on|off` does."""
+    await ack()
+    wanted = _value(body)
+    if wanted not in {"on", "off"}:
+        raise UserInputError("That button is out of date; open the Home tab again.")
+    actor = actor_of(body)
+    await set_watch_created(watch_store(services), actor, wanted == "on")
+    await publish_home(client, services, actor)
+
+
 def register(app: AsyncApp) -> None:
     """Wire the Home tab's event and buttons onto ``app``."""
     app.event("app_home_opened")(guarded(app_home_opened))
@@ -162,3 +176,4 @@ def register(app: AsyncApp) -> None:
     app.action(Action.HOME_PAUSE)(guarded(pause))
     app.action(Action.HOME_RESUME)(guarded(resume))
     app.action(Action.HOME_UNSUBSCRIBE)(guarded(unsubscribe))
+    app.action(Action.HOME_WATCH_CREATED)(guarded(watch_created))

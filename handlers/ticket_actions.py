@@ -35,7 +35,7 @@ from bot.models import NeutralStatus, TicketRef
 from bot.services import Services
 from bot.tickets import Actor, backend_for, one_backend, require
 from bot.watching import is_watching, watch_store
-from handlers.common import actor_of, send_file_to_dm, tell_user, view_values
+from handlers.common import actor_of, on_home, send_file_to_dm, tell_user, view_values
 from handlers.common import metadata as read_metadata
 from handlers.errors import guarded
 from handlers.home import publish_home
@@ -54,11 +54,6 @@ async def _backend(services: Services, body: dict[str, Any], ref: TicketRef) -> 
     return await backend_for(
         services.store, services.backends, _actor(body), ref.backend, services.changes
     )
-
-
-def on_home(body: dict[str, Any]) -> bool:
-    """Whether the button was pressed on App Home (no message there to answer or redraw)."""
-    return (body.get("view") or {}).get("type") == "home"
 
 
 async def redrawn(

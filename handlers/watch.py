@@ -38,8 +38,9 @@ from bot.watching import (
     watch_ticket,
     watched,
 )
-from handlers.common import actor_of
+from handlers.common import actor_of, on_home
 from handlers.errors import guarded
+from handlers.home import publish_home
 from handlers.invocation import Invocation, Subcommand
 
 log = logging.getLogger(__name__)
@@ -163,22 +164,29 @@ async def _answer(respond: AsyncRespond, text: str, ref: str, watching: bool) ->
 
 
 async def watch_clicked(
-    ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services
+    ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
 ) -> None:
-    """Watch: read the ticket as the clicker, watch it, tell them alone."""
+    """Watch: read the ticket as the clicker, watch it, tell them alone (on App Home, which is
+    theirs alone: publish it again, its button now Unwatch)."""
     await ack()
-    ref = TicketRef.parse(_clicked(body))
-    ticket, new = await watch_ticket(services, actor_of(body), ref)
+    ref, actor = TicketRef.parse(_clicked(body)), actor_of(body)
+    ticket, new = await watch_ticket(services, actor, ref)
+    if on_home(body):
+        await publish_home(client, services, actor)
+        return
     await _answer(respond, watching_text(ticket, new), str(ref), watching=True)
 
 
 async def unwatch_clicked(
-    ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services
+    ack: AsyncAck, body: dict, respond: AsyncRespond, client: AsyncWebClient, services: Services
 ) -> None:
-    """Unwatch: stop, tell the clicker alone (no backend call)."""
+    """Unwatch: stop (no backend call), tell the clicker alone, or publish their Home again."""
     await ack()
-    ref = TicketRef.parse(_clicked(body))
-    was = await unwatch_ticket(watch_store(services), actor_of(body), ref)
+    ref, actor = TicketRef.parse(_clicked(body)), actor_of(body)
+    was = await unwatch_ticket(watch_store(services), actor, ref)
+    if on_home(body):
+        await publish_home(client, services, actor)
+        return
     await _answer(respond, unwatched_text(str(ref), was), str(ref), watching=False)
 
 

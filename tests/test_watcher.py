@@ -1,5 +1,6 @@
 """The ticket watcher: a watched ticket changed in a sandbox is one DM to each watcher naming the
-change; a watcher's own change through ticketbot is not; quiet hours hold and summarise; one
+change; a watcher's own change through ticketbot is not (both paths over HTTP and Socket Mode,
+from `/ticket watch` on); quiet hours hold and summarise; one
 check serves every watcher of a ticket, and a listing serves many tickets of one owner."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot.sandbox import epixel, omnidesk
 from bot.sandbox.run import Sandboxes
 from bot.watcher import TicketWatcher
 from bot.watches import Watch
+from tests.conftest import connect_sandbox_accounts
 from tests.harness import TEAM, BotUnderTest, SlackUser
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -60,25 +62,32 @@ async def _first_omnidesk_ticket(sandboxes: Sandboxes) -> int:
     return next(t for t, v in sandboxes.omnidesk.tickets.items() if v["status"] != "closed")
 
 
-async def _watched_by_two(
-    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
-) -> tuple[int, str]:
-    """An open Omnidesk ticket watched by the agent and by OTHER (both connected)."""
+async def _watched_by_two_over(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> tuple[SlackUser, TicketWatcher, int, str]:
+    """An agent and OTHER (both connected) each type `/ticket watch` for one open Omnidesk
+    ticket over the transport under test; the watcher has seen it once (the baseline)."""
+    await connect_sandbox_accounts(bot, sandboxes, "U0AGENT")
     await _connect_omnidesk(bot, sandboxes, OTHER)
     ticket_id = await _first_omnidesk_ticket(sandboxes)
     ref = f"omnidesk:{ticket_id}"
-    await _watch(bot, ref, agent.user_id, OTHER)
-    return ticket_id, ref
+    agent = bot.user("U0AGENT")
+    for count, person in enumerate([agent, bot.user(OTHER)], start=1):
+        await person.command(f"watch {ref}")
+        said = (await bot.slack.wait_for("response_url", count=count))[-1]
+        assert said["text"].startswith(":eyes: You are watching")
+    watcher = TicketWatcher(bot.services, bot.app.client)
+    assert await watcher.check_due(now=T0) == 1  # the baseline
+    assert _dms(bot) == []
+    return agent, watcher, ticket_id, ref
 
 
 async def test_a_status_changed_in_the_sandbox_is_one_dm_to_each_watcher(
-    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes, watcher: TicketWatcher
+    bot_over: BotUnderTest, sandboxes: Sandboxes
 ) -> None:
-    ticket_id, ref = await _watched_by_two(bot, agent, sandboxes)
+    bot = bot_over
+    agent, watcher, ticket_id, ref = await _watched_by_two_over(bot, sandboxes)
     before = sandboxes.omnidesk.tickets[ticket_id]["status"]
-
-    assert await watcher.check_due(now=T0) == 1  # the baseline
-    assert _dms(bot) == []
     sandboxes.omnidesk.tickets[ticket_id]["status"] = "closed"  # as an agent in Omnidesk would
     assert await watcher.check_due(now=T0 + STEP / 2) == 0  # not due yet: nothing read
     await watcher.check_due(now=T0 + STEP)
@@ -96,21 +105,22 @@ async def test_a_status_changed_in_the_sandbox_is_one_dm_to_each_watcher(
 
 
 async def test_a_change_the_watcher_made_through_ticketbot_is_no_dm_to_them(
-    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes, watcher: TicketWatcher
+    bot_over: BotUnderTest, sandboxes: Sandboxes
 ) -> None:
-    ticket_id, ref = await _watched_by_two(bot, agent, sandboxes)
-    await watcher.check_due(now=T0)
+    bot = bot_over
+    agent, watcher, ticket_id, ref = await _watched_by_two_over(bot, sandboxes)
     done = asyncio.Event()
 
     async def heard(change: Change) -> None:
         done.set()
 
     bot.services.changes.subscribe(heard)  # after the watcher's own listener
-    await agent.command(f"status {ref} closed")
+    await agent.command(f"status {ref} closed")  # signed, over the transport under test
     await asyncio.wait_for(done.wait(), 5)
     before = len(_dms(bot))
     await watcher.check_due(now=T0 + STEP)
-    assert [dm["channel"] for dm in _dms(bot, before)] == [OTHER]
+    [dm] = _dms(bot, before)
+    assert dm["channel"] == OTHER and "→ Closed" in json.dumps(dm["blocks"], ensure_ascii=False)
 
     # The control: the same kind of change made in Omnidesk itself does reach the agent.
     sandboxes.omnidesk.tickets[ticket_id]["status"] = "open"

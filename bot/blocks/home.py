@@ -1,4 +1,5 @@
-"""The App Home tab: connected accounts, my tickets, my alert subscriptions, my imports."""
+"""The App Home tab: connected accounts, my tickets (own and watched), watch settings, my alert
+subscriptions, my imports."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from bot.blocks.connect import account_row
 from bot.blocks.imports import import_row
 from bot.blocks.limits import HOME_BLOCKS, SECTION_TEXT, clip, escape
 from bot.blocks.tickets import ticket_buttons, ticket_row
+from bot.blocks.watching import quiet_text, seen_text, watch_button
 from bot.home import HOME_SUBSCRIPTIONS, HomeData
 from bot.ids import Action
 from bot.keys import BACKEND_LABELS
 from bot.subscriptions import Subscription
+from bot.watches import Watched, WatchPrefs
 
 REFRESHING = ":hourglass_flowing_sand: Refreshing from your accounts…"
 
@@ -37,6 +40,8 @@ def home_view(data: HomeData, *, refreshing: bool) -> View:
         *_accounts(data),
         DividerBlock(),
         *_tickets(data, refreshing),
+        DividerBlock(),
+        *_watching(data.prefs),
         DividerBlock(),
         *_subscriptions(data.subscriptions),
         DividerBlock(),
@@ -67,31 +72,79 @@ def _accounts(data: HomeData) -> list[Block]:
 
 def _tickets(data: HomeData, refreshing: bool) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text="My tickets")]
-    if not data.capabilities:
+    if not data.own and not data.watching:
         return [
             *blocks,
             _context(
                 "Your own tickets show here from Epixel and ISPCRM (Omnidesk's API cannot say "
-                "whose a ticket is). Connect one above."
+                "whose a ticket is), and the tickets you watch from every backend (a ticket's "
+                "Watch button, `/ticket watch <ref>`). Connect an account above."
             ),
         ]
     if refreshing:
         blocks.append(_context(REFRESHING))
-    listing = data.tickets
-    if listing is None:
-        return blocks
-    blocks += [_context(f":warning: {escape(clip(w, 2900))}") for w in listing.warnings[:4]]
-    if not listing.tickets and not refreshing:
+    warnings = data.tickets.warnings if data.tickets else []
+    blocks += [_context(f":warning: {escape(clip(w, 2900))}") for w in warnings[:4]]
+    rows = data.rows()
+    if not rows.live and not rows.stale and not refreshing:
         blocks.append(_context("No open tickets of yours right now."))
-    for ticket in listing.tickets:
+    for ticket in rows.live:
         blocks.append(ticket_row(ticket))
         # No Delete on Home: it is answered in the message it was on, and Home has none.
         allowed = data.capabilities.get(ticket.ref.backend, frozenset()) - {Capability.DELETE}
-        # Watch answers in the clicker's channel; Home has none (its watched tickets say so).
-        buttons = ticket_buttons(ticket, allowed, with_watch=False)
+        # Home is the viewer's own, so Watch/Unwatch can say what a click does for them.
+        watching = str(ticket.ref) in data.watching
+        buttons = ticket_buttons(ticket, allowed, watching=watching)
         if buttons is not None:
             blocks.append(buttons)
+    for item in rows.stale:
+        blocks += _watched_row(item)
+    if rows.hidden:
+        blocks.append(
+            _context(f"…and {rows.hidden} more you watch: `/ticket watching` lists them all.")
+        )
     return blocks
+
+
+def _watched_row(item: Watched) -> list[Block]:
+    """A watched ticket no backend answered for (yet): as the watcher last saw it."""
+    ref = item.watch.ref
+    return [
+        SectionBlock(
+            text=MarkdownTextObject(text=clip(seen_text(item), SECTION_TEXT)),
+            accessory=ButtonElement(text="Open", action_id=Action.TICKET_SHOW, value=ref),
+        ),
+        ActionsBlock(block_id=f"ticket|{ref}", elements=[watch_button(ref, watching=True)]),
+    ]
+
+
+def _watching(prefs: WatchPrefs) -> list[Block]:
+    if prefs.watch_created:
+        text = (
+            ":eyes: *Tickets you create* through ticketbot are watched for you: their changes "
+            "come to you by DM."
+        )
+        toggle = ButtonElement(
+            text="Stop watching them", action_id=Action.HOME_WATCH_CREATED, value="off"
+        )
+    else:
+        text = (
+            "*Tickets you create* through ticketbot are not watched for you; a ticket's Watch "
+            "button still watches it."
+        )
+        toggle = ButtonElement(
+            text="Watch them", action_id=Action.HOME_WATCH_CREATED, value="on", style="primary"
+        )
+    quiet = quiet_text(prefs)
+    if prefs.quiet is None:
+        quiet += " Set some with `/ticket quiet 19:00-08:00`."
+    return [
+        HeaderBlock(text="Watching"),
+        SectionBlock(
+            block_id="watch_created", text=MarkdownTextObject(text=text), accessory=toggle
+        ),
+        _context(quiet),
+    ]
 
 
 def _subscriptions(subs: list[Subscription]) -> list[Block]:

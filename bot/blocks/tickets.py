@@ -191,7 +191,6 @@ def ticket_buttons(
     capabilities: frozenset[Capability],
     *,
     watching: bool | None = None,
-    with_watch: bool = True,
 ) -> ActionsBlock | None:
     """The buttons ``ticket``'s backend allows (Comment, Status, …, Delete) and Watch; None
     when that leaves none."""
@@ -233,8 +232,7 @@ def ticket_buttons(
         )
     # Watching is reading: every ticket has it, read-only ones (ISPCRM) included. Last, so the
     # everyday buttons keep their places.
-    if with_watch:
-        buttons.append(watch_button(ref, watching))
+    buttons.append(watch_button(ref, watching))
     # Even a read-only ticket has its history in Slack (the overflow menu), so a ticket message
     # always has this block.
     more = OverflowMenuElement(

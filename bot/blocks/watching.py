@@ -73,7 +73,8 @@ def unwatched_text(ref: str, was: bool) -> str:
     return f"You were not watching `{ref}`; nothing to stop."
 
 
-def _row(item: Watched, offset: int) -> list[Block]:
+def seen_text(item: Watched) -> str:
+    """A watched ticket as ticketbot last saw it (title, backend, status, ref, when), mrkdwn."""
     ref = item.watch.ref
     fields = item.seen.fields if item.seen else {}
     title = escape(clip(str(fields.get("title") or "(not checked yet)"), 200))
@@ -86,9 +87,14 @@ def _row(item: Watched, offset: int) -> list[Block]:
     facts.append(f"watched since {_when(item.watch.since)}")
     if item.watch.source == "created":
         facts.append("you created it")
+    return f"*{title}*\n" + " · ".join(facts)
+
+
+def _row(item: Watched, offset: int) -> list[Block]:
+    ref = item.watch.ref
     unwatch = json.dumps({"r": ref, "o": offset})
     return [
-        SectionBlock(text=MarkdownTextObject(text=f"*{title}*\n" + " · ".join(facts))),
+        SectionBlock(text=MarkdownTextObject(text=seen_text(item))),
         ActionsBlock(
             block_id=f"watching|{ref}",
             elements=[
