@@ -7,14 +7,18 @@ does the link checker (bot.alert_links) when a linked ticket changes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.questionpro import ticket_web_url
 from bot.blocks import as_dicts
 from bot.blocks.alerts import alert_blocks, alert_text
+from bot.changes import Change
 from bot.credentials import QuestionProCredentials
 from bot.services import Services
 from bot.subscriptions import Alert, Subscription
+from bot.tickets import Actor
 
 
 async def web_url(services: Services, sub: Subscription | None, ticket_id: int) -> str:
@@ -51,3 +55,16 @@ async def change_alert(
         await client.chat_postMessage(
             channel=alert.channel_id, thread_ts=alert.ts, text=thread_line
         )
+
+
+def alert_change(actor: Actor, kind: str, alert: Alert, *refs: str, **new: Any) -> Change:
+    """A claim, resolve or escalation of ``alert`` as the audit trail records it."""
+    ticket = f"questionpro:{alert.detractor.ticket_id}"
+    key = f"{alert.subscription_id}:{alert.detractor.ticket_id}"
+    return Change(
+        actor,
+        kind,
+        "questionpro",
+        refs=(ticket, *refs),
+        new={"alert": key, "channel": alert.channel_id, **new},
+    )

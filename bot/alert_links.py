@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.alert_changes import change_alert
+from bot.alert_changes import alert_change, change_alert
 from bot.changes import Change
 from bot.errors import BackendAuthError, BackendError, BackendPermissionError
 from bot.keys import label
@@ -36,6 +36,7 @@ from bot.oauth import speaking_for
 from bot.services import Services
 from bot.store.interface import AlertStore
 from bot.subscriptions import Alert, TicketLink, now
+from bot.threads import remember_thread
 from bot.tickets import Actor, backend_for
 
 log = logging.getLogger("ticketbot.alert_links")
@@ -241,3 +242,24 @@ class LinkChecker:
             )
         except SlackApiError as exc:
             log.warning("could not say that %s is unchecked: %s", link.ref, exc.response["error"])
+
+
+async def escalated(
+    services: Services, client: AsyncWebClient, alert_key: str, ticket: Ticket, actor: Actor
+) -> None:
+    """After an escalation created a ticket: link it to the alert (bot.alert_links) and show its
+    ref and status on the alert and in its thread."""
+    sub_id, _, ticket_id = alert_key.partition(":")
+    alert = await services.alerts.alert(sub_id, int(ticket_id))
+    if alert is None:
+        return
+    alert.escalated.append(new_link(ticket, actor))
+    ref = str(ticket.ref)
+    line = f":arrow_up: <@{actor.user_id}> escalated this to `{ref}`."
+    await change_alert(services, client, alert, line)
+    # The link made: the detractor's ticket and the new one, as one line.
+    await services.changes.publish(alert_change(actor, "escalate", alert, ref, ticket=ref))
+    sub = await services.alerts.get(sub_id)
+    if sub is not None and alert.ts:
+        # Replies under the alert now go to the ticket it was escalated into.
+        await remember_thread(services, sub.team_id, alert.channel_id, alert.ts, ticket.ref)

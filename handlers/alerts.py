@@ -17,8 +17,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alert_access import require_actor
-from bot.alert_changes import change_alert
-from bot.alert_links import claim_note, new_link
+from bot.alert_changes import alert_change, change_alert
+from bot.alert_links import claim_note
 from bot.backends.base import BaseBackend, Capability
 from bot.backends.questionpro import QuestionProBackend
 from bot.blocks import as_dicts
@@ -30,13 +30,11 @@ from bot.blocks.limits import clip, escape
 from bot.changes import Change
 from bot.errors import NotConnectedError, UserInputError
 from bot.ids import Action, Callback
-from bot.models import Ticket
 from bot.posting import CHANNEL_GONE
 from bot.services import Services
 from bot.slack_names import resolve_names
 from bot.subscription_rules import SubscribeRequest, parse_subscribe
 from bot.subscriptions import Alert, Subscription, now
-from bot.threads import remember_thread
 from bot.tickets import Actor, backend_for, require
 from handlers.common import actor_of, view_values
 from handlers.common import metadata as read_metadata
@@ -333,7 +331,7 @@ async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
     alert.claimed_by, alert.state, alert.claimed_at = user, "claimed", now()
     line = f":raising_hand: <@{user}> claimed this. {claim_note(alert)}".rstrip()
     await change_alert(services, client, alert, line)
-    await services.changes.publish(_alert_change(actor, "claim", alert))
+    await services.changes.publish(alert_change(actor, "claim", alert))
 
 
 async def resolve(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
@@ -363,20 +361,7 @@ async def submit_resolve(
     await change_alert(services, client, alert, resolved_line(user, note))
     # The note is free text about the customer: its length and start (sealed by the trail).
     noted = {"note_length": len(note), "note_start": note[:80]} if note else {}
-    await services.changes.publish(_alert_change(actor, "resolve", alert, **noted))
-
-
-def _alert_change(actor: Actor, kind: str, alert: Alert, *refs: str, **new: Any) -> Change:
-    """A claim, resolve or escalation of ``alert`` as the audit trail records it."""
-    ticket = f"questionpro:{alert.detractor.ticket_id}"
-    key = f"{alert.subscription_id}:{alert.detractor.ticket_id}"
-    return Change(
-        actor,
-        kind,
-        "questionpro",
-        refs=(ticket, *refs),
-        new={"alert": key, "channel": alert.channel_id, **new},
-    )
+    await services.changes.publish(alert_change(actor, "resolve", alert, **noted))
 
 
 async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
@@ -459,27 +444,6 @@ async def unsubscribe_button(
 async def open_link(ack: AsyncAck) -> None:
     """A link button still sends a click; it only needs acknowledging."""
     await ack()
-
-
-async def escalated(
-    services: Services, client: AsyncWebClient, alert_key: str, ticket: Ticket, actor: Actor
-) -> None:
-    """After an escalation created a ticket: link it to the alert (bot.alert_links) and show its
-    ref and status on the alert and in its thread."""
-    sub_id, _, ticket_id = alert_key.partition(":")
-    alert = await services.alerts.alert(sub_id, int(ticket_id))
-    if alert is None:
-        return
-    alert.escalated.append(new_link(ticket, actor))
-    ref = str(ticket.ref)
-    line = f":arrow_up: <@{actor.user_id}> escalated this to `{ref}`."
-    await change_alert(services, client, alert, line)
-    # The link made: the detractor's ticket and the new one, as one line.
-    await services.changes.publish(_alert_change(actor, "escalate", alert, ref, ticket=ref))
-    sub = await services.alerts.get(sub_id)
-    if sub is not None and alert.ts:
-        # Replies under the alert now go to the ticket it was escalated into.
-        await remember_thread(services, sub.team_id, alert.channel_id, alert.ts, ticket.ref)
 
 
 def register(app: AsyncApp) -> None:

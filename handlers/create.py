@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alert_links import escalated
 from bot.backends.base import Capability
 from bot.backends.forms import FormField, check_values, file_field, new_ticket
 from bot.blocks import as_dicts
@@ -311,8 +312,6 @@ async def submit(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
     )
     await _announce(services, client, ticket, backend.capabilities, actor, meta)
     if meta.get("alert"):
-        from handlers.alerts import escalated  # alerts builds on create; import late, no cycle
-
         await escalated(services, client, meta["alert"], ticket, actor)
 
 
