@@ -179,6 +179,16 @@ class Settings(BaseSettings):
     digest_threshold: int = Field(
         10, ge=1, validation_alias=AliasChoices("TICKETBOT_DIGEST_THRESHOLD", "digest_threshold")
     )
+    # A subscription whose backend stays unreachable this many failed polls in a row, or this
+    # many minutes, DMs its subscriber once that it stopped delivering (bot.poll_base).
+    outage_dm_polls: int = Field(
+        3, ge=1, validation_alias=AliasChoices("TICKETBOT_OUTAGE_DM_POLLS", "outage_dm_polls")
+    )
+    outage_dm_minutes: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("TICKETBOT_OUTAGE_DM_MINUTES", "outage_dm_minutes"),
+    )
     channel_post_interval: float = Field(
         1.0,
         ge=0,

@@ -41,6 +41,19 @@ def what(sub: Subscription) -> str:
     return "detractor alerts" if sub.source == "detractors" else f"{sub.vendor} ticket alerts"
 
 
+_FIX = {
+    "credentials": "Run `/ticket connect {backend}` to fix your credentials; the alerts resume "
+    "on their own.",
+    "channel": "Unarchive the channel or invite me back, then Resume in App Home.",
+    "token": "Reinstall ticketbot (or give it a working bot token), then Resume in App Home.",
+}
+
+
+def _failed(sub: Subscription, words: str) -> None:
+    """Keep the last error (already mrkdwn-safe) with its time, for the health line."""
+    sub.last_error, sub.last_error_at = words, now()
+
+
 def _first_up(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -90,9 +103,13 @@ class SubscriptionPoller:
         except BackendError as exc:
             await self._outage(sub, exc)
         except ChannelGoneError as exc:
-            await self._pause(sub, "channel", f"Slack says `{exc.error}` for <#{sub.channel_id}>")
+            where = "for my token" if exc.token else f"for <#{sub.channel_id}>"
+            reason = "token" if exc.token else "channel"
+            await self._pause(sub, reason, f"Slack says `{exc.error}` {where}")
         except SlackApiError as exc:  # e.g. still rate limited after retries: next poll goes on
-            log.warning("slack refused a post for %s: %s", sub.id, exc.response.get("error"))
+            error = str(exc.response.get("error"))
+            log.warning("slack refused a post for %s: %s", sub.id, error)
+            _failed(sub, f"Slack says `{escape(error)}`")
         except OutcomeUnknownError as exc:  # looked for again before the next poll posts it
             log.warning("no answer from Slack for a post: %s", exc)
         finally:
@@ -183,6 +200,7 @@ class SubscriptionPoller:
         log.info(
             "%s failed for %s (%s); next try in %.0f s", sub.backend, sub.id, error.message, backoff
         )
+        _failed(sub, error.user_message())
         if sub.outage_since is None:
             sub.outage_since = now()
             stamp = int(sub.outage_since.timestamp())
@@ -192,34 +210,61 @@ class SubscriptionPoller:
                 f"{sub.outage_since:%H:%M} UTC> ({escape(error.message)}). Alerts will "
                 "catch up when it is back.",
             )
+        if not sub.outage_told and self._stopped(sub):
+            sub.outage_told = True  # saved with the poll: once per outage, however long
+            await self._dm(
+                sub,
+                f":warning: {_first_up(what(sub))} for <#{sub.channel_id}> stopped arriving: "
+                f"{sub.vendor} has failed {sub.failures} poll(s) in a row since "
+                f"{sub.outage_since:%H:%M} UTC ({error.user_message()}). I keep trying and "
+                "catch up when it is back.",
+            )
+
+    def _stopped(self, sub: Subscription) -> bool:
+        """Whether an outage has lasted long enough to count as "stopped delivering"."""
+        settings = self.services.settings
+        since = sub.outage_since or now()
+        long = now() - since >= timedelta(minutes=settings.outage_dm_minutes)
+        return sub.failures >= settings.outage_dm_polls or long
 
     async def _recovered(self, sub: Subscription) -> None:
+        sub.last_ok = now()
         if sub.outage_since is not None:
             await self._say(
                 sub, f":white_check_mark: {sub.vendor} is back; {what(sub)} are up to date."
             )
-        sub.failures, sub.outage_since = 0, None
+        if sub.outage_told:
+            await self._dm(
+                sub,
+                f":white_check_mark: {_first_up(what(sub))} for <#{sub.channel_id}> arrive "
+                f"again: {sub.vendor} is back.",
+            )
+        sub.failures, sub.outage_since, sub.outage_told = 0, None, False
 
     async def _pause(self, sub: Subscription, reason: str, detail: str) -> None:
+        """Stop polling and DM the subscriber once: a paused subscription is not polled, so no
+        later poll comes here again until it resumes."""
         sub.paused, sub.paused_detail = reason, detail  # type: ignore[assignment]
+        _failed(sub, detail)
         sub.credentials_stamp = await self.services.store.credentials_stamp(
             sub.owner_scope, sub.subscriber, sub.backend
         )
         await self.alerts.save(sub)
-        fix = (
-            f"Run `/ticket connect {sub.backend}` to fix your credentials; the alerts resume on "
-            "their own."
-            if reason == "credentials"
-            else "Unarchive the channel or invite me back, then subscribe again."
+        await self._dm(
+            sub,
+            f":pause_button: {_first_up(what(sub))} for <#{sub.channel_id}> are paused: "
+            f"{detail}. {_FIX[reason].format(backend=sub.backend)}",
         )
+
+    async def _dm(self, sub: Subscription, text: str) -> None:
+        """Tell the subscriber directly. With a revoked token this cannot reach them either; the
+        state stays visible in `/ticket subscriptions` and App Home once the bot is back."""
         try:
-            await self.client.chat_postMessage(
-                channel=sub.subscriber,
-                text=f":pause_button: {_first_up(what(sub))} for <#{sub.channel_id}> are "
-                f"paused: {detail}. {fix}",
+            await self.client.chat_postMessage(channel=sub.subscriber, text=text)
+        except SlackApiError as exc:
+            log.warning(
+                "could not DM %s about %s: %s", sub.subscriber, sub.id, exc.response.get("error")
             )
-        except SlackApiError:
-            log.warning("could not tell %s that %s is paused", sub.subscriber, sub.id)
 
     async def _say(self, sub: Subscription, text: str) -> None:
         try:

@@ -40,6 +40,9 @@ CHANNEL_GONE = {
     "restricted_action",
     "access_denied",
 }
+# Slack answers these (documented for chat.postMessage) when the bot token itself no longer
+# works: revoked or the app uninstalled, an expired rotating token, a deleted workspace.
+TOKEN_GONE = {"token_revoked", "invalid_auth", "account_inactive", "not_authed", "token_expired"}
 EVENT_TYPE = "ticketbot_detractor"
 SUMMARY = "summary"  # the key of a subscription's first-poll summary
 # Where a post attempted at time t can be: Slack stamps it on arrival, so from a little before t
@@ -50,8 +53,12 @@ SEARCH_PAGES, SEARCH_PAGE_SIZE = 2, 100
 
 
 class ChannelGoneError(Exception):
+    """Slack refuses posts here for good: the channel is gone (archived, the bot removed), or,
+    with ``token``, the bot token itself no longer works. ``error`` is Slack's word for it."""
+
     def __init__(self, error: str) -> None:
         self.error = error
+        self.token = error in TOKEN_GONE
         super().__init__(error)
 
 
@@ -88,7 +95,7 @@ class SlackPoster:
                 response = await client.chat_postMessage(channel=channel, **message)
             except SlackApiError as exc:
                 error = str(exc.response.get("error", ""))
-                if error in CHANNEL_GONE:
+                if error in CHANNEL_GONE or error in TOKEN_GONE:
                     raise ChannelGoneError(error) from None
                 raise
             finally:

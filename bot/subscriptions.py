@@ -59,9 +59,17 @@ class Subscription(BaseModel):
     next_poll: datetime | None = None
     failures: int = 0
     outage_since: datetime | None = None
+    # Health (bot.poll_base): the last poll that went through, and the last error in the
+    # backend's (or Slack's) words with its time. The error is kept after a recovery, as history
+    # the next error replaces, so "what went wrong last night" stays answerable.
+    last_ok: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    outage_told: bool = False  # the subscriber was DMed that this outage stopped deliveries
     # Why polling stopped: "credentials" resumes by itself when the subscriber reconnects;
-    # "channel" and "user" (paused by the subscriber from App Home) only by Resume.
-    paused: Literal["credentials", "channel", "user"] | None = None
+    # "channel" (archived, the bot removed), "token" (Slack refuses the bot token) and "user"
+    # (paused by the subscriber from App Home) only by Resume.
+    paused: Literal["credentials", "channel", "token", "user"] | None = None
     paused_detail: str | None = None
     credentials_stamp: str | None = None
     pending_threads: list[dict[str, Any]] = Field(default_factory=list)

@@ -39,6 +39,7 @@ from bot.models import NeutralStatus, Ticket, TicketQuery
 from bot.poll_base import SubscriptionPoller
 from bot.posting import SUMMARY
 from bot.subscriptions import FeedItem, Subscription
+from bot.threads import remember_thread
 
 log = logging.getLogger("ticketbot.feeds")
 
@@ -161,6 +162,8 @@ class TicketFeedPoller(SubscriptionPoller):
             )
             await self.alerts.record_feed([_row(sub, ticket, ts)])
             self.once.done(sub)
+            # Replies under the post become comments on the ticket (bot.threads).
+            await remember_thread(self.services, sub.team_id, sub.channel_id, ts, ticket.ref)
 
     async def _with_tags(self, sub: Subscription, backend: BaseBackend, new: list[Ticket]) -> None:
         """A tag filter on a backend whose list carries no tags (Epixel's history): the tags of

@@ -65,16 +65,20 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], ticket: Ticket) -> list
         for name in LABELS
         if name in old and name in new and old[name] != new[name]
     ]
-    if (
-        "comments" in old
-        and "comments" in new
-        and new.get("last_comment") != old.get("last_comment")
-    ):
-        deltas += [
-            Delta("comment", new=c.body, author=c.author)
-            for c in _after(ticket.comments, old.get("last_comment"))
-        ]
+    deltas += [
+        Delta("comment", new=c.body, author=c.author) for c in new_comments(old, new, ticket)
+    ]
     return deltas
+
+
+def new_comments(old: Mapping[str, Any], new: Mapping[str, Any], ticket: Ticket) -> list[Comment]:
+    """The comments of ``ticket`` made since the reading ``old`` (none when either reading did
+    not carry the comments)."""
+    if "comments" not in old or "comments" not in new:
+        return []
+    if new.get("last_comment") == old.get("last_comment"):
+        return []
+    return _after(ticket.comments, old.get("last_comment"))
 
 
 def _after(comments: list[Comment], last_id: Any) -> list[Comment]:

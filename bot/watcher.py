@@ -42,10 +42,12 @@ from bot.backends.base import BaseBackend, Capability
 from bot.changes import Change
 from bot.credentials import Credentials
 from bot.errors import BackendAuthError, BackendError, BackendPermissionError
-from bot.models import Ticket
+from bot.models import Comment, Ticket
+from bot.oauth import speaking_for
 from bot.services import Services
 from bot.store.interface import WatchStore
-from bot.watch_diff import OwnChanges, diff, reading
+from bot.threads import post_backend_comment
+from bot.watch_diff import OwnChanges, diff, new_comments, reading
 from bot.watch_notify import Notifier
 from bot.watch_read import Reading, read_batch
 from bot.watches import TicketSeen, Watch
@@ -274,6 +276,18 @@ class TicketWatcher:
         if deltas:
             for watch in rnd.watchers[ref]:
                 await self.notifier.tell(watch, ticket, deltas, client.capabilities, rnd.now)
+        await self._to_threads(ref, new_comments(old, new, ticket), rnd)
+
+    async def _to_threads(self, ref: str, comments: list[Comment], rnd: _Round) -> None:
+        """New backend comments go to the ticket's Slack threads too (``bot.threads`` skips the
+        ones ticketbot wrote and any already posted), with the bot token of a watcher's
+        workspace: the threads are where that watcher's team works."""
+        if not comments or not rnd.watchers[ref]:
+            return
+        first = rnd.watchers[ref][0]
+        async with speaking_for(self.services.installations, first.team_id, first.scope):
+            for comment in comments:
+                await post_backend_comment(self.services, self.notifier.client, ref, comment)
 
     async def _unreadable(self, ref: str, rnd: _Round) -> None:
         """No watcher's credentials could read ``ref``: gone if every reader was told it does

@@ -24,8 +24,8 @@ from bot.backends.questionpro import QuestionProBackend
 from bot.blocks import as_dicts
 from bot.blocks.alerts import digest_messages, resolve_modal, resolved_line
 from bot.blocks.forms import metadata
+from bot.blocks.health import subscription_state
 from bot.blocks.help import Usage
-from bot.blocks.home import subscription_state
 from bot.blocks.limits import clip, escape
 from bot.changes import Change
 from bot.errors import NotConnectedError, UserInputError

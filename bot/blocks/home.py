@@ -3,8 +3,6 @@ subscriptions, my imports."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -20,6 +18,7 @@ from slack_sdk.models.views import View
 
 from bot.backends.base import Capability
 from bot.blocks.connect import account_row
+from bot.blocks.health import subscription_state
 from bot.blocks.imports import import_row
 from bot.blocks.limits import HOME_BLOCKS, SECTION_TEXT, clip, escape
 from bot.blocks.tickets import ticket_buttons, ticket_row
@@ -171,38 +170,6 @@ def _subscriptions(subs: list[Subscription]) -> list[Block]:
     return blocks
 
 
-def subscription_state(sub: Subscription, *, mine: bool = True) -> str:
-    """Active or paused (and why), and how the last poll went; ``mine`` when shown to the
-    subscriber (App Home), else to anyone in the channel."""
-    fixer = "you connect" if mine else f"<@{sub.subscriber}> connects"
-    if sub.paused == "user":
-        state = (
-            ":pause_button: Paused by you; Resume to poll again."
-            if mine
-            else (f":pause_button: Paused ({sub.paused_detail or 'by its subscriber'}).")
-        )
-    elif sub.paused == "credentials":
-        state = (
-            f":pause_button: Paused: {sub.paused_detail or sub.vendor + ' refused the key'}. "
-            f"It resumes by itself when {fixer} {sub.vendor} again."
-        )
-    elif sub.paused:
-        state = f":pause_button: Paused: {sub.paused_detail or 'the channel is gone'}."
-    elif sub.outage_since is not None:
-        state = (
-            f":warning: {sub.vendor} unreachable since {_when(sub.outage_since)} "
-            f"({sub.failures} failed poll(s)); retrying."
-        )
-    else:
-        state = ":large_green_circle: Active"
-    if sub.last_poll is not None:
-        outcome = "failed" if sub.failures else "ok"
-        state += f" · last poll {_when(sub.last_poll)} ({outcome})"
-    elif not sub.paused:
-        state += " · not polled yet"
-    return state
-
-
 def _subscription_buttons(sub: Subscription) -> ActionsBlock:
     if sub.paused and sub.paused != "credentials":
         toggle = ButtonElement(text="Resume", action_id=Action.HOME_RESUME, value=sub.id)
@@ -230,11 +197,6 @@ def _imports(data: HomeData) -> list[Block]:
     if not data.imports:
         return [*blocks, _context("None yet. `/ticket import` imports contacts from a CSV.")]
     return blocks + [import_row(job, job.id in data.resumable) for job in data.imports]
-
-
-def _when(moment: datetime) -> str:
-    stamp = int(moment.timestamp())
-    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 
 def _context(text: str) -> ContextBlock:
