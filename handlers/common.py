@@ -110,6 +110,12 @@ def actor_of(body: dict[str, Any]) -> Actor:
     return Actor(enterprise or team, user, tuple(dict.fromkeys(teams)))
 
 
+def event_actor(body: dict[str, Any], event: dict[str, Any]) -> Actor:
+    """Whoever opened Home, keyed as ``actor_of`` keys people (the Grid org, else the team)."""
+    team = body.get("team_id") or ""
+    return Actor(body.get("enterprise_id") or team, event["user"], (team,) if team else ())
+
+
 async def display_names(
     client: AsyncWebClient, user_ids: list[str], *, within: float
 ) -> dict[str, str]:

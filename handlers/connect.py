@@ -20,12 +20,12 @@ from bot.blocks.limits import escape
 from bot.changes import Change, outcome_of
 from bot.credentials import CONNECT_FIELDS, CredentialInputError, check_backend, parse_credentials
 from bot.errors import BackendAuthError, BotError
+from bot.home_publish import publish_home
 from bot.ids import Action, Callback
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from handlers.common import actor_of, metadata, tell_user, view_values
 from handlers.errors import guarded
-from handlers.home import publish_home
 
 log = logging.getLogger(__name__)
 

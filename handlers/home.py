@@ -10,7 +10,6 @@ first one's hash, so a newer publish (another click meanwhile) is never overwrit
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -18,48 +17,18 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.connect import connect_modal
-from bot.blocks.home import home_view
 from bot.blocks.limits import escape
 from bot.credentials import check_backend
 from bot.errors import UserInputError
-from bot.home import from_store, my_tickets
+from bot.home_publish import publish_home
 from bot.ids import Action
 from bot.services import Services
 from bot.subscriptions import Subscription
 from bot.tickets import Actor
 from bot.watching import set_watch_created, watch_store
 from handlers.alerts import remove_subscription
-from handlers.common import actor_of
+from handlers.common import actor_of, event_actor
 from handlers.errors import guarded
-
-log = logging.getLogger(__name__)
-
-
-def event_actor(body: dict[str, Any], event: dict[str, Any]) -> Actor:
-    """Whoever opened Home, keyed as ``actor_of`` keys people (the Grid org, else the team)."""
-    team = body.get("team_id") or ""
-    return Actor(body.get("enterprise_id") or team, event["user"], (team,) if team else ())
-
-
-async def publish_home(client: AsyncWebClient, services: Services, actor: Actor) -> None:
-    """Publish ``actor``'s Home from the store at once, then again with their tickets."""
-    data = await from_store(services, actor)
-    first = await client.views_publish(
-        user_id=actor.user_id, view=home_view(data, refreshing=data.asks_backends)
-    )
-    if not data.asks_backends:
-        return
-    data.tickets = await my_tickets(services, actor, data)
-    try:
-        await client.views_publish(
-            user_id=actor.user_id,
-            view=home_view(data, refreshing=False),
-            hash=(first.get("view") or {}).get("hash"),
-        )
-    except SlackApiError as exc:
-        if exc.response.get("error") != "hash_conflict":
-            raise
-        log.info("a newer Home was published for %s meanwhile; keeping it", actor.user_id)
 
 
 async def app_home_opened(

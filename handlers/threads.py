@@ -26,9 +26,8 @@ from bot.threads import (
     reply_route,
     set_channel_default,
 )
-from handlers.common import display_names, tell_user
+from handlers.common import display_names, event_actor, tell_user
 from handlers.errors import guarded, message_for
-from handlers.home import event_actor
 from handlers.invocation import Invocation, Subcommand
 
 log = logging.getLogger(__name__)

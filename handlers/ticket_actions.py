@@ -30,6 +30,7 @@ from bot.blocks.forms import (
 from bot.blocks.limits import escape
 from bot.blocks.tickets import bulk_result_text, tag_names, ticket_blocks, ticket_text
 from bot.errors import BotError
+from bot.home_publish import publish_home
 from bot.ids import Action, Callback
 from bot.models import NeutralStatus, TicketRef
 from bot.services import Services
@@ -38,7 +39,6 @@ from bot.watching import is_watching, watch_store
 from handlers.common import actor_of, on_home, send_file_to_dm, tell_user, view_values
 from handlers.common import metadata as read_metadata
 from handlers.errors import guarded
-from handlers.home import publish_home
 from handlers.ticket_commands import fetch_ticket, list_page
 
 

@@ -25,6 +25,7 @@ from bot.blocks.watching import (
     watching_text,
 )
 from bot.errors import UserInputError
+from bot.home_publish import publish_home
 from bot.ids import Action
 from bot.models import TicketRef
 from bot.services import Services
@@ -40,7 +41,6 @@ from bot.watching import (
 )
 from handlers.common import actor_of, on_home
 from handlers.errors import guarded
-from handlers.home import publish_home
 from handlers.invocation import Invocation, Subcommand
 
 log = logging.getLogger(__name__)
