@@ -36,9 +36,9 @@ async def web_url(services: Services, sub: Subscription | None, ticket_id: int) 
 async def change_alert(
     services: Services, client: AsyncWebClient, alert: Alert, thread_line: str | None
 ) -> None:
-    """Record a state change, redraw the alert for everyone, and say who did what in its thread
-    (a change that needs no words, such as a linked ticket's new status, passes None)."""
-    await services.alerts.record([alert])
+    """Redraw ``alert``, as ``AlertStore.update_alert`` just saved it, for everyone, and say who
+    did what in its thread (a change that needs no words, such as a linked ticket's new status,
+    passes None)."""
     if alert.ts is None:
         return
     sub = await services.alerts.get(alert.subscription_id)

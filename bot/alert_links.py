@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
@@ -72,15 +73,18 @@ async def record_change(alerts: AlertStore, change: Change) -> None:
     ticketbot on its link, so the checker can name them when it sees the ticket closed."""
     if change.outcome != "done" or "status" not in change.new or not change.refs:
         return
-    refs, touched = set(change.refs), []
+    refs = set(change.refs)
+
+    def note(alert: Alert) -> bool:
+        touched = [link for link in alert.escalated if link.ref in refs]
+        for link in touched:
+            link.changed_by, link.changed_at = change.actor.user_id, change.at
+            link.changed_to = str(change.new["status"])
+        return bool(touched)
+
     for alert in await alerts.open_alerts():
-        for link in alert.escalated:
-            if link.ref in refs:
-                link.changed_by, link.changed_at = change.actor.user_id, change.at
-                link.changed_to = str(change.new["status"])
-                touched.append(alert)
-    if touched:
-        await alerts.record(touched)
+        if any(link.ref in refs for link in alert.escalated):
+            await alerts.update_alert(alert.subscription_id, alert.detractor.ticket_id, note)
 
 
 def _changed_by(link: TicketLink, ticket: Ticket, last_read: datetime | None) -> str | None:
@@ -193,41 +197,59 @@ class LinkChecker:
         return await backend.get_ticket(link.ref.partition(":")[2])
 
     async def _seen(self, sub_id: str, ticket_id: int, ref: str, ticket: Ticket) -> None:
-        # Read again after the backend call: a click may have changed the alert meanwhile.
-        alert = await self.services.alerts.alert(sub_id, ticket_id)
-        link = alert.link(ref) if alert else None
-        if alert is None or link is None:
-            return
-        last_read, shown = link.checked_at, link.status_label
-        link.checked_at, link.failing_since, link.stopped = now(), None, False
-        if ticket.status is None:
-            await self.services.alerts.record([alert])
-            return
-        link.status, link.status_label = ticket.status.neutral, ticket.status.label
-        line = _transition(alert, link, ticket, _changed_by(link, ticket, last_read))
-        if line is None and shown == link.status_label:
-            await self.services.alerts.record([alert])  # nothing to redraw
-            return
-        await change_alert(self.services, self.client, alert, line)
+        # Applied to the alert as stored after the backend call: a click may have changed it.
+        line, redraw = None, False
+
+        def seen(alert: Alert) -> bool:
+            nonlocal line, redraw
+            link = alert.link(ref)
+            if link is None:
+                return False
+            last_read, shown = link.checked_at, link.status_label
+            link.checked_at, link.failing_since, link.stopped = now(), None, False
+            if ticket.status is not None:
+                link.status, link.status_label = ticket.status.neutral, ticket.status.label
+                line = _transition(alert, link, ticket, _changed_by(link, ticket, last_read))
+                redraw = line is not None or shown != link.status_label
+            return True
+
+        alert = await self.services.alerts.update_alert(sub_id, ticket_id, seen)
+        if alert is not None and redraw:
+            await change_alert(self.services, self.client, alert, line)
 
     async def _failed(self, alert: Alert, link: TicketLink, error: BackendError) -> None:
-        if link.failing_since is None:
-            link.failing_since = now()
-            log.warning(
-                "could not check %s for alert %s:%s (%s); keeping its last status %s",
-                link.ref,
-                alert.subscription_id,
-                alert.detractor.ticket_id,
-                error.message,
-                link.status_label,
-            )
-        link.checked_at = now()
-        await self.services.alerts.record([alert])
+        def failed(fresh: Alert) -> bool:
+            mine = fresh.link(link.ref)
+            if mine is None:
+                return False
+            if mine.failing_since is None:
+                mine.failing_since = now()
+                log.warning(
+                    "could not check %s for alert %s:%s (%s); keeping its last status %s",
+                    mine.ref,
+                    fresh.subscription_id,
+                    fresh.detractor.ticket_id,
+                    error.message,
+                    mine.status_label,
+                )
+            mine.checked_at = now()
+            return True
+
+        await self._update(alert, failed)
 
     async def _stop(self, alert: Alert, link: TicketLink, stamp: str | None, how: str) -> None:
-        was_stopped = link.stopped
-        link.stopped, link.stopped_stamp, link.checked_at = True, stamp, now()
-        await self.services.alerts.record([alert])
+        was_stopped = True
+
+        def stop(fresh: Alert) -> bool:
+            nonlocal was_stopped
+            mine = fresh.link(link.ref)
+            if mine is None:
+                return False
+            was_stopped = mine.stopped
+            mine.stopped, mine.stopped_stamp, mine.checked_at = True, stamp, now()
+            return True
+
+        await self._update(alert, stop)
         if was_stopped or alert.ts is None:
             return
         where = label(link.backend)
@@ -243,6 +265,13 @@ class LinkChecker:
         except SlackApiError as exc:
             log.warning("could not say that %s is unchecked: %s", link.ref, exc.response["error"])
 
+    async def _update(self, alert: Alert, change: Callable[[Alert], bool]) -> None:
+        """Only the link's own fields, on the alert as stored now (a click may have landed
+        while the backend was read)."""
+        await self.services.alerts.update_alert(
+            alert.subscription_id, alert.detractor.ticket_id, change
+        )
+
 
 async def escalated(
     services: Services, client: AsyncWebClient, alert_key: str, ticket: Ticket, actor: Actor
@@ -250,10 +279,14 @@ async def escalated(
     """After an escalation created a ticket: link it to the alert (bot.alert_links) and show its
     ref and status on the alert and in its thread."""
     sub_id, _, ticket_id = alert_key.partition(":")
-    alert = await services.alerts.alert(sub_id, int(ticket_id))
+
+    def link(alert: Alert) -> bool:
+        alert.escalated.append(new_link(ticket, actor))
+        return True
+
+    alert = await services.alerts.update_alert(sub_id, int(ticket_id), link)
     if alert is None:
         return
-    alert.escalated.append(new_link(ticket, actor))
     ref = str(ticket.ref)
     line = f":arrow_up: <@{actor.user_id}> escalated this to `{ref}`."
     await change_alert(services, client, alert, line)

@@ -50,8 +50,15 @@ async def remind_due(
             services.installations, sub.team_id if sub else "", sub and sub.scope
         ):
             await _remind(poster, client, alert)
-        alert.reminded = True
-        await services.alerts.record([alert])
+        # Only this flag, on the alert as stored now: a claim made while posting must stay.
+        await services.alerts.update_alert(
+            alert.subscription_id, alert.detractor.ticket_id, _mark_reminded
+        )
+
+
+def _mark_reminded(alert: Alert) -> bool:
+    alert.reminded = True
+    return True
 
 
 async def _remind(poster: SlackPoster, client: AsyncWebClient, alert: Alert) -> None:

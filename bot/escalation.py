@@ -88,18 +88,30 @@ class Escalations:
     async def _nudge(self, sub: Subscription, alert: Alert, at: datetime) -> None:
         policy, since = sub.policy, posted_at(alert)
         assert since is not None
-        changed = False
         if policy.remind_seconds:
             last = alert.nudged_at or since
             if at - last >= timedelta(seconds=policy.remind_seconds):
                 await self._remind(sub, alert, at - since)
-                alert.nudged_at, changed = at, True
+
+                def nudged(fresh: Alert) -> bool:
+                    fresh.nudged_at = at
+                    return True
+
+                fresh = await self._mark(alert, nudged)
+                if fresh is None or fresh.state != "open":
+                    return  # claimed or resolved while the reminder was posted: no copy
+                alert = fresh
         due = policy.escalate_seconds and at - since >= timedelta(seconds=policy.escalate_seconds)
         target = policy.escalate_to
-        if changed:
-            await self.services.alerts.record([alert])
         if due and target is not None and target.id and alert.copy_ts is None:
             await self._copy(sub, alert, target.id)
+
+    async def _mark(self, alert: Alert, change: Callable[[Alert], bool]) -> Alert | None:
+        """Set this runner's own fields on the alert as stored now, not on the copy read at the
+        start of the tick: a claim made while Slack was posting must stay."""
+        return await self.services.alerts.update_alert(
+            alert.subscription_id, alert.detractor.ticket_id, change
+        )
 
     async def _remind(self, sub: Subscription, alert: Alert, waited: timedelta) -> None:
         group = sub.policy.notify
@@ -117,14 +129,18 @@ class Escalations:
         mask = sub.access.pii_masked
         url = await web_url(self.services, sub, alert.detractor.ticket_id)
         waited = _spell(timedelta(seconds=sub.policy.escalate_seconds or 0))
-        alert.copy_ts = await self.poster.post(
+        copy_ts = await self.poster.post(
             channel,
             text=f"Escalated, unclaimed for {waited} in <#{sub.channel_id}>. Detractor: "
             f"{alert_text(alert.detractor, mask)}",
             blocks=as_dicts(alert_blocks(alert, url, mask)),
         )
-        alert.copy_channel_id = channel
-        await self.services.alerts.record([alert])
+
+        def copied(fresh: Alert) -> bool:
+            fresh.copy_ts, fresh.copy_channel_id = copy_ts, channel
+            return True
+
+        await self._mark(alert, copied)
         assert alert.ts is not None
         await self.poster.post(
             alert.channel_id,

@@ -34,6 +34,7 @@ from bot.errors import (
 )
 from bot.keys import label
 from bot.models import Comment, TicketRef, Upload
+from bot.posting import CHANNEL_GONE
 from bot.tickets import Actor, backend_for
 
 if TYPE_CHECKING:
@@ -194,20 +195,26 @@ async def post_backend_comment(
     threads = services.threads
     if threads is None or await threads.knows_comment(ref, fingerprint(comment.body)):
         return 0
-    if not await threads.note_comment(ref, f"id:{comment.id}"):
-        return 0
+    if await threads.knows_comment(ref, f"id:{comment.id}"):
+        return 0  # posted by a version that kept one mark for all the ticket's threads
     text = backend_comment_text(ref, comment)
     blocks = as_dicts(backend_comment_blocks(ref, comment))
     posted = 0
     for spot in await threads.threads_of(ref):
+        # Marked before posting, so two callers at once post it once; unmarked if Slack
+        # failed, so the next call posts it (a channel that is gone is not tried again).
+        key = f"id:{comment.id}|{spot.channel_id}|{spot.ts}"
+        if not await threads.note_comment(ref, key):
+            continue
         try:
             await client.chat_postMessage(
                 channel=spot.channel_id, thread_ts=spot.ts, text=text, blocks=blocks
             )
             posted += 1
         except SlackApiError as error:
-            # Archived, or the bot was removed: the other threads still get it.
             log.info("could not post a %s comment in %s: %s", ref, spot.channel_id, error)
+            if error.response.get("error") not in CHANNEL_GONE:
+                await threads.forget_comment(ref, key)
     return posted
 
 

@@ -308,6 +308,13 @@ async def alert_of(services: Services, body: dict[str, Any]) -> Alert:
     return alert
 
 
+def _known(alert: Alert | None) -> Alert:
+    """The alert an update returned; it can only be gone if its subscription just was."""
+    if alert is None:
+        raise UserInputError("That alert is no longer known (its subscription was removed).")
+    return alert
+
+
 async def _permitted(
     services: Services, client: AsyncWebClient, alert: Alert, body: dict, verb: str
 ) -> str:
@@ -323,12 +330,21 @@ async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
     actor = actor_of(body)
     alert = await alert_of(services, body)
     user = await _permitted(services, client, alert, body, "claim")
-    if alert.state == "resolved" or (alert.claimed_by and alert.claimed_by != user):
+
+    def take(fresh: Alert) -> bool:
+        if fresh.state == "resolved" or (fresh.claimed_by and fresh.claimed_by != user):
+            return False
+        fresh.claimed_by, fresh.state, fresh.claimed_at = user, "claimed", now()
+        return True
+
+    # Checked and written as one step: of two people clicking at once, one claims it.
+    key = (alert.subscription_id, alert.detractor.ticket_id)
+    alert = _known(await services.alerts.update_alert(*key, take))
+    if alert.state == "resolved" or alert.claimed_by != user:
         who = alert.resolved_by if alert.state == "resolved" else alert.claimed_by
         raise UserInputError(
             f"<@{who}> already {'resolved' if alert.state == 'resolved' else 'claimed'} this one."
         )
-    alert.claimed_by, alert.state, alert.claimed_at = user, "claimed", now()
     line = f":raising_hand: <@{user}> claimed this. {claim_note(alert)}".rstrip()
     await change_alert(services, client, alert, line)
     await services.changes.publish(alert_change(actor, "claim", alert))
@@ -356,8 +372,13 @@ async def submit_resolve(
     actor = actor_of(body)
     user = await _permitted(services, client, alert, body, "resolve")
     note = (view_values(body["view"]).get("note") or "").strip()
-    alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
-    alert.resolved_at = now()
+
+    def settle(fresh: Alert) -> bool:
+        fresh.state, fresh.resolved_by, fresh.note = "resolved", user, note or None
+        fresh.resolved_at = now()
+        return True
+
+    alert = _known(await services.alerts.update_alert(sub_id, int(ticket), settle))
     await change_alert(services, client, alert, resolved_line(user, note))
     # The note is free text about the customer: its length and start (sealed by the trail).
     noted = {"note_length": len(note), "note_start": note[:80]} if note else {}

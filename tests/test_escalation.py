@@ -3,6 +3,7 @@ a copy into another channel once, working hours, and the names resolved at subsc
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -164,3 +165,55 @@ async def test_the_escalation_channel_is_found_past_the_first_page(bot: BotUnder
     assert sub.policy.escalate_to is not None and sub.policy.escalate_to.id == "C0LATE"
     pages = bot.slack.calls_to("conversations.list")
     assert len(pages) == 2 and pages[1]["cursor"]
+
+
+async def test_a_claim_made_while_the_reminder_posts_stays_and_stops_the_copy(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    directory(bot)
+    sub = await subscribe(bot, await cx_lead(bot), "remind:30m escalate:2h #cx-leads")
+    raw, alert = await one_alert(bot, sandboxes, sub)
+    value = f"{sub.id}:{raw['ticketID']}"
+    clock = Clock(datetime.now(AMS))
+    escalations = runner(bot, clock)
+    post = escalations.poster.post
+
+    async def claimed_meanwhile(channel: str, **message: object) -> str:
+        ts = await post(channel, **message)  # type: ignore[arg-type]
+        if str(message.get("text", "")).startswith(":bell:"):
+            # The runner read the alert before this post; someone claims it in between.
+            await bot.user("U0AGENT", CHANNEL).click(Action.ALERT_CLAIM, value)
+            await bot.slack.wait_for("chat.update")
+        return ts
+
+    escalations.poster.post = claimed_meanwhile  # type: ignore[method-assign]
+    clock.after_post(alert["_ts"], hours=3)  # a reminder and the copy are both due
+    await escalations.run_due()
+
+    assert len(reminders(bot, alert)) == 1  # the control: the window was hit
+    stored = await bot.services.alerts.alert(sub.id, raw["ticketID"])
+    assert stored is not None and (stored.state, stored.claimed_by) == ("claimed", "U0AGENT")
+    assert stored.nudged_at == clock.at  # its own field was still written
+    assert len(posts(bot, LEADS)) == 1  # only the subscribe notice: claimed, so no copy
+    clock.after_post(alert["_ts"], hours=5)
+    await escalations.run_due()
+    assert len(reminders(bot, alert)) == 1  # and no more reminders
+
+
+async def test_two_claims_at_once_one_wins_and_the_other_is_told(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    directory(bot)
+    sub = await subscribe(bot, await cx_lead(bot), "remind:30m")
+    raw, _ = await one_alert(bot, sandboxes, sub)
+    value = f"{sub.id}:{raw['ticketID']}"
+    await asyncio.gather(
+        bot.user("U0AGENT", CHANNEL).click(Action.ALERT_CLAIM, value),
+        bot.user("U0LEAD", CHANNEL).click(Action.ALERT_CLAIM, value),
+    )
+    (told,) = await bot.slack.wait_for("response_url")
+    stored = await bot.services.alerts.alert(sub.id, raw["ticketID"])
+    assert stored is not None and stored.claimed_by in {"U0AGENT", "U0LEAD"}
+    assert told["text"] == f"<@{stored.claimed_by}> already claimed this one."
+    lines = [p for p in bot.slack.calls_to("chat.postMessage") if "claimed this" in p["text"]]
+    assert len(lines) == 1 and f"<@{stored.claimed_by}>" in lines[0]["text"]

@@ -248,6 +248,20 @@ async def test_backend_comments_reach_the_thread_once_and_ours_never_echo(
     assert "vendor@example.com commented in Epixel" in json.dumps(posted[0]["blocks"])
 
 
+async def test_a_backend_comment_slack_failed_to_post_goes_out_on_the_next_call(
+    bot: BotUnderTest,
+) -> None:
+    ref = "epixel:777"
+    await remember_thread(bot.services, TEAM, "C0ALERTS", "5.5", ref)
+    comment = Comment(id="c1", body="Refund done", author="vendor@example.com")
+    bot.slack.fail("chat.postMessage", "internal_error", times=1)
+    assert await post_backend_comment(bot.services, bot.app.client, ref, comment) == 0
+    assert await post_backend_comment(bot.services, bot.app.client, ref, comment) == 1
+    assert await post_backend_comment(bot.services, bot.app.client, ref, comment) == 0  # once
+    (posted,) = [p for p in bot.slack.calls_to("chat.postMessage") if p.get("thread_ts") == "5.5"]
+    assert "Refund done" in posted["text"]
+
+
 async def test_a_comment_from_a_ticket_without_threads_posts_nothing(
     bot: BotUnderTest,
 ) -> None:

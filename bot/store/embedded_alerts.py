@@ -41,6 +41,9 @@ class EmbeddedAlertStore:
         self._ledger = open_table(store.path, "ledger")
         self._open = open_table(store.path, "open_alerts")
         self._feed = open_table(store.path, "feed_ledger")
+        # One instance uses the embedded store (its file lock), so a lock in this process makes
+        # each update_alert one step.
+        self._updating = asyncio.Lock()
         self._migrate()
 
     def close(self) -> None:
@@ -159,6 +162,16 @@ class EmbeddedAlertStore:
     async def alert(self, sub_id: str, ticket_id: int) -> Alert | None:
         """The alert with its detractor, or None if unknown or kept as a bare id."""
         return self._alert(await self._io(self._ledger.get, self._key(sub_id, ticket_id)))
+
+    async def update_alert(
+        self, sub_id: str, ticket_id: int, change: Callable[[Alert], bool]
+    ) -> Alert | None:
+        """See ``AlertStore.update_alert``."""
+        async with self._updating:
+            alert = await self.alert(sub_id, ticket_id)
+            if alert is not None and change(alert):
+                await self.record([alert])
+            return alert
 
     async def open_alerts(self) -> list[Alert]:
         """Alerts the poller still has work on (``bot.subscriptions.is_open``): a deadline

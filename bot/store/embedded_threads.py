@@ -71,6 +71,10 @@ class EmbeddedThreadStore:
             await asyncio.to_thread(_put, self._comments, f"{ref}|{key}", row)
             return True
 
+    async def forget_comment(self, ref: str, key: str) -> None:
+        async with self._lock:
+            await asyncio.to_thread(_pop, self._comments, f"{ref}|{key}")
+
     async def knows_comment(self, ref: str, key: str) -> bool:
         return await asyncio.to_thread(self._comments.__contains__, f"{ref}|{key}")
 
@@ -100,4 +104,9 @@ def _owned_key(owned: Callable[[str, str], bool], key: str) -> bool:
 
 def _put(table: Any, key: str, value: Any) -> None:
     table[key] = value
+    table.commit()
+
+
+def _pop(table: Any, key: str) -> None:
+    table.pop(key, None)
     table.commit()

@@ -93,6 +93,15 @@ class AlertStore(Protocol):
     async def record(self, alerts: Iterable[Alert]) -> None: ...
     async def mark_seen(self, sub_id: str, ticket_ids: Iterable[int]) -> None: ...
     async def alert(self, sub_id: str, ticket_id: int) -> Alert | None: ...
+    async def update_alert(
+        self, sub_id: str, ticket_id: int, change: Callable[[Alert], bool]
+    ) -> Alert | None:
+        """Read the alert afresh, apply ``change`` to it and write it back only if ``change``
+        returned True, as one step no other update interleaves with; the alert as it now stands
+        (None when unknown). Whoever changes a posted alert uses this, never ``record``, so a
+        write from a stale copy cannot undo a claim or resolve made meanwhile."""
+        ...
+
     async def open_alerts(self) -> list[Alert]:
         """Alerts the poller still has work on (``bot.subscriptions.is_open``)."""
         ...
@@ -250,6 +259,10 @@ class ThreadStore(Protocol):
         ...
 
     async def knows_comment(self, ref: str, key: str) -> bool: ...
+    async def forget_comment(self, ref: str, key: str) -> None:
+        """Undo ``note_comment`` (its post failed, so the next attempt may post it)."""
+        ...
+
     async def delete_owned(self, owned: Callable[[str, str], bool]) -> int:
         """Forget the threads and channel settings of the workspaces for which
         ``owned(team_id, team_id)`` holds; returns how many threads went."""

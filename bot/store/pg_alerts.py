@@ -150,6 +150,29 @@ class PgAlertStore:
         )
         return alert_from_row(self._store, body)
 
+    async def update_alert(
+        self, sub_id: str, ticket_id: int, change: Callable[[Alert], bool]
+    ) -> Alert | None:
+        """See ``AlertStore.update_alert``: the row locked until the transaction ends."""
+        pool = await self._store.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            body = await conn.fetchval(
+                "SELECT body FROM ledger WHERE subscription_id = $1 AND ticket_id = $2 FOR UPDATE",
+                sub_id,
+                ticket_id,
+            )
+            alert = alert_from_row(self._store, body)
+            if alert is not None and change(alert):
+                await conn.execute(
+                    "UPDATE ledger SET is_open = $3, body = $4"
+                    " WHERE subscription_id = $1 AND ticket_id = $2",
+                    sub_id,
+                    ticket_id,
+                    is_open(alert),
+                    ledger_row(self._store, alert),
+                )
+            return alert
+
     async def open_alerts(self) -> list[Alert]:
         """Alerts the poller still has work on (``bot.subscriptions.is_open``): a deadline
         reminder, or linked tickets to check."""

@@ -70,6 +70,11 @@ class PgThreadStore:
         )
         return bool(inserted)
 
+    async def forget_comment(self, ref: str, key: str) -> None:
+        await (await self._store.pool()).execute(
+            "DELETE FROM thread_comments WHERE ref = $1 AND key = $2", ref, key
+        )
+
     async def knows_comment(self, ref: str, key: str) -> bool:
         found = await (await self._store.pool()).fetchval(
             "SELECT true FROM thread_comments WHERE ref = $1 AND key = $2", ref, key

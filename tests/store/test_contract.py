@@ -4,6 +4,7 @@ sqlite store and against a real PostgreSQL server."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -243,6 +244,51 @@ async def test_linked_tickets_keep_their_fields_and_keep_the_alert_checked(
     alert.resolved_via, alert.resolved_by = None, "U1"
     await alerts.record([alert])
     assert await alerts.open_alerts() == []  # resolved in Slack: nothing left to check
+
+
+async def test_an_alert_is_updated_in_one_step_and_only_when_the_change_says_so(
+    stores: Stores,
+) -> None:
+    alerts = stores.alerts
+    await alerts.record(
+        [Alert(subscription_id="s1", detractor=detractor(1), channel_id="C1", ts="1.000100")]
+    )
+
+    def claim_by(user: str) -> Callable[[Alert], bool]:
+        def take(alert: Alert) -> bool:
+            if alert.claimed_by is not None:
+                return False
+            alert.state, alert.claimed_by = "claimed", user
+            return True
+
+        return take
+
+    # Two at once: the second sees the first's claim, not the row both started from.
+    first, second = await asyncio.gather(
+        alerts.update_alert("s1", 1, claim_by("U1")), alerts.update_alert("s1", 1, claim_by("U2"))
+    )
+    assert first is not None and second is not None
+    assert first.claimed_by == second.claimed_by  # both report the one claim that won
+    stored = await alerts.alert("s1", 1)
+    assert stored is not None and stored.claimed_by == first.claimed_by
+    assert stored.state == "claimed"
+
+    def refuse(alert: Alert) -> bool:
+        alert.claimed_by = "U9"
+        return False
+
+    unchanged = await alerts.update_alert("s1", 1, refuse)
+    assert unchanged is not None and (await alerts.alert("s1", 1)) == stored  # nothing written
+
+    def settle(alert: Alert) -> bool:
+        alert.state, alert.resolved_by, alert.reminded = "resolved", "U1", True
+        return True
+
+    resolved = await alerts.update_alert("s1", 1, settle)
+    assert resolved is not None and resolved.claimed_by == stored.claimed_by  # kept
+    assert await alerts.alert("s1", 1) == resolved
+    assert await alerts.open_alerts() == []  # the open list follows the update
+    assert await alerts.update_alert("s1", 404, settle) is None
 
 
 async def test_an_unclaimed_alert_stays_open_after_its_reminder_with_its_escalation_state(

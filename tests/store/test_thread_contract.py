@@ -66,6 +66,9 @@ async def test_a_comment_is_noted_once_even_when_two_note_it_at_once(stores: Sto
     assert sorted(results) == [False, False, False, False, True]
     assert await threads.knows_comment("epixel:7", "id:1") is True
     assert await threads.knows_comment("epixel:8", "id:1") is False
+    await threads.forget_comment("epixel:7", "id:1")  # its post failed
+    assert await threads.knows_comment("epixel:7", "id:1") is False
+    assert await threads.note_comment("epixel:7", "id:1") is True  # the next try may post it
 
 
 async def test_an_uninstalled_workspace_takes_its_threads_and_settings(stores: Stores) -> None:
