@@ -25,6 +25,7 @@ from bot.blocks.watch import change_message, gone_message, held_notice, summary_
 from bot.models import Ticket
 from bot.oauth import Installations, speaking_for
 from bot.store.interface import WatchStore
+from bot.store.leases import WorkLeases
 from bot.watch_diff import Delta, OwnChanges, quiet_now
 from bot.watches import Watch
 
@@ -43,11 +44,16 @@ class Notifier:
         watches: WatchStore,
         installations: Installations | None,
         own: OwnChanges,
+        leases: WorkLeases | None = None,
+        owner: str = "",
     ) -> None:
         self.client = client
         self.watches = watches
         self.installations = installations
         self.own = own
+        # Who sends a person's summary when several instances share the store: the holder of
+        # the lease "held:<scope>:<user>" (None: this process alone).
+        self.leases, self.owner = leases, owner
         self.sent = 0
         self._holding: set[Person] | None = None  # people with held notices; None: not known
 
@@ -85,17 +91,30 @@ class Notifier:
         if self._holding is None:
             self._holding = await self._people_holding()
         for team_id, scope, user_id in sorted(self._holding):
-            prefs = await self.watches.prefs(scope, user_id)
-            if prefs.held and quiet_now(prefs.quiet, prefs.tz, now):
-                continue
-            if prefs.held:
-                text, blocks = summary_message(prefs.held)
-                person = Watch(ref="", team_id=team_id, scope=scope, user_id=user_id)
-                if await self._dm(person, text, blocks) == "later":
+            lease = f"held:{scope}:{user_id}"
+            if self.leases is not None and not await self.leases.claim(lease, self.owner, 60):
+                continue  # another instance is sending this person's summary
+            try:
+                if await self._flush_one(team_id, scope, user_id, now) == "later":
                     continue
-                prefs.held = []
-                await self.watches.save_prefs(scope, user_id, prefs)
+            finally:
+                if self.leases is not None:
+                    await self.leases.release(lease, self.owner)
             self._holding.discard((team_id, scope, user_id))
+
+    async def _flush_one(self, team_id: str, scope: str, user_id: str, now: datetime) -> Sent:
+        # Read under the lease: an instance that sent the summary first has emptied ``held``.
+        prefs = await self.watches.prefs(scope, user_id)
+        if prefs.held and quiet_now(prefs.quiet, prefs.tz, now):
+            return "later"
+        if prefs.held:
+            text, blocks = summary_message(prefs.held)
+            person = Watch(ref="", team_id=team_id, scope=scope, user_id=user_id)
+            if await self._dm(person, text, blocks) == "later":
+                return "later"
+            prefs.held = []
+            await self.watches.save_prefs(scope, user_id, prefs)
+        return "sent"
 
     async def _people_holding(self) -> set[Person]:
         """After a start: whoever has notices held from before (one look at every watcher)."""

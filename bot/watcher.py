@@ -87,7 +87,14 @@ class TicketWatcher:
         self.clock = clock
         keep = timedelta(seconds=max(3 * self.interval, 3600.0))
         self.own = OwnChanges(keep)
-        self.notifier = Notifier(client, self.watches, services.installations, self.own)
+        self.notifier = Notifier(
+            client,
+            self.watches,
+            services.installations,
+            self.own,
+            services.work,
+            services.instance_id,
+        )
         self._readers: dict[str, Person] = {}  # whose credentials last read each ticket
         services.changes.subscribe(self._heard)
 

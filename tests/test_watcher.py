@@ -178,6 +178,12 @@ async def test_quiet_hours_hold_the_dms_and_one_summary_follows(
     )
 
     morning = datetime(2026, 12, 2, 7, 5, tzinfo=UTC)  # 08:05 in Amsterdam
+    # Another instance sharing the store is sending this person's summary: this one waits.
+    work, lease = bot.services.work, f"held:{TEAM}:{agent.user_id}"
+    assert await work.claim(lease, "another-instance", 60)
+    await watcher.check_due(now=morning)
+    assert _dms(bot) == []
+    await work.release(lease, "another-instance")
     await watcher.check_due(now=morning)
     [summary] = _dms(bot)
     text = json.dumps(summary["blocks"], ensure_ascii=False)
