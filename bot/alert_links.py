@@ -295,4 +295,5 @@ async def escalated(
     sub = await services.alerts.get(sub_id)
     if sub is not None and alert.ts:
         # Replies under the alert now go to the ticket it was escalated into.
-        await remember_thread(services, sub.team_id, alert.channel_id, alert.ts, ticket.ref)
+        reader = (actor.scope, actor.user_id)  # the ticket was created with their credentials
+        await remember_thread(services, sub.team_id, alert.channel_id, alert.ts, ticket.ref, reader)

@@ -6,6 +6,7 @@ inline errors come from these models' validation, so the two never drift apart.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -234,6 +235,20 @@ CONNECT_FIELDS: dict[str, list[ConnectField]] = {
         ConnectField("password", "Password", "secret", optional=True),
     ],
 }
+
+
+def account_key(creds: Credentials) -> str:
+    """Which backend account ``creds`` reach, as a short stable key: a ticket id means one
+    ticket only within one account, so watches, seen-states and thread links carry this beside
+    ``backend:id``. QuestionPro's account is its datacenter (the key names the account); the
+    others' is their base URL, normalised (scheme and host lower-cased, no trailing slash)."""
+    if isinstance(creds, QuestionProCredentials):
+        where = f"questionpro:{creds.datacenter}"
+    else:
+        parts = urlsplit(creds.base_url.strip())
+        path = parts.path.rstrip("/")
+        where = f"{creds.backend}:{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
+    return hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 def backend_keys() -> list[str]:

@@ -25,7 +25,7 @@ from bot.services import Services
 from bot.subscriptions import Subscription
 from bot.tickets import Actor, Listing, bounded, gather_listing
 from bot.watches import Watched, WatchPrefs
-from bot.watching import watch_store
+from bot.watching import seen_of, watch_store
 
 HOME_TICKETS = 15
 HOME_IMPORTS = 5
@@ -114,7 +114,9 @@ async def from_store(services: Services, actor: Actor) -> HomeData:
         capabilities={key: client.capabilities for key, client in clients.items()},
         own=frozenset(own_ticket_clients(services.backends, accounts)),
         # Only the rows Home can show are looked up: someone may watch hundreds.
-        watched=[Watched(w, await watches.seen(w.ref)) for w in mine[:HOME_TICKETS]],
+        watched=[
+            Watched(w, await seen_of(watches, services.store, w)) for w in mine[:HOME_TICKETS]
+        ],
         watching=frozenset(w.ref for w in mine),
         prefs=await watches.prefs(actor.scope, actor.user_id),
     )

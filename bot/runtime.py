@@ -38,7 +38,7 @@ def build_services(settings: Settings) -> Services:
     if stores.watches is not None:
         # Tickets people create through ticketbot are watched for them: one listener hears
         # every create (command, form, shortcut, escalation), so no handler has to remember.
-        services.changes.subscribe(watch_created(stores.watches))
+        services.changes.subscribe(watch_created(stores.watches, stores.store))
     if stores.audit is not None:
         # Every change made through ticketbot becomes an audit line.
         services.changes.subscribe(AuditTrail(stores.audit, stores.store).hear)

@@ -26,6 +26,7 @@ from bot.backends.forms import file_field
 from bot.blocks import as_dicts
 from bot.blocks.limits import escape
 from bot.blocks.threads import backend_comment_blocks, backend_comment_text
+from bot.credentials import account_key
 from bot.errors import (
     BackendError,
     NotConnectedError,
@@ -63,10 +64,12 @@ class ThreadSpot:
 
 @dataclass(frozen=True)
 class Route:
-    """Where a reply goes: the ticket, and the reply's text without its marker."""
+    """Where a reply goes: the ticket, the account it is in ("" when not known), and the
+    reply's text without its marker."""
 
     ref: TicketRef
     text: str
+    account: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,28 @@ class Outcome:
 
 
 async def remember_thread(
-    services: Services, team_id: str, channel_id: str, ts: str, ref: str | TicketRef
+    services: Services,
+    team_id: str,
+    channel_id: str,
+    ts: str,
+    ref: str | TicketRef,
+    reader: tuple[str, str],
 ) -> None:
-    """Record that the message ``ts`` in ``channel_id`` stands for ticket ``ref``: replies in
-    its thread become comments on it, and its backend comments are posted there. Call it for
-    the thread's root (a message posted inside a thread records that thread's root)."""
+    """Record that the message ``ts`` in ``channel_id`` stands for ticket ``ref``, as read with
+    the credentials of ``reader`` (scope, user id), whose account it is in: replies in its
+    thread become comments on it, and its backend comments are posted there. Call it for the
+    thread's root (a message posted inside a thread records that thread's root)."""
     if services.threads is None or not ts:
         return
-    await services.threads.link_thread(ThreadSpot(team_id, channel_id, ts), str(ref))
+    ref = str(ref)
+    account = await account_of(services, *reader, ref.partition(":")[0])
+    await services.threads.link_thread(ThreadSpot(team_id, channel_id, ts), ref, account or "")
+
+
+async def account_of(services: Services, scope: str, user_id: str, backend: str) -> str | None:
+    """The backend account the person's credentials reach (``account_key``), None without."""
+    creds = await services.store.load_credentials(scope, user_id, backend)
+    return None if creds is None else account_key(creds)
 
 
 async def reply_route(services: Services, root: ThreadSpot, text: str) -> Route | None:
@@ -106,7 +123,8 @@ async def reply_route(services: Services, root: ThreadSpot, text: str) -> Route 
         if not text.startswith(TO_BACKEND):
             return None
         text = text.removeprefix(TO_BACKEND).strip()
-    return Route(TicketRef.parse(ref), text)
+    account = await services.threads.thread_account(root) or ""
+    return Route(TicketRef.parse(ref), text, account)
 
 
 async def comment_from_reply(
@@ -120,6 +138,10 @@ async def comment_from_reply(
         backend = await backend_for(
             services.store, services.backends, actor, ref.backend, services.changes
         )
+        mine = await account_of(services, actor.scope, actor.user_id, ref.backend)
+        if route.account and mine != route.account:
+            # The same ticket number in the replier's account is another ticket.
+            return Outcome(ref, False, _other_account(ref, route.text))
         if not backend.supports(Capability.COMMENT):
             raise UnsupportedOperationError(_no_comments(ref.backend, backend))
         if not route.text and not files:
@@ -132,6 +154,14 @@ async def comment_from_reply(
     except (UserInputError, BackendError) as error:
         return Outcome(ref, False, error.user_message())
     return Outcome(ref, True, note)
+
+
+def _other_account(ref: TicketRef, text: str) -> str:
+    said = f"\nWhat you wrote: {escape(text)}" if text else ""
+    return (
+        f"This thread belongs to `{ref}` in another {label(ref.backend)} account than the one "
+        f"you are connected to, so your reply was not sent as a comment.{said}"
+    )
 
 
 def _no_comments(key: str, backend: BaseBackend) -> str:
@@ -186,10 +216,11 @@ async def remember_written(services: Services, change: Change) -> None:
 
 
 async def post_backend_comment(
-    services: Services, client: AsyncWebClient, ref: str, comment: Comment
+    services: Services, client: AsyncWebClient, ref: str, comment: Comment, account: str
 ) -> int:
-    """Post ``comment``, found new on ticket ``ref`` (``backend:id``) by the watcher, into every
-    thread of that ticket; returns how many threads it went to. A comment ticketbot wrote is
+    """Post ``comment``, found new on ticket ``ref`` (``backend:id``) in ``account`` by the
+    watcher, into every thread of that ticket in that account; returns how many threads it
+    went to. A comment ticketbot wrote is
     skipped (no loop), and so is one already posted (the same comment id twice). ``client``
     posts in the workspace the threads belong to."""
     threads = services.threads
@@ -200,10 +231,11 @@ async def post_backend_comment(
     text = backend_comment_text(ref, comment)
     blocks = as_dicts(backend_comment_blocks(ref, comment))
     posted = 0
-    for spot in await threads.threads_of(ref):
+    for spot in await threads.threads_of(ref, account):
         # Marked before posting, so two callers at once post it once; unmarked if Slack
-        # failed, so the next call posts it (a channel that is gone is not tried again).
-        key = f"id:{comment.id}|{spot.channel_id}|{spot.ts}"
+        # failed, so the next call posts it (a channel that is gone is not tried again). The
+        # account is in the mark: ticket 123 of another account is another ticket.
+        key = f"id:{account}:{comment.id}|{spot.channel_id}|{spot.ts}"
         if not await threads.note_comment(ref, key):
             continue
         try:

@@ -1,9 +1,14 @@
 """The ticket watcher: check watched tickets when due, tell each watcher what changed.
 
 One schedule per ticket (``TicketSeen.next_check``, every ``TICKETBOT_WATCH_INTERVAL``) however
-many people watch it. Each due ticket is read with a watcher's own credentials: the watcher
-whose credentials read it last, else the one who watches the most due tickets of that backend
-(so a team's tickets gather on their credential owners and one listing call serves many, see
+many people watch it. A ticket is a ``backend:id`` within one backend account
+(``bot.credentials.account_key``): watchers whose credentials reach different accounts watch
+different tickets, each read only with, and told only to, people on its account. A watcher with
+no credentials for the backend any more, or whose credentials now reach another account, is
+neither a reader nor told; nor is one whose credentials (unchanged since) were refused the ticket.
+Each due ticket is read with a watcher's own credentials: the watcher whose credentials read it
+last, else the one who watches the most due tickets of that backend (so a team's tickets gather
+on their credential owners and one listing call serves many, see
 ``bot.watch_read``). Credentials refused for a ticket pass it to its next watcher; when none can
 read it, it waits for its next check. Removed credentials are never used: they are looked up
 each round.
@@ -40,7 +45,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import BaseBackend, Capability
 from bot.changes import Change
-from bot.credentials import Credentials
+from bot.credentials import Credentials, account_key
 from bot.errors import BackendAuthError, BackendError, BackendPermissionError
 from bot.models import Comment, Ticket
 from bot.oauth import speaking_for
@@ -58,6 +63,7 @@ MAX_BACKOFF = 3600.0
 CONCURRENT_BATCHES = 4
 Person = tuple[str, str]  # scope, user_id
 Batch = tuple[str, Person]  # backend, reader
+Unit = tuple[str, str]  # account, ref: one ticket (the same ref in another account is another)
 
 
 @dataclass
@@ -65,10 +71,10 @@ class _Round:
     """One round's bookkeeping: who tried which ticket, and what they were told."""
 
     now: datetime
-    seen: dict[str, TicketSeen | None]
-    watchers: dict[str, list[Watch]]
-    tried: dict[str, set[Person]] = field(default_factory=dict)
-    missing: Counter[str] = field(default_factory=Counter)
+    seen: dict[Unit, TicketSeen | None] = field(default_factory=dict)
+    watchers: dict[Unit, list[Watch]] = field(default_factory=dict)
+    tried: dict[Unit, set[Person]] = field(default_factory=dict)
+    missing: Counter[Unit] = field(default_factory=Counter)
     creds: dict[tuple[str, str, str], Credentials | None] = field(default_factory=dict)
 
 
@@ -95,7 +101,9 @@ class TicketWatcher:
             services.work,
             services.instance_id,
         )
-        self._readers: dict[str, Person] = {}  # whose credentials last read each ticket
+        self._readers: dict[Unit, Person] = {}  # whose credentials last read each ticket
+        # Whose credentials (as they were) were refused each ticket: not told until they change.
+        self._refused: dict[Unit, dict[Person, Credentials]] = {}
         services.changes.subscribe(self._heard)
 
     @property
@@ -123,20 +131,27 @@ class TicketWatcher:
         whose quiet hours are over; returns how many tickets were due."""
         now = now or self.clock()
         self.own.forget_old(now)
-        due = await self._due(now)
-        if due:
-            watchers = {ref: await self.watches.watchers(ref) for ref in due}
-            await self._check(_Round(now, due, watchers))
+        rnd = _Round(now)
+        await self._due(rnd)
+        if rnd.seen:
+            await self._check(rnd)
         await self.notifier.flush_held(now)
-        return len(due)
+        return len(rnd.seen)
 
-    async def _due(self, now: datetime) -> dict[str, TicketSeen | None]:
-        due: dict[str, TicketSeen | None] = {}
+    async def _due(self, rnd: _Round) -> None:
+        """Fill ``rnd`` with the due tickets and their watchers, grouped by account: each
+        watcher's is the one their current credentials reach (and their watch was made on)."""
         for ref in await self.watches.watched_refs():
-            seen = await self.watches.seen(ref)
-            if seen is None or seen.next_check is None or seen.next_check <= now:
-                due[ref] = seen
-        return due
+            units: dict[Unit, list[Watch]] = {}
+            for watch in await self.watches.watchers(ref):
+                creds = await self._creds(rnd, (watch.scope, watch.user_id), watch.backend)
+                account = account_key(creds) if creds is not None else None
+                if account is not None and watch.account in ("", account):
+                    units.setdefault((account, ref), []).append(watch)
+            for unit, watchers in units.items():
+                seen = await self.watches.seen(ref, unit[0])
+                if seen is None or seen.next_check is None or seen.next_check <= rnd.now:
+                    rnd.seen[unit], rnd.watchers[unit] = seen, watchers
 
     # A round -----------------------------------------------------------------------------------
 
@@ -150,7 +165,7 @@ class TicketWatcher:
             if not batches:
                 return
 
-            async def one(batch: Batch, refs: list[str]) -> set[str]:
+            async def one(batch: Batch, refs: list[Unit]) -> set[Unit]:
                 async with limit:
                     return await self._batch(batch, refs, rnd)
 
@@ -158,31 +173,27 @@ class TicketWatcher:
             pending = set().union(*retry)
 
     async def _batches(
-        self, pending: set[str], rnd: _Round
-    ) -> tuple[dict[Batch, list[str]], list[str]]:
+        self, pending: set[Unit], rnd: _Round
+    ) -> tuple[dict[Batch, list[Unit]], list[Unit]]:
         """Each pending ticket to a reader: the last one if still able, else the candidate who
         watches the most pending tickets of that backend."""
-        candidates: dict[str, list[Person]] = {}
-        for ref in sorted(pending):
-            backend = ref.partition(":")[0]
-            tried = rnd.tried.get(ref, set())
-            people = []
-            for w in rnd.watchers[ref]:
-                person = (w.scope, w.user_id)
-                if person not in tried and await self._creds(rnd, person, backend) is not None:
-                    people.append(person)
-            candidates[ref] = people
-        weight = Counter((ref.partition(":")[0], p) for ref, ps in candidates.items() for p in ps)
-        batches: dict[Batch, list[str]] = {}
-        unreadable: list[str] = []
-        for ref, people in candidates.items():
+        candidates: dict[Unit, list[Person]] = {}
+        for unit in sorted(pending):
+            tried = rnd.tried.get(unit, set())
+            people = [(w.scope, w.user_id) for w in rnd.watchers[unit]]
+            candidates[unit] = [p for p in people if p not in tried]
+        weight = Counter((_backend(u), p) for u, ps in candidates.items() for p in ps)
+        batches: dict[Batch, list[Unit]] = {}
+        unreadable: list[Unit] = []
+        for unit, people in candidates.items():
             if not people:
-                unreadable.append(ref)
+                unreadable.append(unit)
                 continue
-            backend = ref.partition(":")[0]
-            last = self._readers.get(ref)
+            backend = _backend(unit)
+            last = self._readers.get(unit)
             reader = last if last in people else max(people, key=lambda p: (weight[backend, p], p))
-            batches.setdefault((backend, reader), []).append(ref)
+            # A reader's credentials reach one account: a batch holds each ref at most once.
+            batches.setdefault((backend, reader), []).append(unit)
         return batches, unreadable
 
     async def _creds(self, rnd: _Round, person: Person, backend: str) -> Credentials | None:
@@ -191,7 +202,7 @@ class TicketWatcher:
             rnd.creds[key] = await self.services.store.load_credentials(*person, backend)
         return rnd.creds[key]
 
-    async def _batch(self, batch: Batch, refs: list[str], rnd: _Round) -> set[str]:
+    async def _batch(self, batch: Batch, refs: list[Unit], rnd: _Round) -> set[Unit]:
         """Read one reader's batch under its lease; returns the refs to try with someone else."""
         backend, reader = batch
         work, me = self.services.work, self.services.instance_id
@@ -209,14 +220,14 @@ class TicketWatcher:
             with contextlib.suppress(Exception):  # unreleased, it lapses within its ttl
                 await work.release(lease, me)
 
-    async def _still_due(self, ref: str, now: datetime) -> bool:
-        seen = await self.watches.seen(ref)
+    async def _still_due(self, unit: Unit, now: datetime) -> bool:
+        seen = await self.watches.seen(unit[1], unit[0])
         return seen is None or seen.next_check is None or seen.next_check <= now
 
     async def _read(
-        self, client: BaseBackend, reader: Person, refs: list[str], rnd: _Round
-    ) -> set[str]:
-        ids = {ref.partition(":")[2]: ref for ref in refs}
+        self, client: BaseBackend, reader: Person, refs: list[Unit], rnd: _Round
+    ) -> set[Unit]:
+        ids = {ref.partition(":")[2]: (account, ref) for account, ref in refs}
         full = {i for i, ref in ids.items() if self._full_check(client, ref, rnd)}
         try:
             result = await read_batch(client, set(ids) - full, full)
@@ -233,18 +244,23 @@ class TicketWatcher:
             for ref in refs:
                 await self._back_off(ref, rnd)
             return set()
-        retry: set[str] = set()
+        retry: set[Unit] = set()
         for ticket_id, (ticket, carried) in result.found.items():
             self._readers[ids[ticket_id]] = reader
+            self._refused.get(ids[ticket_id], {}).pop(reader, None)
             await self._settle(ids[ticket_id], ticket, carried, client, rnd)
         for ticket_id in result.missing | result.refused:
             ref = ids[ticket_id]
             rnd.tried.setdefault(ref, set()).add(reader)
+            if ticket_id in result.refused:
+                creds = rnd.creds[(*reader, client.key)]
+                assert creds is not None
+                self._refused.setdefault(ref, {})[reader] = creds
             rnd.missing[ref] += ticket_id in result.missing
             retry.add(ref)
         return retry
 
-    def _full_check(self, client: BaseBackend, ref: str, rnd: _Round) -> bool:
+    def _full_check(self, client: BaseBackend, unit: Unit, rnd: _Round) -> bool:
         """Whether this check reads the whole ticket: where a get carries more than the listing
         (comments, tags), the first check and then every Nth round (spread over tickets by a
         hash of the ref, so rounds cost about the same)."""
@@ -252,26 +268,28 @@ class TicketWatcher:
             return not client.listed_fields
         if not client.capabilities & {Capability.COMMENT, Capability.TAG}:
             return False  # its get carries no comments or tags either
-        seen = rnd.seen[ref]
+        seen = rnd.seen[unit]
         if seen is None or not seen.fields:
             return True
         every = self.services.settings.watch_full_every
         round_no = int(rnd.now.timestamp() // self.interval)
-        return (round_no + zlib.crc32(ref.encode())) % every == 0
+        return (round_no + zlib.crc32(unit[1].encode())) % every == 0
 
     # Outcomes ----------------------------------------------------------------------------------
 
     async def _settle(
-        self, ref: str, ticket: Ticket, carried: frozenset[str], client: BaseBackend, rnd: _Round
+        self, unit: Unit, ticket: Ticket, carried: frozenset[str], client: BaseBackend, rnd: _Round
     ) -> None:
         """Record what was read (saved before any DM: a crash never tells twice) and tell the
-        watchers what changed since the last check."""
-        seen = rnd.seen[ref]
+        watchers on that account what changed since the last check, but not those whose
+        credentials were refused the ticket this round."""
+        seen = rnd.seen[unit]
         old = dict(seen.fields) if seen is not None else {}
         new = reading(ticket, carried)
         await self.watches.save_seen(
             TicketSeen(
-                ref=ref,
+                ref=unit[1],
+                account=unit[0],
                 fields={**old, **new},
                 checked_at=rnd.now,
                 next_check=rnd.now + timedelta(seconds=self.interval),
@@ -280,39 +298,52 @@ class TicketWatcher:
         if not old:
             return  # the baseline: nothing to tell
         deltas = diff(old, new, ticket)
-        if deltas:
-            for watch in rnd.watchers[ref]:
+        for watch in rnd.watchers[unit] if deltas else []:
+            if not self._was_refused(unit, (watch.scope, watch.user_id), rnd):
                 await self.notifier.tell(watch, ticket, deltas, client.capabilities, rnd.now)
-        await self._to_threads(ref, new_comments(old, new, ticket), rnd)
+        await self._to_threads(unit, new_comments(old, new, ticket), rnd)
 
-    async def _to_threads(self, ref: str, comments: list[Comment], rnd: _Round) -> None:
+    def _was_refused(self, unit: Unit, person: Person, rnd: _Round) -> bool:
+        """Whether ``person``'s credentials, unchanged since, were refused the ticket."""
+        refused = self._refused.get(unit, {})
+        creds = rnd.creds.get((*person, _backend(unit)))
+        return person in refused and refused[person] == creds
+
+    async def _to_threads(self, unit: Unit, comments: list[Comment], rnd: _Round) -> None:
         """New backend comments go to the ticket's Slack threads too (``bot.threads`` skips the
         ones ticketbot wrote and any already posted), with the bot token of a watcher's
-        workspace: the threads are where that watcher's team works."""
-        if not comments or not rnd.watchers[ref]:
+        workspace: the threads are where that watcher's team works. Only threads of the
+        ticket in this account get them."""
+        if not comments or not rnd.watchers[unit]:
             return
-        first = rnd.watchers[ref][0]
+        account, ref = unit
+        first = rnd.watchers[unit][0]
+        client = self.notifier.client
         async with speaking_for(self.services.installations, first.team_id, first.scope):
             for comment in comments:
-                await post_backend_comment(self.services, self.notifier.client, ref, comment)
+                await post_backend_comment(self.services, client, ref, comment, account)
 
-    async def _unreadable(self, ref: str, rnd: _Round) -> None:
-        """No watcher's credentials could read ``ref``: gone if every reader was told it does
-        not exist, else it waits for its next check."""
-        tried = rnd.tried.get(ref, set())
-        if tried and rnd.missing[ref] == len(tried):
-            seen = rnd.seen[ref]
+    async def _unreadable(self, unit: Unit, rnd: _Round) -> None:
+        """No watcher's credentials could read the ticket: gone if every reader was told it
+        does not exist, else it waits for its next check."""
+        tried = rnd.tried.get(unit, set())
+        if tried and rnd.missing[unit] == len(tried):
+            seen = rnd.seen[unit]
             title = str(seen.fields.get("title", "")) if seen is not None else ""
-            self._readers.pop(ref, None)
-            await self.notifier.gone(rnd.watchers[ref], title)
+            self._readers.pop(unit, None)
+            await self.notifier.gone(rnd.watchers[unit], title)
             return
-        seen = rnd.seen[ref] or TicketSeen(ref=ref)
+        seen = rnd.seen[unit] or TicketSeen(ref=unit[1], account=unit[0])
         seen.next_check = rnd.now + timedelta(seconds=self.interval)
         await self.watches.save_seen(seen)
 
-    async def _back_off(self, ref: str, rnd: _Round) -> None:
-        seen = rnd.seen[ref] or TicketSeen(ref=ref)
+    async def _back_off(self, unit: Unit, rnd: _Round) -> None:
+        seen = rnd.seen[unit] or TicketSeen(ref=unit[1], account=unit[0])
         seen.failures += 1
         wait = min(self.interval * 2 ** min(seen.failures, 16), max(self.interval, MAX_BACKOFF))
         seen.next_check = rnd.now + timedelta(seconds=wait)
         await self.watches.save_seen(seen)
+
+
+def _backend(unit: Unit) -> str:
+    return unit[1].partition(":")[0]

@@ -2,8 +2,9 @@
 watch preferences (watch what I create, quiet hours).
 
 A watch is per person and ticket; the ticket's state (``TicketSeen``) is one record per ticket
-however many people watch it, so one check serves every watcher. Both are kept by the store's
-``WatchStore`` facet (``bot/store/interface.py``).
+and account (the same ``backend:id`` in two accounts is two tickets) however many people watch
+it, so one check serves every watcher. Both are kept by the store's ``WatchStore`` facet
+(``bot/store/interface.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class Watch(BaseModel):
     since: datetime = Field(default_factory=_now)
     # "created": watched because the person created it through ticketbot (the default).
     source: Literal["manual", "created"] = "manual"
+    # The backend account the ticket is in (``bot.credentials.account_key`` of the credentials
+    # that watched it): ``ref`` names a ticket only within one account. "" on watches from
+    # before accounts were kept: taken as the account of the person's current credentials.
+    account: str = ""
 
     @property
     def backend(self) -> str:
@@ -44,6 +49,7 @@ class TicketSeen(BaseModel):
     """
 
     ref: str
+    account: str = ""  # the account of its watchers' credentials, see ``Watch.account``
     fields: dict[str, Any] = Field(default_factory=dict)
     checked_at: datetime | None = None
     next_check: datetime | None = None

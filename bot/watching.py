@@ -13,13 +13,14 @@ import re
 from bot.backends.base import Capability
 from bot.blocks.limits import escape
 from bot.changes import Change, Listener
+from bot.credentials import account_key
 from bot.errors import BackendNotFound, UserInputError
 from bot.keys import label
 from bot.models import Ticket, TicketRef
 from bot.services import Services
-from bot.store.interface import WatchStore
+from bot.store.interface import CredentialStore, WatchStore
 from bot.tickets import Actor, backend_for, require
-from bot.watches import Watch, Watched, WatchPrefs
+from bot.watches import TicketSeen, Watch, Watched, WatchPrefs
 
 QUIET_FORMAT = "`/ticket quiet 19:00-08:00` (24-hour HH:MM-HH:MM, in your Slack time zone)"
 _QUIET = re.compile(r"^(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})$")
@@ -52,7 +53,15 @@ async def watch_ticket(services: Services, actor: Actor, ref: TicketRef) -> tupl
             f"`{ref}` was not found in {label(ref.backend)}, or your account cannot see it; "
             "nothing is watched. Check the number with `/ticket list`."
         ) from None
-    watch = Watch(ref=str(ref), team_id=_team(actor), scope=actor.scope, user_id=actor.user_id)
+    creds = await services.store.load_credentials(actor.scope, actor.user_id, ref.backend)
+    account = account_key(creds) if creds is not None else ""
+    watch = Watch(
+        ref=str(ref),
+        team_id=_team(actor),
+        scope=actor.scope,
+        user_id=actor.user_id,
+        account=account,
+    )
     return ticket, await watch_store(services).add_watch(watch)
 
 
@@ -69,13 +78,23 @@ async def is_watching(watches: WatchStore, actor: Actor, ref: TicketRef) -> bool
     )
 
 
-async def watched(watches: WatchStore, actor: Actor) -> list[Watched]:
-    """The person's watches, newest first, each with what was last seen of its ticket: from the
-    store alone, no backend call."""
+async def watched(watches: WatchStore, store: CredentialStore, actor: Actor) -> list[Watched]:
+    """The person's watches, newest first, each with what was last seen of its ticket in its
+    account: from the store alone, no backend call."""
     return [
-        Watched(w, await watches.seen(w.ref))
+        Watched(w, await seen_of(watches, store, w))
         for w in await watches.watches_of(actor.scope, actor.user_id)
     ]
+
+
+async def seen_of(watches: WatchStore, store: CredentialStore, watch: Watch) -> TicketSeen | None:
+    """What was last seen of the watched ticket in the watch's account (a watch from before
+    accounts were kept: the account of the person's current credentials; none: nothing)."""
+    account = watch.account
+    if not account:
+        creds = await store.load_credentials(watch.scope, watch.user_id, watch.backend)
+        account = account_key(creds) if creds is not None else ""
+    return await watches.seen(watch.ref, account) if account else None
 
 
 async def set_watch_created(watches: WatchStore, actor: Actor, on: bool) -> WatchPrefs:
@@ -117,7 +136,7 @@ async def set_quiet(
     return prefs
 
 
-def watch_created(watches: WatchStore) -> Listener:
+def watch_created(watches: WatchStore, store: CredentialStore) -> Listener:
     """A change-feed listener (``services.changes``) that makes each person watch the tickets
     they create through ticketbot, from any form, shortcut or escalation, unless they turned
     that off. Subscribed once, at start-up (``bot.runtime.build_services``)."""
@@ -130,6 +149,7 @@ def watch_created(watches: WatchStore) -> Listener:
         if not refs or not (await watches.prefs(actor.scope, actor.user_id)).watch_created:
             return
         for ref in refs:
+            creds = await store.load_credentials(actor.scope, actor.user_id, ref.partition(":")[0])
             await watches.add_watch(
                 Watch(
                     ref=ref,
@@ -137,6 +157,7 @@ def watch_created(watches: WatchStore) -> Listener:
                     scope=actor.scope,
                     user_id=actor.user_id,
                     source="created",
+                    account=account_key(creds) if creds is not None else "",
                 )
             )
 

@@ -334,7 +334,9 @@ async def _announce(
                 channel=channel, thread_ts=thread, text=text, blocks=blocks
             )
             team = actor.teams[0] if actor.teams else actor.scope
-            await remember_thread(services, team, channel, thread or posted["ts"], ticket.ref)
+            reader = (actor.scope, actor.user_id)
+            root = thread or posted["ts"]
+            await remember_thread(services, team, channel, root, ticket.ref, reader)
             return
         except SlackApiError:
             pass  # the bot is not in that channel: tell the creator instead

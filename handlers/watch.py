@@ -81,7 +81,7 @@ async def _unwatch(inv: Invocation) -> None:
 
 
 async def _watching_page(services: Services, actor: Actor, offset: int) -> tuple[str, list]:
-    items = await watched(watch_store(services), actor)
+    items = await watched(watch_store(services), services.store, actor)
     offset = min(max(0, offset), max(0, len(items) - 1))
     return f"You watch {len(items)} ticket(s)", as_dicts(watching_blocks(items, offset))
 

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from bot.changes import Change
-from bot.credentials import EpixelCredentials
+from bot.credentials import EpixelCredentials, account_key
 from bot.ids import Action
 from bot.models import Comment
 from bot.sandbox import epixel, payloads
@@ -222,7 +222,7 @@ async def test_backend_comments_reach_the_thread_once_and_ours_never_echo(
 ) -> None:
     root, ticket_id = await _epixel_ticket(bot, agent, sandboxes)
     ref = f"epixel:{ticket_id}"
-    await remember_thread(bot.services, TEAM, "C0ALERTS", "5.5", ref)  # a second thread
+    await remember_thread(bot.services, TEAM, "C0ALERTS", "5.5", ref, (TEAM, "U0AGENT"))
     await agent.reply(root, "We are on it", ts="9.16")
     await _landed(bot, "9.16")
     sandboxes.epixel._add_conversation(ticket_id, "vendor@example.com", "Refund <b>done</b>", None)
@@ -235,10 +235,13 @@ async def test_backend_comments_reach_the_thread_once_and_ours_never_echo(
     theirs = next(c for c in ticket.comments if c.author == "vendor@example.com")
     client = bot.app.client
     posts = len(bot.slack.calls_to("chat.postMessage"))
+    account = account_key(creds)
+    # The same ticket number in another account has no thread here.
+    assert await post_backend_comment(bot.services, client, ref, theirs, "elsewhere") == 0
 
-    assert await post_backend_comment(bot.services, client, ref, ours) == 0  # no echo
-    assert await post_backend_comment(bot.services, client, ref, theirs) == 2
-    assert await post_backend_comment(bot.services, client, ref, theirs) == 0  # once
+    assert await post_backend_comment(bot.services, client, ref, ours, account) == 0  # no echo
+    assert await post_backend_comment(bot.services, client, ref, theirs, account) == 2
+    assert await post_backend_comment(bot.services, client, ref, theirs, account) == 0  # once
     posted = bot.slack.calls_to("chat.postMessage")[posts:]
     assert sorted((p["channel"], p["thread_ts"]) for p in posted) == [
         ("C0ALERTS", "5.5"),
@@ -252,12 +255,14 @@ async def test_a_backend_comment_slack_failed_to_post_goes_out_on_the_next_call(
     bot: BotUnderTest,
 ) -> None:
     ref = "epixel:777"
-    await remember_thread(bot.services, TEAM, "C0ALERTS", "5.5", ref)
+    # Linked by someone with no Epixel account: the link's account is "" (unknown).
+    await remember_thread(bot.services, TEAM, "C0ALERTS", "5.5", ref, (TEAM, "U0NOBODY"))
     comment = Comment(id="c1", body="Refund done", author="vendor@example.com")
     bot.slack.fail("chat.postMessage", "internal_error", times=1)
-    assert await post_backend_comment(bot.services, bot.app.client, ref, comment) == 0
-    assert await post_backend_comment(bot.services, bot.app.client, ref, comment) == 1
-    assert await post_backend_comment(bot.services, bot.app.client, ref, comment) == 0  # once
+    post = post_backend_comment
+    assert await post(bot.services, bot.app.client, ref, comment, "") == 0
+    assert await post(bot.services, bot.app.client, ref, comment, "") == 1
+    assert await post(bot.services, bot.app.client, ref, comment, "") == 0  # once
     (posted,) = [p for p in bot.slack.calls_to("chat.postMessage") if p.get("thread_ts") == "5.5"]
     assert "Refund done" in posted["text"]
 
@@ -266,5 +271,5 @@ async def test_a_comment_from_a_ticket_without_threads_posts_nothing(
     bot: BotUnderTest,
 ) -> None:
     comment = Comment(id="1", body="hello", author="someone")
-    assert await post_backend_comment(bot.services, bot.app.client, "epixel:999", comment) == 0
+    assert await post_backend_comment(bot.services, bot.app.client, "epixel:999", comment, "") == 0
     assert bot.slack.calls_to("chat.postMessage") == []

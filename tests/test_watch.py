@@ -77,10 +77,10 @@ async def test_watching_reads_the_store_alone_newest_first_in_pages(bot: BotUnde
         ref = f"omnidesk:{500 + n}"
         since = start + timedelta(hours=n)
         await watches.add_watch(
-            Watch(ref=ref, team_id=TEAM, scope=TEAM, user_id="U0READER", since=since)
+            Watch(ref=ref, team_id=TEAM, scope=TEAM, user_id="U0READER", since=since, account="a1")
         )
         fields = {"title": f"Ticket {n}", "status": "Open"}
-        await watches.save_seen(TicketSeen(ref=ref, fields=fields, checked_at=since))
+        await watches.save_seen(TicketSeen(ref=ref, account="a1", fields=fields, checked_at=since))
     await reader.command("watching")
     first = await _said(bot, 1)
     rows = [b["text"]["text"] for b in first["blocks"][1:] if b["type"] == "section"]

@@ -13,7 +13,7 @@ import pytest
 
 from bot.changes import Change
 from bot.config import Settings
-from bot.credentials import OmnideskCredentials
+from bot.credentials import OmnideskCredentials, account_key
 from bot.sandbox import epixel, omnidesk
 from bot.sandbox.run import Sandboxes
 from bot.watcher import TicketWatcher
@@ -48,6 +48,10 @@ async def _watch(bot: BotUnderTest, ref: str, *user_ids: str) -> None:
         await bot.services.watches.add_watch(
             Watch(ref=ref, team_id=TEAM, scope=TEAM, user_id=user_id)
         )
+
+
+def _account(server: omnidesk.OmnideskSandbox) -> str:
+    return account_key(OmnideskCredentials(base_url=server.base_url, api_key=omnidesk.FULL_KEY))
 
 
 def _dms(bot: BotUnderTest, since: int = 0) -> list[dict]:
@@ -260,7 +264,7 @@ async def test_a_backend_error_backs_the_ticket_off_and_the_next_check_recovers(
     sandboxes.omnidesk.faults.html_times = 1  # a sign-in page instead of JSON
     await watcher.check_due(now=T0 + STEP)
     assert bot.services.watches is not None
-    seen = await bot.services.watches.seen(ref)
+    seen = await bot.services.watches.seen(ref, _account(sandboxes.omnidesk))
     assert seen is not None and seen.failures == 1
     assert seen.next_check == T0 + STEP + 2 * STEP  # backed off: twice the interval
     [line] = [r.getMessage() for r in caplog.records if "watch check" in r.getMessage()]
@@ -276,16 +280,50 @@ async def test_credentials_refused_for_one_watcher_pass_the_ticket_to_another(
     bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes, watcher: TicketWatcher
 ) -> None:
     bad = OmnideskCredentials(base_url=sandboxes.omnidesk.base_url, api_key="revoked-key")
-    await bot.services.store.save_credentials(TEAM, "U0AAA", bad)  # sorts first: tried first
+    await bot.services.store.save_credentials(TEAM, "U0ZZZ", bad)  # sorts last: tried first
     ticket_id = await _first_omnidesk_ticket(sandboxes)
-    await _watch(bot, f"omnidesk:{ticket_id}", "U0AAA", agent.user_id)
+    await _watch(bot, f"omnidesk:{ticket_id}", "U0ZZZ", agent.user_id)
     await watcher.check_due(now=T0)
     sandboxes.omnidesk.tickets[ticket_id]["status"] = "closed"
     await watcher.check_due(now=T0 + STEP)
-    assert sorted(dm["channel"] for dm in _dms(bot)) == sorted(["U0AAA", agent.user_id])
+    # U0ZZZ's own credentials were refused the ticket: they are not told what it says.
+    assert [dm["channel"] for dm in _dms(bot)] == [agent.user_id]
     # Removed credentials are not used any more: with none left, the ticket waits.
     await bot.services.store.delete_credentials(TEAM, agent.user_id, "omnidesk")
-    await bot.services.store.delete_credentials(TEAM, "U0AAA", "omnidesk")
+    await bot.services.store.delete_credentials(TEAM, "U0ZZZ", "omnidesk")
     before = _ticket_calls(sandboxes)
-    assert await watcher.check_due(now=T0 + 2 * STEP) == 1
+    assert await watcher.check_due(now=T0 + 2 * STEP) == 0  # no one left to read it for
     assert _ticket_calls(sandboxes) == before
+
+
+async def test_the_same_ticket_number_in_another_account_is_another_ticket(
+    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes, watcher: TicketWatcher
+) -> None:
+    # A second Omnidesk account (its own base URL), holding a ticket with the same number.
+    other = omnidesk.OmnideskSandbox("127.0.0.1")
+    await other.start(0)
+    try:
+        creds = OmnideskCredentials(base_url=other.base_url, api_key=omnidesk.FULL_KEY)
+        await bot.services.store.save_credentials(TEAM, OTHER, creds)
+        await _connect_omnidesk(bot, sandboxes, "U0SAME")  # the control: the agent's account
+        ticket_id = await _first_omnidesk_ticket(sandboxes)
+        assert ticket_id in other.tickets
+        ref = f"omnidesk:{ticket_id}"
+        await _watch(bot, ref, agent.user_id, "U0SAME", OTHER)
+        await watcher.check_due(now=T0)
+        sandboxes.omnidesk.tickets[ticket_id]["status"] = "closed"
+        await watcher.check_due(now=T0 + STEP)
+        # Same account: both told; the other account's watcher is not told of this one.
+        assert sorted(dm["channel"] for dm in _dms(bot)) == sorted([agent.user_id, "U0SAME"])
+        assert other.tickets[ticket_id]["status"] != "closed"
+        watches = bot.services.watches
+        assert watches is not None
+        mine = await watches.seen(ref, _account(sandboxes.omnidesk))
+        theirs = await watches.seen(ref, _account(other))
+        assert mine is not None and mine.fields["status"] != theirs.fields["status"]
+        # Their own account's ticket changing is theirs alone.
+        other.tickets[ticket_id]["status"] = "closed"
+        await watcher.check_due(now=T0 + 2 * STEP)
+        assert [dm["channel"] for dm in _dms(bot)[2:]] == [OTHER]
+    finally:
+        await other.stop()

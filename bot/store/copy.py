@@ -109,9 +109,10 @@ async def _copy_watches(
     for ref in await source.watched_refs():
         for watch in await source.watchers(ref):
             done.count("watches", await target.add_watch(watch))
-        seen = await source.seen(ref)
-        if seen is not None and (force or await target.seen(ref) is None):
-            await target.save_seen(seen)
+        for account in {w.account for w in await source.watchers(ref)}:
+            seen = await source.seen(ref, account)
+            if seen is not None and (force or await target.seen(ref, account) is None):
+                await target.save_seen(seen)
     for scope, user_id in await source.people_with_prefs():
         present = await target.prefs(scope, user_id) != WatchPrefs()
         if force or not present:

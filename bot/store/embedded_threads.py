@@ -26,13 +26,15 @@ class EmbeddedThreadStore:
         self._comments = open_table(store.path, "thread_comments", outer_stack=False)
         self._by_ref: dict[str, list[ThreadSpot]] = {}
         self._refs: dict[str, str] = {}
+        self._accounts: dict[str, str] = {}
         for key, raw in sorted(self._links.items(), key=lambda kv: kv[1]["at"]):
-            self._index(ThreadSpot(*key.split("|", 2)), raw["ref"])
+            self._index(ThreadSpot(*key.split("|", 2)), raw["ref"], raw.get("account", ""))
         # One writer at a time, so that "record if new" is one step (note_comment).
         self._lock = asyncio.Lock()
 
-    def _index(self, spot: ThreadSpot, ref: str) -> None:
+    def _index(self, spot: ThreadSpot, ref: str, account: str) -> None:
         self._refs[_spot_key(spot)] = ref
+        self._accounts[_spot_key(spot)] = account
         self._by_ref.setdefault(ref, []).append(spot)
 
     async def aclose(self) -> None:
@@ -40,21 +42,25 @@ class EmbeddedThreadStore:
         for table in (self._links, self._channels, self._comments):
             table.close()
 
-    async def link_thread(self, spot: ThreadSpot, ref: str) -> None:
+    async def link_thread(self, spot: ThreadSpot, ref: str, account: str) -> None:
         key = _spot_key(spot)
-        if self._refs.get(key) == ref:
+        if self._refs.get(key) == ref and self._accounts.get(key) == account:
             return
         if (old := self._refs.get(key)) is not None:
             self._by_ref[old].remove(spot)
-        self._index(spot, ref)
-        row = {"ref": ref, "at": datetime.now(UTC).isoformat()}
+        self._index(spot, ref, account)
+        row = {"ref": ref, "account": account, "at": datetime.now(UTC).isoformat()}
         await asyncio.to_thread(_put, self._links, key, row)
 
     async def thread_ref(self, spot: ThreadSpot) -> str | None:
         return self._refs.get(_spot_key(spot))
 
-    async def threads_of(self, ref: str) -> list[ThreadSpot]:
-        return list(self._by_ref.get(ref, []))
+    async def thread_account(self, spot: ThreadSpot) -> str | None:
+        return self._accounts.get(_spot_key(spot))
+
+    async def threads_of(self, ref: str, account: str) -> list[ThreadSpot]:
+        spots = self._by_ref.get(ref, [])
+        return [s for s in spots if self._accounts[_spot_key(s)] in ("", account)]
 
     async def set_slack_only(self, team_id: str, channel_id: str, on: bool) -> None:
         await asyncio.to_thread(_put, self._channels, f"{team_id}|{channel_id}", {"slack_only": on})
@@ -83,6 +89,7 @@ class EmbeddedThreadStore:
         for key in gone:
             spot = ThreadSpot(*key.split("|", 2))
             self._by_ref[self._refs.pop(key)].remove(spot)
+            self._accounts.pop(key, None)
 
         def remove() -> None:
             for key in gone:

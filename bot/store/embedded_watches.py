@@ -17,6 +17,11 @@ def _watch_key(scope: str, user_id: str, ref: str) -> str:
     return f"{ref}|{scope}|{user_id}"
 
 
+def _seen_key(account: str, ref: str) -> str:
+    # Rows from before accounts were kept are under the bare ref: never read (a new baseline).
+    return f"{account}|{ref}"
+
+
 class EmbeddedWatchStore:
     """Watches, what was last seen of each watched ticket (sealed), and preferences (the held
     notices sealed)."""
@@ -51,18 +56,21 @@ class EmbeddedWatchStore:
     async def remove_watch(self, scope: str, user_id: str, ref: str) -> bool:
         key = _watch_key(scope, user_id, ref)
         watchers = self._by_ref.get(ref, {})
-        if watchers.pop(key, None) is None:
+        if (gone := watchers.pop(key, None)) is None:
             return False
-        last = not watchers
-        if last:
+        if not watchers:
             del self._by_ref[ref]
+        # The seen-state goes with the last watcher of the ticket in that account.
+        last = all(w.account != gone.account for w in watchers.values())
+        stale = [_seen_key(gone.account, ref)] if last else []
+        stale += [] if watchers else [ref]  # a row from before accounts were kept
 
         def remove() -> None:
             del self._watches[key]
             self._watches.commit()
-            if last and ref in self._seen:
-                del self._seen[ref]
-                self._seen.commit()
+            for seen_key in [k for k in stale if k in self._seen]:
+                del self._seen[seen_key]
+            self._seen.commit()
 
         await asyncio.to_thread(remove)
         return True
@@ -82,12 +90,13 @@ class EmbeddedWatchStore:
     async def watched_refs(self) -> list[str]:
         return list(self._by_ref)
 
-    async def seen(self, ref: str) -> TicketSeen | None:
-        raw = await asyncio.to_thread(self._seen.get, ref)
+    async def seen(self, ref: str, account: str) -> TicketSeen | None:
+        raw = await asyncio.to_thread(self._seen.get, _seen_key(account, ref))
         return None if raw is None else seen_from_row(self._store, raw)
 
     async def save_seen(self, seen: TicketSeen) -> None:
-        await asyncio.to_thread(_put, self._seen, seen.ref, seen_row(self._store, seen))
+        row = seen_row(self._store, seen)
+        await asyncio.to_thread(_put, self._seen, _seen_key(seen.account, seen.ref), row)
 
     async def prefs(self, scope: str, user_id: str) -> WatchPrefs:
         raw = await asyncio.to_thread(self._prefs.get, f"{scope}:{user_id}")

@@ -185,8 +185,14 @@ class WatchStore(Protocol):
         """Every ticket someone watches."""
         ...
 
-    async def seen(self, ref: str) -> TicketSeen | None: ...
-    async def save_seen(self, seen: TicketSeen) -> None: ...
+    async def seen(self, ref: str, account: str) -> TicketSeen | None:
+        """What was last seen of ``ref`` in ``account`` (``TicketSeen.account``), or None."""
+        ...
+
+    async def save_seen(self, seen: TicketSeen) -> None:
+        """Write ``seen``, keyed by its account and ref."""
+        ...
+
     async def prefs(self, scope: str, user_id: str) -> WatchPrefs:
         """The person's preferences (the defaults when they never changed any)."""
         ...
@@ -236,16 +242,23 @@ class ThreadStore(Protocol):
     thread is where replies become comments), each channel's default for replies, and the
     comments of a ticket ticketbot already knows (written through it, or already posted)."""
 
-    async def link_thread(self, spot: ThreadSpot, ref: str) -> None:
-        """Record that the message at ``spot`` stands for ticket ``ref`` (``backend:id``)."""
+    async def link_thread(self, spot: ThreadSpot, ref: str, account: str) -> None:
+        """Record that the message at ``spot`` stands for ticket ``ref`` (``backend:id``) in the
+        backend account ``account`` (``bot.credentials.account_key``)."""
         ...
 
     async def thread_ref(self, spot: ThreadSpot) -> str | None:
         """The ticket whose message is at ``spot``, or None."""
         ...
 
-    async def threads_of(self, ref: str) -> list[ThreadSpot]:
-        """Every message that stands for ``ref``, oldest first."""
+    async def thread_account(self, spot: ThreadSpot) -> str | None:
+        """The account of the ticket whose message is at ``spot`` ("" for a link from before
+        accounts were kept), or None."""
+        ...
+
+    async def threads_of(self, ref: str, account: str) -> list[ThreadSpot]:
+        """Every message that stands for ``ref`` in ``account`` (or in no known account),
+        oldest first."""
         ...
 
     async def set_slack_only(self, team_id: str, channel_id: str, on: bool) -> None: ...

@@ -173,4 +173,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS feed_ledger_posted ON feed_ledger (subscription_id)
         WHERE ts IS NOT NULL;
     """,
+    # 7: a ticket id names a ticket only within one backend account (bot.credentials.account_key):
+    # seen-states are kept per account and ref, thread links know their ticket's account. Rows
+    # from before have the account "" (a seen-state there is never read: a new baseline).
+    """
+    ALTER TABLE ticket_seen ADD COLUMN IF NOT EXISTS account text NOT NULL DEFAULT '';
+    ALTER TABLE ticket_seen DROP CONSTRAINT IF EXISTS ticket_seen_pkey;
+    ALTER TABLE ticket_seen ADD PRIMARY KEY (account, ref);
+    ALTER TABLE thread_links ADD COLUMN IF NOT EXISTS account text NOT NULL DEFAULT '';
+    """,
 ]

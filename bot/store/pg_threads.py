@@ -18,14 +18,16 @@ class PgThreadStore:
     async def aclose(self) -> None:
         """Nothing of its own to close: the credential store closes the connection."""
 
-    async def link_thread(self, spot: ThreadSpot, ref: str) -> None:
+    async def link_thread(self, spot: ThreadSpot, ref: str, account: str) -> None:
         await (await self._store.pool()).execute(
-            "INSERT INTO thread_links (team_id, channel_id, ts, ref) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (team_id, channel_id, ts) DO UPDATE SET ref = $4",
+            "INSERT INTO thread_links (team_id, channel_id, ts, ref, account)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (team_id, channel_id, ts) DO UPDATE SET ref = $4, account = $5",
             spot.team_id,
             spot.channel_id,
             spot.ts,
             ref,
+            account,
         )
 
     async def thread_ref(self, spot: ThreadSpot) -> str | None:
@@ -36,10 +38,20 @@ class PgThreadStore:
             spot.ts,
         )
 
-    async def threads_of(self, ref: str) -> list[ThreadSpot]:
+    async def thread_account(self, spot: ThreadSpot) -> str | None:
+        return await (await self._store.pool()).fetchval(
+            "SELECT account FROM thread_links WHERE team_id = $1 AND channel_id = $2 AND ts = $3",
+            spot.team_id,
+            spot.channel_id,
+            spot.ts,
+        )
+
+    async def threads_of(self, ref: str, account: str) -> list[ThreadSpot]:
         rows = await (await self._store.pool()).fetch(
-            "SELECT team_id, channel_id, ts FROM thread_links WHERE ref = $1 ORDER BY linked_at",
+            "SELECT team_id, channel_id, ts FROM thread_links WHERE ref = $1"
+            " AND account IN ('', $2) ORDER BY linked_at",
             ref,
+            account,
         )
         return [ThreadSpot(r["team_id"], r["channel_id"], r["ts"]) for r in rows]
 

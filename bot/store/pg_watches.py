@@ -1,7 +1,8 @@
 """Watched tickets in PostgreSQL (``WatchStore``).
 
 Three tables (migration 3): ``watches`` keyed by person then ticket, with an index on the ticket
-for "who watches it"; ``ticket_seen`` one row per watched ticket; ``watch_prefs`` one row per
+for "who watches it"; ``ticket_seen`` one row per watched ticket and account (migration 7);
+``watch_prefs`` one row per
 person. Rows hold the same JSON as the embedded store's tables: what was seen and what is held
 sealed with the store's keys. Every instance reads the tables themselves (no in-memory index as
 the embedded store keeps), since another instance may have changed them.
@@ -24,9 +25,11 @@ from bot.store.postgres import PgStore
 from bot.watches import TicketSeen, Watch, WatchPrefs
 
 # A ticket's seen-state goes with its last watcher (one statement, after a watch is removed).
+# (Per account: a watch's account is in its body; "" on watches from before accounts were kept.)
 _FORGET_UNWATCHED = (
     "DELETE FROM ticket_seen WHERE ref = any($1::text[])"
-    " AND NOT EXISTS (SELECT 1 FROM watches WHERE watches.ref = ticket_seen.ref)"
+    " AND NOT EXISTS (SELECT 1 FROM watches WHERE watches.ref = ticket_seen.ref"
+    " AND coalesce(watches.body->>'account', '') = ticket_seen.account)"
 )
 
 
@@ -87,18 +90,19 @@ class PgWatchStore:
         rows = await (await self._store.pool()).fetch("SELECT DISTINCT ref FROM watches")
         return [row["ref"] for row in rows]
 
-    async def seen(self, ref: str) -> TicketSeen | None:
-        """What was last seen of ``ref``, or None."""
+    async def seen(self, ref: str, account: str) -> TicketSeen | None:
+        """What was last seen of ``ref`` in ``account``, or None."""
         body = await (await self._store.pool()).fetchval(
-            "SELECT body FROM ticket_seen WHERE ref = $1", ref
+            "SELECT body FROM ticket_seen WHERE account = $1 AND ref = $2", account, ref
         )
         return None if body is None else seen_from_row(self._store, body)
 
     async def save_seen(self, seen: TicketSeen) -> None:
         """Write what was seen of a ticket (sealed)."""
         await (await self._store.pool()).execute(
-            "INSERT INTO ticket_seen (ref, body) VALUES ($1, $2)"
-            " ON CONFLICT (ref) DO UPDATE SET body = $2",
+            "INSERT INTO ticket_seen (account, ref, body) VALUES ($1, $2, $3)"
+            " ON CONFLICT (account, ref) DO UPDATE SET body = $3",
+            seen.account,
             seen.ref,
             seen_row(self._store, seen),
         )
@@ -144,10 +148,10 @@ class PgWatchStore:
         how many rows."""
         pool = await self._store.pool()
         async with pool.acquire() as conn, conn.transaction():
-            seen = await conn.fetch("SELECT ref, body FROM ticket_seen FOR UPDATE")
+            seen = await conn.fetch("SELECT account, ref, body FROM ticket_seen FOR UPDATE")
             await conn.executemany(
-                "UPDATE ticket_seen SET body = $2 WHERE ref = $1",
-                [(r["ref"], self._resealed(r["body"])) for r in seen],
+                "UPDATE ticket_seen SET body = $3 WHERE account = $1 AND ref = $2",
+                [(r["account"], r["ref"], self._resealed(r["body"])) for r in seen],
             )
             prefs = await conn.fetch("SELECT scope, user_id, body FROM watch_prefs FOR UPDATE")
             await conn.executemany(

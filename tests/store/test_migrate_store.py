@@ -87,7 +87,7 @@ async def test_everything_is_copied_once_and_readable_in_postgres(
         assert lines == [2, 3, 4]
         assert target.watches is not None
         assert await target.watches.watchers("omnidesk:5") == [watched]
-        assert await target.watches.seen("omnidesk:5") == seen
+        assert await target.watches.seen("omnidesk:5", "") == seen
         assert await target.watches.prefs("T1", "U1") == prefs
     finally:
         await target.aclose()

@@ -42,10 +42,10 @@ async def test_the_last_watcher_leaving_forgets_what_was_seen(stores: Stores) ->
     await watches.add_watch(watch("omnidesk:1", user="U2"))
     await watches.save_seen(TicketSeen(ref="omnidesk:1", fields={"status": "Open"}))
     assert await watches.remove_watch("T1", "U1", "omnidesk:1") is True
-    assert (await watches.seen("omnidesk:1")).fields == {"status": "Open"}
+    assert (await watches.seen("omnidesk:1", "")).fields == {"status": "Open"}
     assert await watches.remove_watch("T1", "U1", "omnidesk:1") is False
     await watches.remove_watch("T1", "U2", "omnidesk:1")
-    assert await watches.seen("omnidesk:1") is None
+    assert await watches.seen("omnidesk:1", "") is None
     assert await watches.watched_refs() == []
 
 
@@ -69,7 +69,7 @@ async def test_removing_a_workspace_removes_its_watches(stores: Stores) -> None:
     await watches.save_prefs("T2", "U1", WatchPrefs(watch_created=False))
     assert await watches.delete_owned(lambda team, scope: team == "T1") == 1
     assert await watches.watched_refs() == ["omnidesk:2"]
-    assert await watches.seen("omnidesk:1") is None
+    assert await watches.seen("omnidesk:1", "") is None
     assert await watches.prefs("T1", "U1") == WatchPrefs()  # the defaults again
     assert (await watches.prefs("T2", "U1")).watch_created is False
 
@@ -126,6 +126,6 @@ async def test_rotation_reseals_what_was_seen_and_what_is_held(
     await rotating.aclose()
     reopened = await open_any(new)  # the old key is gone: only resealed records still open
     assert reopened.watches is not None
-    seen = await reopened.watches.seen("omnidesk:1")
+    seen = await reopened.watches.seen("omnidesk:1", "")
     assert seen is not None and seen.fields == {"status": SECRET_STATUS}
     assert (await reopened.watches.prefs("T1", "U1")).held == [{"c": SECRET_HELD}]
