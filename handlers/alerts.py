@@ -310,19 +310,20 @@ async def alert_of(services: Services, body: dict[str, Any]) -> Alert:
 
 async def _permitted(
     services: Services, client: AsyncWebClient, alert: Alert, body: dict, verb: str
-) -> str:
-    """The clicker, once the subscription's ``actors:`` group allows them to ``verb``."""
+) -> tuple[str, bool]:
+    """The clicker, once the subscription's ``actors:`` group allows them to ``verb``, and
+    whether the subscription masks contacts (`pii:masked`)."""
     user = actor_of(body).user_id
     sub = await services.alerts.get(alert.subscription_id)
     await require_actor(services, client, sub, user, verb)
-    return user
+    return user, sub is not None and sub.access.pii_masked
 
 
 async def claim(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
     await ack()
     actor = actor_of(body)
     alert = await alert_of(services, body)
-    user = await _permitted(services, client, alert, body, "claim")
+    user, _ = await _permitted(services, client, alert, body, "claim")
     if alert.state == "resolved" or (alert.claimed_by and alert.claimed_by != user):
         who = alert.resolved_by if alert.state == "resolved" else alert.claimed_by
         raise UserInputError(
@@ -338,10 +339,10 @@ async def resolve(ack: AsyncAck, body: dict, client: AsyncWebClient, services: S
     """Opens a small form for an optional note."""
     await ack()
     alert = await alert_of(services, body)
-    await _permitted(services, client, alert, body, "resolve")
+    _, mask = await _permitted(services, client, alert, body, "resolve")
     await client.views_open(
         trigger_id=body["trigger_id"],
-        view=resolve_modal(alert, metadata(alert=body["actions"][0]["value"])),
+        view=resolve_modal(alert, metadata(alert=body["actions"][0]["value"]), mask),
     )
 
 
@@ -354,7 +355,7 @@ async def submit_resolve(
     if alert is None:
         raise UserInputError("That alert is no longer known.")
     actor = actor_of(body)
-    user = await _permitted(services, client, alert, body, "resolve")
+    user, _ = await _permitted(services, client, alert, body, "resolve")
     note = (view_values(body["view"]).get("note") or "").strip()
     alert.state, alert.resolved_by, alert.note = "resolved", user, note or None
     alert.resolved_at = now()
@@ -365,14 +366,16 @@ async def submit_resolve(
 
 
 async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Services) -> None:
-    """The create form, prefilled with the detractor, for a backend the clicker connected."""
+    """The create form, prefilled with the detractor, for a backend the clicker connected. The
+    form (seen by the clicker alone) has the full contact; the subject never is the bare email,
+    and on a `pii:masked` subscription the new ticket is announced in the thread masked."""
     await ack()
     alert = await alert_of(services, body)
-    await _permitted(services, client, alert, body, "escalate")
+    _, mask = await _permitted(services, client, alert, body, "escalate")
     d = alert.detractor
     contact = d.email + (f", {d.phone}" if d.phone else "")
     values = {
-        "subject": clip(f"Detractor ({d.rating or '?'}/10): {d.comment or d.email}", 150),
+        "subject": clip(f"Detractor ({d.rating or '?'}/10): {d.comment or 'no comment'}", 150),
         "body": f"{d.comment}\n\nCustomer: {contact}\nRating: {d.rating or 'none'}\n"
         f"QuestionPro ticket {d.ticket_id}, response {d.response_id}",
     }
@@ -386,6 +389,7 @@ async def escalate(ack: AsyncAck, body: dict, client: AsyncWebClient, services: 
         channel_id=alert.channel_id,
         thread_ts=alert.ts,
         alert=body["actions"][0]["value"],
+        masked=mask,
     )
 
 
