@@ -121,7 +121,7 @@ async def pause(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
     await _tell_channel(
         client,
         sub,
-        f":pause_button: <@{actor.user_id}> paused the QuestionPro detractor alerts here "
+        f":pause_button: <@{actor.user_id}> paused the {sub.feed_name} here "
         f"({escape(sub.describe())}).",
     )
     await publish_home(client, services, actor)
@@ -137,7 +137,7 @@ async def resume(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
     await _tell_channel(
         client,
         sub,
-        f":arrow_forward: <@{actor.user_id}> resumed the QuestionPro detractor alerts here "
+        f":arrow_forward: <@{actor.user_id}> resumed the {sub.feed_name} here "
         f"({escape(sub.describe())}).",
     )
     await publish_home(client, services, actor)
