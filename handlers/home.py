@@ -25,10 +25,10 @@ from bot.errors import UserInputError
 from bot.home import from_store, my_tickets
 from bot.ids import Action
 from bot.services import Services
+from bot.subscription_admin import remove_subscription
 from bot.subscriptions import Subscription
 from bot.tickets import Actor
 from bot.watching import set_watch_created, watch_store
-from handlers.alerts import remove_subscription
 from handlers.common import actor_of
 from handlers.errors import guarded
 
