@@ -317,9 +317,9 @@ def _unknown(word: str, source: str) -> str:
         "other": "`status:` `priority:` `group:` `tag:` `text:` `changes:on` `every:` `mode:`",
     }["detractors" if source == "detractors" else "other"]
     return (
-        f"I don't understand `{escape(word)}`. Options here: {options}; and for every source "
-        "`remind:30m` `notify:@group` `escalate:2h #channel` `hours:09-18 Europe/Amsterdam` "
-        "`actors:@group` `pii:masked`."
+        f"I don't understand `{escape(word)}`. Options here: {options}; and for detractor "
+        "subscriptions only `remind:30m` `notify:@group` `escalate:2h #channel` "
+        "`hours:09-18 Europe/Amsterdam` `actors:@group` `pii:masked`."
     )
 
 

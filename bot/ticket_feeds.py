@@ -162,11 +162,13 @@ class TicketFeedPoller(SubscriptionPoller):
             )
             await self.alerts.record_feed([_row(sub, ticket, ts)])
             self.once.done(sub)
-            # Replies under the post become comments on the ticket (bot.threads).
-            reader = (sub.owner_scope, sub.subscriber)
-            await remember_thread(
-                self.services, sub.team_id, sub.channel_id, ts, ticket.ref, reader
-            )
+            # Replies under the post become comments on the ticket (bot.threads), where the
+            # backend takes comments; elsewhere every reply would only earn a "Not added".
+            if backend.supports(Capability.COMMENT):
+                reader = (sub.owner_scope, sub.subscriber)
+                await remember_thread(
+                    self.services, sub.team_id, sub.channel_id, ts, ticket.ref, reader
+                )
 
     async def _with_tags(self, sub: Subscription, backend: BaseBackend, new: list[Ticket]) -> None:
         """A tag filter on a backend whose list carries no tags (Epixel's history): the tags of

@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 from bot.backends.base import CHANGE_CAPABILITIES, BaseBackend, Capability
 from bot.backends.registry import Backends
 from bot.changes import ChangeFeed, RecordedBackend
-from bot.errors import BackendError, NotConnectedError, UnsupportedOperationError, UserInputError
+from bot.errors import (
+    BackendError,
+    BackendNotFound,
+    NotConnectedError,
+    UnsupportedOperationError,
+    UserInputError,
+)
 from bot.keys import label
 from bot.models import Ticket, TicketQuery, TicketRef
 from bot.store import CredentialStore
@@ -76,6 +82,31 @@ def require(backend: BaseBackend, capability: Capability, what: str) -> None:
         read_only = not backend.capabilities & CHANGE_CAPABILITIES
         extra = " Its tickets are read-only here." if read_only else ""
         raise UnsupportedOperationError(f"{backend.label} does not support {what}.{extra}")
+
+
+async def read_own(
+    store: CredentialStore,
+    backends: Backends,
+    actor: Actor,
+    ref: TicketRef,
+    purpose: tuple[str, str],
+) -> Ticket:
+    """``ref`` read with the person's own credentials: the proof they may see it. ``purpose``
+    is what needs it (e.g. "watching, a single ticket", for a backend that cannot show single
+    tickets) and what a refusal means (e.g. "nothing is watched").
+
+    Raises NotConnectedError (shown with a Connect button) and a UserInputError for a ticket that
+    does not exist or that their account cannot see."""
+    backend = await backend_for(store, backends, actor, ref.backend)
+    needs, refused = purpose
+    require(backend, Capability.SHOW, f"showing, so {needs}")
+    try:
+        return await backend.get_ticket(ref.id)
+    except BackendNotFound:
+        raise UserInputError(
+            f"`{ref}` was not found in {label(ref.backend)}, or your account cannot see it; "
+            f"{refused}. Check the number with `/ticket list`."
+        ) from None
 
 
 async def list_tickets(

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import re
 
-from bot.backends.base import Capability
 from bot.blocks.limits import escape
 from bot.changes import Change, Listener
 from bot.credentials import account_key
-from bot.errors import BackendNotFound, UserInputError
-from bot.keys import label
+from bot.errors import UserInputError
 from bot.models import Ticket, TicketRef
 from bot.services import Services
 from bot.store.interface import CredentialStore, WatchStore
-from bot.tickets import Actor, backend_for, require
+from bot.tickets import Actor, read_own
 from bot.watches import TicketSeen, Watch, Watched, WatchPrefs
 
 QUIET_FORMAT = "`/ticket quiet 19:00-08:00` (24-hour HH:MM-HH:MM, in your Slack time zone)"
@@ -44,15 +42,13 @@ async def watch_ticket(services: Services, actor: Actor, ref: TicketRef) -> tupl
 
     Raises NotConnectedError (shown with a Connect button) and a UserInputError for a ticket that
     does not exist or that their account cannot see."""
-    backend = await backend_for(services.store, services.backends, actor, ref.backend)
-    require(backend, Capability.SHOW, "showing, so watching, a single ticket")
-    try:
-        ticket = await backend.get_ticket(ref.id)
-    except BackendNotFound:
-        raise UserInputError(
-            f"`{ref}` was not found in {label(ref.backend)}, or your account cannot see it; "
-            "nothing is watched. Check the number with `/ticket list`."
-        ) from None
+    ticket = await read_own(
+        services.store,
+        services.backends,
+        actor,
+        ref,
+        ("watching, a single ticket", "nothing is watched"),
+    )
     creds = await services.store.load_credentials(actor.scope, actor.user_id, ref.backend)
     account = account_key(creds) if creds is not None else ""
     watch = Watch(

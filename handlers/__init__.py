@@ -17,6 +17,7 @@ from handlers import (
     home,
     identity,
     imports,
+    subscriptions,
     threads,
     ticket_actions,
     watch,
@@ -27,6 +28,7 @@ def register_all(app: AsyncApp) -> None:
     """Register every listener and the error handler on ``app``."""
     app.middleware(identity.adopt_org_records)
     commands.register(app)
+    subscriptions.register(app)
     alerts.register(app)
     alert_access.register(app)
     imports.register(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.alert_access import require_actor
+from bot.alert_access import require_contact_viewer
 from bot.blocks.alerts import contact_text
 from bot.ids import Action
 from bot.services import Services
@@ -21,7 +21,7 @@ async def show_contact(
     await ack()
     alert = await alert_of(services, body)
     sub = await services.alerts.get(alert.subscription_id)
-    await require_actor(services, client, sub, actor_of(body).user_id, "see the contact of")
+    await require_contact_viewer(services, client, sub, actor_of(body).user_id)
     await respond(
         response_type="ephemeral", replace_original=False, text=contact_text(alert.detractor)
     )

@@ -21,12 +21,12 @@ from bot.blocks import as_dicts
 from bot.blocks.audit import audit_blocks, audit_csv
 from bot.blocks.help import Usage
 from bot.blocks.limits import escape
-from bot.errors import NotConnectedError, UserInputError
+from bot.errors import UserInputError
 from bot.ids import Action
 from bot.keys import BACKEND_LABELS
 from bot.models import TicketRef
 from bot.services import Services
-from bot.tickets import Actor
+from bot.tickets import Actor, read_own
 from handlers.audit_people import looks_like_person, reads_everyone, resolve_person
 from handlers.common import actor_of, send_file_to_dm
 from handlers.errors import guarded
@@ -202,15 +202,22 @@ async def page(
 
 async def ticket_more(ack: AsyncAck, body: dict, respond: AsyncRespond, services: Services) -> None:
     """The ticket message's overflow menu; "History in Slack" is that ticket's audit lines,
-    for anyone who connected its backend (who can read the ticket itself)."""
+    for anyone who can read the ticket itself with their own account."""
     await ack()
     _require_trail(services)
     what, _, ref_text = body["actions"][0]["selected_option"]["value"].partition("|")
     if what != "history":
         raise UserInputError("That menu is out of date: open the ticket again.")
     ref, actor = TicketRef.parse(ref_text), actor_of(body)
-    if await services.store.credentials_stamp(actor.scope, actor.user_id, ref.backend) is None:
-        raise NotConnectedError(ref.backend)
+    # Read with the clicker's own credentials first: a forged menu value must not reveal what
+    # others did to a ticket the clicker cannot see.
+    await read_own(
+        services.store,
+        services.backends,
+        actor,
+        ref,
+        ("its history in Slack", "its history is not shown"),
+    )
     lines = await _page(services, AuditQuery(scope=actor.scope, ref=str(ref), limit=PAGE))
     title = f"History in Slack of `{escape(str(ref))}`: the newest {PAGE} changes at most"
     await respond(

@@ -20,7 +20,16 @@ from bot.errors import UserInputError
 from bot.keys import BACKEND_LABELS
 from bot.services import Services
 from bot.text import normalise_typed
-from handlers import alerts, audit, create, imports, insights, threads, ticket_commands, watch
+from handlers import (
+    audit,
+    create,
+    imports,
+    insights,
+    subscriptions,
+    threads,
+    ticket_commands,
+    watch,
+)
 from handlers.errors import guarded
 from handlers.invocation import Invocation, Subcommand
 
@@ -88,7 +97,7 @@ _EVERY = {
     **_ACCOUNTS,
     **ticket_commands.SUBCOMMANDS,
     **create.SUBCOMMANDS,
-    **alerts.SUBCOMMANDS,
+    **subscriptions.SUBCOMMANDS,
     **insights.SUBCOMMANDS,
     **imports.SUBCOMMANDS,
     **watch.SUBCOMMANDS,

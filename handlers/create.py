@@ -23,6 +23,7 @@ from bot.credentials import check_backend
 from bot.errors import BackendValidationError, BotError, UserInputError
 from bot.ids import Action, Callback
 from bot.keys import label
+from bot.masking import masked_ticket
 from bot.models import NewTicket, Ticket, TicketRef
 from bot.services import Services
 from bot.text import mentioned_users, slack_markup_to_text
@@ -324,8 +325,11 @@ async def _announce(
     meta: dict[str, Any],
 ) -> None:
     """The new ticket where the command was typed (or in the message's thread), with buttons;
-    replies in its thread (or that thread) then go to the ticket (bot.threads)."""
+    replies in its thread (or that thread) then go to the ticket (bot.threads). Masked when it
+    escalates an alert of a `pii:masked` subscription (``masked`` in the form's metadata)."""
     channel, thread = meta.get("channel_id"), meta.get("thread_ts")
+    if meta.get("masked"):
+        ticket = masked_ticket(ticket)
     text = f"<@{actor.user_id}> created {ticket_text(ticket)}"
     blocks = as_dicts(ticket_blocks(ticket, capabilities))
     if channel:

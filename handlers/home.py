@@ -23,10 +23,10 @@ from bot.errors import UserInputError
 from bot.home_publish import publish_home
 from bot.ids import Action
 from bot.services import Services
+from bot.subscription_admin import remove_subscription
 from bot.subscriptions import Subscription
 from bot.tickets import Actor
 from bot.watching import set_watch_created, watch_store
-from handlers.alerts import remove_subscription
 from handlers.common import actor_of, event_actor
 from handlers.errors import guarded
 
@@ -90,7 +90,7 @@ async def pause(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Ser
     await _tell_channel(
         client,
         sub,
-        f":pause_button: <@{actor.user_id}> paused the QuestionPro detractor alerts here "
+        f":pause_button: <@{actor.user_id}> paused the {sub.feed_name} here "
         f"({escape(sub.describe())}).",
     )
     await publish_home(client, services, actor)
@@ -106,7 +106,7 @@ async def resume(ack: AsyncAck, body: dict, client: AsyncWebClient, services: Se
     await _tell_channel(
         client,
         sub,
-        f":arrow_forward: <@{actor.user_id}> resumed the QuestionPro detractor alerts here "
+        f":arrow_forward: <@{actor.user_id}> resumed the {sub.feed_name} here "
         f"({escape(sub.describe())}).",
     )
     await publish_home(client, services, actor)

@@ -7,7 +7,9 @@ import json
 from datetime import datetime
 
 from bot.alerts import DetractorPoller
-from bot.ids import Action
+from bot.credentials import EpixelCredentials
+from bot.ids import Action, Callback
+from bot.sandbox import epixel
 from bot.sandbox.run import Sandboxes
 from tests.alert_policy_kit import (
     CHANNEL,
@@ -21,7 +23,7 @@ from tests.alert_policy_kit import (
     runner,
     subscribe,
 )
-from tests.harness import BotUnderTest
+from tests.harness import TEAM, BotUnderTest
 from tests.waiting import eventually
 
 PHONE = "+31 6 1234 5678"
@@ -94,7 +96,7 @@ async def test_masked_contacts_everywhere_in_the_channel_and_show_contact_to_one
     for shown in listed:  # each list shows the masked form
         assert f"c***@{digest[0]['emailAddress'].partition('@')[2]}" in json.dumps(shown["blocks"])
 
-    await bot.user("U0ANY", CHANNEL).click(Action.ALERT_CONTACT, f"{sub.id}:{raw['ticketID']}")
+    await bot.user("U0CX", CHANNEL).click(Action.ALERT_CONTACT, f"{sub.id}:{raw['ticketID']}")
     (contact,) = await bot.slack.wait_for("response_url")
     assert contact["response_type"] == "ephemeral" and contact["replace_original"] is False
     assert email in contact["text"] and PHONE in contact["text"]
@@ -116,3 +118,64 @@ async def test_show_contact_follows_the_actors_rule(
     await bot.user("U0MEMBER", CHANNEL).click(Action.ALERT_CONTACT, value)
     shown = (await bot.slack.wait_for("response_url", count=2))[-1]
     assert raw["emailAddress"] in shown["text"]
+
+
+async def test_without_actors_only_the_subscriber_sees_a_masked_contact(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    raw, value = await alert_button(bot, sandboxes, "pii:masked")
+    email = raw["emailAddress"]
+    await bot.user("U0ANY", CHANNEL).click(Action.ALERT_CONTACT, value)
+    refused = (await bot.slack.wait_for("response_url"))[-1]
+    assert refused["text"].startswith(
+        "Only <@U0CX> (who subscribed) can see the contact of these alerts."
+    )
+    assert email not in json.dumps(refused)
+    await bot.user("U0CX", CHANNEL).click(Action.ALERT_CONTACT, value)  # the control
+    shown = (await bot.slack.wait_for("response_url", count=2))[-1]
+    assert email in shown["text"]
+
+    # Anyone may still resolve, but the form shows the contact masked.
+    await bot.user("U0ANY", CHANNEL).click(Action.ALERT_RESOLVE, value)
+    (opened,) = await bot.slack.wait_for("views.open")
+    assert opened["view"]["callback_id"] == Callback.RESOLVE
+    form = json.dumps(opened["view"])
+    assert f"c***@{email.partition('@')[2]}" in form and email not in form
+
+
+async def test_an_escalated_masked_alert_is_announced_masked_in_its_thread(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    directory(bot)
+    sub = await subscribe(bot, await cx_lead(bot), "pii:masked")
+    raw, alert = await one_alert(bot, sandboxes, sub, phoneNumber=PHONE, comment="")
+    email = raw["emailAddress"]
+    await bot.services.store.save_credentials(
+        TEAM,
+        "U0CX",
+        EpixelCredentials(
+            base_url=sandboxes.epixel.base_url,
+            api_key=epixel.DEMO_API_KEY,
+            access_token=epixel.DEMO_ACCESS_TOKEN,
+        ),
+    )
+    cx = bot.user("U0CX", CHANNEL)
+    await cx.click(Action.ALERT_ESCALATE, f"{sub.id}:{raw['ticketID']}")
+    (opened,) = await bot.slack.wait_for("views.open")
+    form = json.dumps(opened["view"])
+    assert email in form and PHONE in form  # the form is the clicker's alone
+    await cx.submit(opened["view"], {"category": "2"})  # the rest as prefilled
+
+    def announced() -> list[dict]:
+        return [
+            p for p in posts(bot, CHANNEL, alert["_ts"]) if "created `epixel:" in str(p.get("text"))
+        ]
+
+    (announcement,) = await eventually(announced, what="the new ticket in the alert's thread")
+    created = max(sandboxes.epixel.tickets.values(), key=lambda t: t["id"])
+    assert email in created["comment"] and PHONE in created["comment"]  # the ticket has it all
+    assert email not in created["subject"] and "no comment" in created["subject"]
+    shown = json.dumps(announcement["blocks"], ensure_ascii=False)
+    assert f"c***@{email.partition('@')[2]}" in shown and "+31 6 **** **78" in shown
+    everything = channel_messages(bot, CHANNEL)
+    assert email not in everything and PHONE not in everything

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -192,6 +193,34 @@ async def test_history_in_slack_shows_that_tickets_lines_only(
     await agent.click(Action.TICKET_MORE, f"history|omnidesk:{first}", blocks=shown["blocks"])
     history = _text(await _said(bot, 4))
     assert f"`omnidesk:{first}`" in history and f"omnidesk:{second}" not in history
+
+
+async def test_history_of_a_forged_ref_the_clicker_cannot_read_is_refused(
+    bot: BotUnderTest, agent: SlackUser, sandboxes: Sandboxes
+) -> None:
+    assert bot.services.audit is not None
+    forged = "omnidesk:999999"
+    assert "999999" not in {str(t) for t in sandboxes.omnidesk.tickets}
+    await bot.services.audit.append(
+        _status_line("U0OTHER", datetime.now(UTC), refs=(forged,), new={"status": "closed"})
+    )
+    real = next(iter(sandboxes.omnidesk.tickets))
+    await agent.command(f"show omnidesk:{real}")
+    shown = await _said(bot, 1)
+    # The menu of a real ticket message, with a value the clicker edited.
+    await agent.click(Action.TICKET_MORE, f"history|{forged}", blocks=shown["blocks"])
+    refused = await _said(bot, 2)
+    assert refused["text"].startswith(
+        f"`{forged}` was not found in Omnidesk, or your account cannot see it; its history is "
+        "not shown."
+    )
+    assert "U0OTHER" not in json.dumps(refused)
+    # The control: the real ticket's lines are shown (test_history_in_slack_shows_… as well).
+    await bot.services.audit.append(
+        _status_line("U0OTHER", datetime.now(UTC), refs=(f"omnidesk:{real}",))
+    )
+    await agent.click(Action.TICKET_MORE, f"history|omnidesk:{real}", blocks=shown["blocks"])
+    assert "U0OTHER" in json.dumps(await _said(bot, 3))
 
 
 async def test_retention_prunes_lines_older_than_the_setting(

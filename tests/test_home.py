@@ -14,14 +14,15 @@ from slack_sdk.errors import SlackApiError
 from bot.alerts import DetractorPoller
 from bot.blocks import as_dicts
 from bot.blocks.home import REFRESHING
-from bot.credentials import QuestionProCredentials
+from bot.credentials import OmnideskCredentials, QuestionProCredentials
 from bot.ids import Action
-from bot.sandbox import questionpro
+from bot.sandbox import omnidesk, questionpro
 from bot.sandbox.run import Sandboxes
 from bot.sandbox.slack import Call
 from tests.conftest import connect_sandbox_accounts
 from tests.harness import TEAM, BotUnderTest, SlackUser
 from tests.test_connect import OMNIDESK_KEY
+from tests.waiting import eventually
 
 
 def _publishes(bot: BotUnderTest) -> list[Call]:
@@ -192,7 +193,7 @@ async def test_pause_resume_and_unsubscribe_from_home(
     assert "Paused by you" in _text(paused)
     assert _buttons(paused, Action.HOME_RESUME) == [sub.id]
     said = (await bot.slack.wait_for("chat.postMessage", count=2))[-1]
-    assert said["channel"] == "C0CX" and "paused" in said["text"]
+    assert said["channel"] == "C0CX" and "paused the QuestionPro detractor alerts" in said["text"]
 
     # The poller skips it, even after QuestionPro is connected again (that resumes only a pause
     # for refused credentials).
@@ -217,6 +218,30 @@ async def test_pause_resume_and_unsubscribe_from_home(
     removed = await _published(bot, 5)
     assert _buttons(removed, Action.HOME_UNSUBSCRIBE) == []
     assert await bot.services.alerts.all() == []
+
+
+async def test_pausing_a_ticket_feed_names_the_feed(
+    bot_over: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    bot = bot_over
+    await bot.services.store.save_credentials(
+        TEAM,
+        "U0FEED",
+        OmnideskCredentials(base_url=sandboxes.omnidesk.base_url, api_key=omnidesk.FULL_KEY),
+    )
+    feeder = bot.user("U0FEED", "C0CX")
+    await feeder.command("subscribe omnidesk")
+    (sub,) = await eventually(bot.services.alerts.all, what="the feed saved")
+    await feeder.open_home()
+    home = await _published(bot, 1)
+    posted = len(bot.slack.calls_to("chat.postMessage"))
+    await feeder.click(Action.HOME_PAUSE, sub.id, view=home)
+    paused = (await bot.slack.wait_for("chat.postMessage", count=posted + 1))[-1]
+    assert paused["text"].startswith(":pause_button: <@U0FEED> paused the new Omnidesk tickets")
+    await feeder.click(Action.HOME_RESUME, sub.id, view=await _published(bot, 2))
+    resumed = (await bot.slack.wait_for("chat.postMessage", count=posted + 2))[-1]
+    assert "resumed the new Omnidesk tickets here" in resumed["text"]
+    assert "QuestionPro" not in paused["text"] + resumed["text"]
 
 
 async def test_someone_else_cannot_pause_a_subscription(

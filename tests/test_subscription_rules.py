@@ -107,6 +107,17 @@ def test_each_unusable_option_says_what_to_type(text: str, says: str) -> None:
     assert says in refused.value.user_message()
 
 
+def test_the_unknown_option_message_says_the_alert_policies_are_for_detractors() -> None:
+    with pytest.raises(UserInputError) as refused:
+        parse_subscribe(typed("omnidesk colour:red"))
+    said = refused.value.user_message()
+    assert "for detractor subscriptions only `remind:30m`" in said
+    assert "every source" not in said
+    with pytest.raises(UserInputError) as policy:  # and indeed a feed refuses them
+        parse_subscribe(typed("omnidesk remind:30m"))
+    assert "detractor" in policy.value.user_message()
+
+
 def test_user_text_in_a_refusal_is_escaped() -> None:
     with pytest.raises(UserInputError) as refused:
         parse_subscribe(["omnidesk", "<!channel>:x"])

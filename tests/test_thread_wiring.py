@@ -90,3 +90,43 @@ async def test_a_reply_under_a_feed_posted_epixel_ticket_lands_as_a_comment(
     assert (reaction["channel"], reaction["name"]) == ("C0SUPPORT", "white_check_mark")
     latest = _comments(sandboxes, new["id"])[-1]
     assert (latest["author"], latest["comment"]) == (epixel.DEMO_USER, "Called the customer back")
+
+
+async def test_replies_under_an_omnidesk_feed_post_are_left_alone(
+    bot: BotUnderTest, sandboxes: Sandboxes
+) -> None:
+    """Omnidesk takes no comments through its API: its feed posts are not linked as threads, so
+    chat under them earns no "Not added"; an Epixel post in the same channel is the control."""
+    await connect_sandbox_accounts(bot, sandboxes, "U0LEAD")
+    lead = bot.user("U0LEAD", "C0SUPPORT")
+    for source in ("omnidesk", "epixel"):
+        await lead.command(f"subscribe {source}")
+
+    async def both() -> list:
+        subs = await bot.services.alerts.for_channel(TEAM, "C0SUPPORT")
+        return subs if len(subs) == 2 else []
+
+    subs = await eventually(both, what="both feeds")
+    feeds = TicketFeedPoller(bot.services, bot.app.client)
+    for sub in subs:
+        await feeds.poll(sub.id)  # the baselines
+    omni = sandboxes.omnidesk.create(title="Printer on fire")
+    new = sandboxes.epixel.add_ticket("Card declined at checkout")
+    for sub in subs:
+        await feeds.poll(sub.id)
+    posts = {
+        str(c["text"]): c["_ts"]
+        for c in bot.slack.calls_to("chat.postMessage")
+        if str(c.get("text")).startswith("New ticket")
+    }
+    (omni_ts,) = [ts for text, ts in posts.items() if f"omnidesk:{omni['ticketID']}" in text]
+    (epixel_ts,) = [ts for text, ts in posts.items() if f"epixel:{new['id']}" in text]
+    threads = bot.services.threads
+    assert threads is not None
+    assert await threads.thread_ref(ThreadSpot(TEAM, "C0SUPPORT", omni_ts)) is None
+
+    await lead.reply(omni_ts, "Anyone seen the toner?", ts="9.4")
+    await lead.reply(epixel_ts, "Called the customer back", ts="9.5")
+    await _landed(bot, "9.5")  # the control: the Epixel reply became a comment
+    assert bot.slack.calls_to("chat.postEphemeral") == []
+    assert [r["timestamp"] for r in bot.slack.calls_to("reactions.add")] == ["9.5"]

@@ -110,9 +110,10 @@ def _link_part(link: TicketLink) -> str:
     return f"`{link.ref}` · {escape(link.status_label)}"
 
 
-def resolve_modal(alert: Alert, private_metadata: str) -> View:
-    """The Resolve form: who and what, and an optional note."""
-    d = alert.detractor
+def resolve_modal(alert: Alert, private_metadata: str, mask: bool) -> View:
+    """The Resolve form: who and what (the contact masked when the subscription masks: anyone
+    who may act can open it), and an optional note."""
+    d = shown(alert.detractor, mask)
     about = f"*{escape(d.email)}*: “{escape(clip(d.comment or '(no comment)', 2800))}”"
     return View(
         type="modal",
