@@ -16,6 +16,7 @@ from bot.audit import AuditLine, AuditQuery, prune_until
 from bot.ids import Action, Callback
 from bot.sandbox.run import Sandboxes
 from tests.harness import TEAM, BotUnderTest, SlackUser
+from tests.waiting import eventually
 
 
 def _status_line(user_id: str, at: datetime, **more) -> AuditLine:
@@ -38,13 +39,14 @@ def _text(message: dict) -> str:
 
 async def _lines(bot: BotUnderTest, count: int, **query) -> list[AuditLine]:
     """The audit lines once there are ``count`` of them (they are written after the change)."""
-    assert bot.services.audit is not None
-    for _ in range(200):
-        lines = await bot.services.audit.query(AuditQuery(**query))
-        if len(lines) >= count:
-            return lines
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} audit line(s), found {len(lines)}")
+    audit = bot.services.audit
+    assert audit is not None
+
+    async def enough() -> list[AuditLine] | None:
+        lines = await audit.query(AuditQuery(**query))
+        return lines if len(lines) >= count else None
+
+    return await eventually(enough, what=f"{count} audit line(s)")
 
 
 async def test_changes_by_command_button_and_form_are_listed_with_origin_and_outcome(

@@ -21,6 +21,7 @@ from bot.server import describe
 from bot.store import Store, parse_keys
 from bot.store.embedded import open_table
 from tests.harness import BotUnderTest, SlackUser, signed_headers
+from tests.waiting import eventually
 
 
 def _second_before(headers: dict) -> int:
@@ -288,11 +289,10 @@ async def test_the_request_memory_survives_a_restart_and_forgets_after_its_time(
 async def _until_on_disk(path: Path, key: str, present: bool = True) -> None:
     """Wait (at most 5 s) until another connection sees ``key`` committed, or gone."""
     reader = open_table(path, "requests")
-    deadline = time.monotonic() + 5
     try:
-        while (key in reader) != present:
-            assert time.monotonic() < deadline, f"{key} never {'written' if present else 'swept'}"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: (key in reader) == present, what=f"{key} {'written' if present else 'swept'}"
+        )
     finally:
         reader.close()
 

@@ -3,7 +3,6 @@ their tickets, and its buttons (connect, disconnect, pause, resume, unsubscribe,
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -170,10 +169,8 @@ async def subscriber(bot_over: BotUnderTest) -> SlackUser:
     )
     cx = bot_over.user("U0CXM", "C0CX")
     await cx.command("subscribe detractors segment:999")
-    deadline = time.monotonic() + 5  # the confirmation is posted first, then it is saved
-    while not await bot_over.services.alerts.all():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    # The confirmation is posted first, then the subscription is saved.
+    await eventually(bot_over.services.alerts.all, what="the subscription saved")
     return cx
 
 
