@@ -2,8 +2,10 @@
 
 Omnidesk (2,000 tickets), Epixel (1,500) and ISPCRM (1,500) sandboxes, each backend's tickets
 belonging to five credential owners (Omnidesk's are one account's, read with five people's keys;
-Epixel's and ISPCRM's are each owner's own). Every ticket is watched by its owner and by up to
-two of the 500 people. Rounds are driven with a simulated clock, one interval apart: a baseline,
+Epixel's and ISPCRM's are each owner's own). Every ticket is watched by its owner; an Omnidesk
+ticket also by up to two of the 500 people, who all have keys to that account (a watch is only
+made by someone who can read the ticket, and only such people are told of changes). Rounds are
+driven with a simulated clock, one interval apart: a baseline,
 a steady round with nothing changed, then a round after 100 tickets changed in the sandboxes.
 
 Printed beside the floor: backend calls per round and per minute (floor: one call per watched
@@ -118,10 +120,17 @@ async def connect_and_watch(
         )
     rnd, counts = random.Random(7), {}
     people = [f"U{n:04d}" for n in range(PEOPLE)]
+    for person in people:  # a watch is made by someone who can read the ticket: the account
+        await store.save_credentials(
+            TEAM, person, OmnideskCredentials(base_url=omni.base_url, api_key=FULL_KEY)
+        )
     for backend, tickets in owned.items():
         for ticket_id, user in tickets.items():
             ref = f"{backend}:{ticket_id}"
-            watchers = {user, *rnd.sample(people, rnd.randint(0, 2))}
+            # Epixel and ISPCRM show each person only their own tickets: only the owner can
+            # watch those. Omnidesk's are the account's: anyone of the team may watch them.
+            others = rnd.sample(people, rnd.randint(0, 2)) if backend == "omnidesk" else []
+            watchers = {user, *others}
             for person in watchers:
                 await watches.add_watch(Watch(ref=ref, team_id=TEAM, scope=TEAM, user_id=person))
             counts[ref] = len(watchers)
