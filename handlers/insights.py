@@ -39,7 +39,9 @@ def parse_insights(args: list[str]) -> dict[str, Any]:
 
 
 def pick(subs: list[Subscription], segment_id: int | None) -> Subscription:
-    """The subscription asked for, or a message saying how to ask."""
+    """The detractor subscription asked for, or a message saying how to ask (a channel's ticket
+    feeds have no detractors to count)."""
+    subs = [s for s in subs if s.source == "detractors"]
     if not subs:
         raise UserInputError(NOT_SUBSCRIBED)
     if segment_id is not None:

@@ -160,3 +160,36 @@ def test_colours_survive_and_injected_sequences_do_not() -> None:
         terminal_safe("a\x1b]52;c;ZXZpbA==\x07b\x1b[2Jc\x1b[10;10Hd")
         == "a]52;c;ZXZpbA==b[2Jc[10;10Hd"
     )
+
+
+def test_watching_subscriptions_threads_audit_and_insights_from_the_console() -> None:
+    transcript = _console(
+        "/ticket watch omnidesk:1001",
+        "/ticket watching",
+        "/ticket subscribe omnidesk priority:urgent changes:on",
+        "/ticket subscribe omnidesk remind:30m",
+        "/ticket subscriptions",
+        "/ticket threads slack-only",
+        "/ticket audit",
+        "/ticket insights",
+    )
+
+    def answer(command: str) -> str:
+        return _after(transcript, f"alex in #support> {command}\n").split("alex in #", 1)[0]
+
+    assert "You are watching omnidesk:1001" in answer("/ticket watch omnidesk:1001")
+    assert "omnidesk:1001" in answer("/ticket watching")
+    assert "subscribed this channel to new Omnidesk tickets" in answer(
+        "/ticket subscribe omnidesk priority:urgent changes:on"
+    )
+    # A detractor-only option on a ticket feed is refused, saying why.
+    assert "remind: applies to detractors subscriptions only" in answer(
+        "/ticket subscribe omnidesk remind:30m"
+    )
+    listed = answer("/ticket subscriptions")
+    assert "QuestionPro detractors" in listed and "Omnidesk tickets" in listed
+    assert "priority:urgent" in listed and "last poll" in listed  # filters and health
+    assert "stay in Slack" in answer("/ticket threads slack-only")
+    trail = answer("/ticket audit")
+    assert "subscribe omnidesk" in trail and "✅ done" in trail
+    assert "Time to claim" in answer("/ticket insights")

@@ -13,12 +13,14 @@ import pytest
 from bot.alerts import DetractorPoller
 from bot.charts import HEIGHT, WIDTH
 from bot.config import Settings
+from bot.errors import UserInputError
 from bot.insights import Period, escalation_closed, percentile, period, top_terms
 from bot.insights_post import gather
 from bot.models import Detractor, NeutralStatus
 from bot.runtime import build_services
 from bot.subscriptions import Alert, Subscription, TicketLink, alert_from_row, ledger_row
 from bot.weekly import WeeklyInsights
+from handlers.insights import NOT_SUBSCRIBED, pick
 from tests.harness import TEAM, BotUnderTest
 
 CHANNEL = "C0CX"
@@ -291,3 +293,13 @@ def test_an_escalation_counts_closed_by_its_linked_tickets_status() -> None:
     assert not escalation_closed(alert(2, DAY, state="resolved", escalated=[still_open]))
     # A link never checked (written before links were kept): the alert's own state decides.
     assert escalation_closed(alert(3, DAY, state="resolved", escalated=["epixel:9"]))
+
+
+def test_a_channels_ticket_feeds_are_not_asked_for_insights() -> None:
+    where = {"team_id": "T1", "channel_id": "C1", "subscriber": "U1"}
+    feed = Subscription(source="omnidesk", **where)
+    detractors = Subscription(segment_id=999, **where)
+    assert pick([feed, detractors], None) is detractors  # not "several subscriptions"
+    with pytest.raises(UserInputError) as refused:
+        pick([feed], None)
+    assert refused.value.user_message() == NOT_SUBSCRIBED
